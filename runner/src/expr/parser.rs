@@ -1,0 +1,436 @@
+//! Recursive-descent parser producing a span-annotated AST.
+//!
+//! Precedence, tightest first: `()` grouping, `[]` index, `.` property,
+//! `!`, `< <= > >=`, `== !=`, `&&`, `||`.
+
+use super::lexer::{Tok, Token, lex};
+use super::value::Value;
+use super::{ExprError, MAX_DEPTH, MAX_EXPRESSION_LEN, Res};
+
+/// Byte range of a node in the whole source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// An AST node. `height` is tracked so the depth bound also covers trees
+/// that grow without textual nesting (`a == b == c == ...`).
+#[derive(Debug, Clone)]
+pub(crate) struct Expr {
+    pub kind: Kind,
+    pub span: Span,
+    pub height: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Lit(Value),
+    /// A top-level context name such as `env`.
+    Ctx(String),
+    /// A base followed by `.name`, `[index]` and `.*` steps, kept flat so
+    /// long property chains cost no recursion depth.
+    Access(Box<Expr>, Vec<Seg>),
+    Not(Box<Expr>),
+    /// A comparison or equality; the operator as written.
+    Cmp(&'static str, Box<Expr>, Box<Expr>),
+    /// An `||` chain (flag set) or `&&` chain; n-ary for the same reason.
+    Logic(bool, Vec<Expr>),
+    Call(String, Vec<Expr>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Seg {
+    Prop(String),
+    Index(Expr),
+    Star,
+}
+
+type Parsed = Res<Expr>;
+
+/// Argument counts of the built-in functions, checked at parse time.
+pub(crate) fn builtin_arity(lower_name: &str) -> Option<(usize, usize)> {
+    Some(match lower_name {
+        "contains" | "startswith" | "endswith" => (2, 2),
+        "format" => (1, usize::MAX),
+        "join" => (1, 2),
+        "tojson" | "fromjson" => (1, 1),
+        _ => return None,
+    })
+}
+
+/// Parses `src`, whose first byte sits at `base` in the enclosing text.
+pub(crate) fn parse(src: &str, base: usize) -> Parsed {
+    if src.len() > MAX_EXPRESSION_LEN {
+        let msg = format!("expression is too long (limit {MAX_EXPRESSION_LEN} bytes)");
+        return Err(ExprError::new(msg, base));
+    }
+    let end = base + src.len();
+    let mut p = Parser {
+        src,
+        base,
+        end,
+        toks: lex(src, base)?,
+        pos: 0,
+        depth: 0,
+    };
+    if p.toks.is_empty() {
+        return Err(ExprError::new("empty expression", base));
+    }
+    let e = p.or()?;
+    match p.toks.get(p.pos) {
+        Some(t) => Err(p.unexpected(t)),
+        None => Ok(e),
+    }
+}
+
+struct Parser<'s> {
+    src: &'s str,
+    base: usize,
+    end: usize,
+    toks: Vec<Token>,
+    pos: usize,
+    /// Current textual nesting, bounded so recursion cannot run away.
+    depth: usize,
+}
+
+impl Parser<'_> {
+    /// Consumes the operator `op` if it is next, returning its span.
+    fn eat(&mut self, op: &str) -> Option<Span> {
+        let t = self
+            .toks
+            .get(self.pos)
+            .filter(|t| matches!(t.tok, Tok::Op(o) if o == op))?;
+        let span = Span {
+            start: t.start,
+            end: t.end,
+        };
+        self.pos += 1;
+        Some(span)
+    }
+
+    fn unexpected(&self, t: &Token) -> ExprError {
+        let text = self
+            .src
+            .get(t.start - self.base..t.end - self.base)
+            .unwrap_or_default();
+        ExprError::new(format!("unexpected `{text}`"), t.start)
+    }
+
+    /// Requires the closing `op` for the bracket opened at `open`.
+    fn close(&mut self, op: &str, open: usize) -> Res<usize> {
+        if let Some(span) = self.eat(op) {
+            return Ok(span.end);
+        }
+        Err(match self.toks.get(self.pos) {
+            Some(t) => ExprError::new(
+                format!("{}; expected `{op}`", self.unexpected(t).message),
+                t.start,
+            ),
+            None => ExprError::new(format!("missing `{op}`"), open),
+        })
+    }
+
+    /// Runs `f` one nesting level deeper.
+    fn nested<T, F>(&mut self, at: usize, f: F) -> Res<T>
+    where
+        F: FnOnce(&mut Self) -> Res<T>,
+    {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep(at));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    fn or(&mut self) -> Parsed {
+        self.logic("||", Self::and)
+    }
+
+    fn and(&mut self) -> Parsed {
+        self.logic("&&", Self::equality)
+    }
+
+    fn logic(&mut self, op: &str, operand: fn(&mut Self) -> Parsed) -> Parsed {
+        let first = operand(self)?;
+        let start = first.span.start;
+        let mut items = vec![first];
+        while self.eat(op).is_some() {
+            items.push(operand(self)?);
+        }
+        let end = items.last().map_or(start, |e| e.span.end);
+        match (items.len(), items.pop()) {
+            (1, Some(only)) => Ok(only),
+            (_, last) => {
+                items.extend(last);
+                node(Kind::Logic(op == "||", items), Span { start, end })
+            }
+        }
+    }
+
+    fn equality(&mut self) -> Parsed {
+        self.binary(&["==", "!="], Self::comparison)
+    }
+
+    fn comparison(&mut self) -> Parsed {
+        self.binary(&["<=", ">=", "<", ">"], Self::unary)
+    }
+
+    fn binary(&mut self, ops: &[&'static str], operand: fn(&mut Self) -> Parsed) -> Parsed {
+        let mut lhs = operand(self)?;
+        while let Some(op) = ops.iter().copied().find(|op| self.eat(op).is_some()) {
+            let rhs = operand(self)?;
+            let (start, end) = (lhs.span.start, rhs.span.end);
+            lhs = node(
+                Kind::Cmp(op, Box::new(lhs), Box::new(rhs)),
+                Span { start, end },
+            )?;
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Parsed {
+        let Some(Span { start, .. }) = self.eat("!") else {
+            return self.postfix();
+        };
+        let inner = self.nested(start, Self::unary)?;
+        let end = inner.span.end;
+        node(Kind::Not(Box::new(inner)), Span { start, end })
+    }
+
+    fn postfix(&mut self) -> Parsed {
+        let base = self.primary()?;
+        let (start, mut end) = (base.span.start, base.span.end);
+        let mut segs = Vec::new();
+        loop {
+            if let Some(dot) = self.eat(".") {
+                let (seg, seg_end) = match self.toks.get(self.pos) {
+                    Some(Token {
+                        tok: Tok::Ident(name),
+                        end,
+                        ..
+                    }) => (Seg::Prop(name.clone()), *end),
+                    Some(Token {
+                        tok: Tok::Op("*"),
+                        end,
+                        ..
+                    }) => (Seg::Star, *end),
+                    other => {
+                        let at = other.map_or(dot.end, |t| t.start);
+                        let msg = "expected a property name or `*` after `.`";
+                        return Err(ExprError::new(msg, at));
+                    }
+                };
+                self.pos += 1;
+                segs.push(seg);
+                end = seg_end;
+            } else if let Some(open) = self.eat("[") {
+                segs.push(Seg::Index(self.nested(open.start, Self::or)?));
+                end = self.close("]", open.start)?;
+            } else {
+                break;
+            }
+        }
+        if segs.is_empty() {
+            return Ok(base);
+        }
+        node(Kind::Access(Box::new(base), segs), Span { start, end })
+    }
+
+    fn primary(&mut self) -> Parsed {
+        let t = self.toks.get(self.pos).cloned();
+        let t = t.ok_or_else(|| ExprError::new("unexpected end of expression", self.end))?;
+        self.pos += 1;
+        let kind = match t.tok {
+            Tok::Num(n) => Kind::Lit(Value::Number(n)),
+            Tok::Str(s) => Kind::Lit(Value::String(s)),
+            Tok::Op("(") => {
+                let inner = self.nested(t.start, Self::or)?;
+                self.close(")", t.start)?;
+                return Ok(inner);
+            }
+            Tok::Ident(name) => match name.as_str() {
+                "true" | "false" => Kind::Lit(Value::Bool(name == "true")),
+                "null" => Kind::Lit(Value::Null),
+                "NaN" => Kind::Lit(Value::Number(f64::NAN)),
+                "Infinity" => Kind::Lit(Value::Number(f64::INFINITY)),
+                _ if self.eat("(").is_some() => return self.call(name, t.start),
+                _ => Kind::Ctx(name),
+            },
+            Tok::Op(_) => return Err(self.unexpected(&t)),
+        };
+        node(
+            kind,
+            Span {
+                start: t.start,
+                end: t.end,
+            },
+        )
+    }
+
+    /// Arguments of `name(`, whose `(` was just consumed.
+    fn call(&mut self, name: String, start: usize) -> Parsed {
+        let args = self.nested(start, |p| {
+            let mut args = Vec::new();
+            if p.eat(")").is_none() {
+                args.push(p.or()?);
+                while p.eat(",").is_some() {
+                    args.push(p.or()?);
+                }
+                p.close(")", start)?;
+            }
+            Ok(args)
+        })?;
+        let end = self
+            .toks
+            .get(self.pos.wrapping_sub(1))
+            .map_or(start, |t| t.end);
+        if let Some((min, max)) = builtin_arity(&name.to_ascii_lowercase())
+            && !(min..=max).contains(&args.len())
+        {
+            let wanted = match (min, max) {
+                (a, b) if a == b => format!("{a}"),
+                (a, usize::MAX) => format!("at least {a}"),
+                (a, b) => format!("{a} to {b}"),
+            };
+            let got = args.len();
+            let msg = format!("function `{name}` takes {wanted} argument(s), got {got}");
+            return Err(ExprError::new(msg, start));
+        }
+        node(Kind::Call(name, args), Span { start, end })
+    }
+}
+
+fn too_deep(offset: usize) -> ExprError {
+    ExprError::new(
+        format!("expression is nested too deeply (limit {MAX_DEPTH})"),
+        offset,
+    )
+}
+
+/// Builds a node, computing its height and enforcing the depth bound.
+fn node(kind: Kind, span: Span) -> Parsed {
+    let max = |items: &[Expr]| items.iter().map(|e| e.height).max().unwrap_or(0);
+    let child = match &kind {
+        Kind::Lit(_) | Kind::Ctx(_) => 0,
+        Kind::Not(e) => e.height,
+        Kind::Cmp(_, a, b) => a.height.max(b.height),
+        Kind::Logic(_, v) | Kind::Call(_, v) => max(v),
+        Kind::Access(base, segs) => segs.iter().fold(base.height, |h, s| match s {
+            Seg::Index(e) => h.max(e.height),
+            _ => h,
+        }),
+    };
+    if child >= MAX_DEPTH {
+        return Err(too_deep(span.start));
+    }
+    Ok(Expr {
+        kind,
+        span,
+        height: child + 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prints the tree in prefix form to check its shape.
+    fn show(e: &Expr) -> String {
+        let list = |v: &[Expr]| v.iter().map(show).collect::<Vec<_>>().join(" ");
+        match &e.kind {
+            Kind::Lit(v) => v.to_output_string(),
+            Kind::Ctx(n) => n.clone(),
+            Kind::Not(x) => format!("(! {})", show(x)),
+            Kind::Cmp(op, a, b) => format!("({op} {} {})", show(a), show(b)),
+            Kind::Logic(or, v) => format!("({} {})", if *or { "||" } else { "&&" }, list(v)),
+            Kind::Call(n, v) => format!("({n} {})", list(v)),
+            Kind::Access(b, segs) => segs.iter().fold(show(b), |s, seg| match seg {
+                Seg::Prop(p) => format!("{s}.{p}"),
+                Seg::Index(i) => format!("{s}[{}]", show(i)),
+                Seg::Star => format!("{s}.*"),
+            }),
+        }
+    }
+
+    fn err(src: &str) -> (String, usize) {
+        let e = parse(src, 0).expect_err(src);
+        (e.message, e.offset)
+    }
+
+    #[test]
+    fn precedence_and_shape() {
+        let cases = [
+            ("a || b && c", "(|| a (&& b c))"),
+            ("a && b == c", "(&& a (== b c))"),
+            ("a == b < c", "(== a (< b c))"),
+            ("a != b != c", "(!= (!= a b) c)"),
+            ("!a.b == c", "(== (! a.b) c)"),
+            ("!(a || b)", "(! (|| a b))"),
+            ("a || b || c", "(|| a b c)"),
+            ("a.b['c'].*.d[0]", "a.b[c].*.d[0]"),
+            ("format('{0}', true, null)", "(format {0} true )"),
+            ("fromJSON('{}').a", "(fromJSON {}).a"),
+            ("steps.null.true", "steps.null.true"),
+            ("f()", "(f )"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(show(&parse(src, 0).expect(src)), want, "{src}");
+        }
+        let e = parse("  a.b == 'x'", 7).expect("parses");
+        assert_eq!(e.span, Span { start: 9, end: 19 });
+    }
+
+    #[test]
+    fn syntax_errors_have_offsets() {
+        let cases = [
+            ("a &&", "unexpected end of expression", 4),
+            ("a b", "unexpected `b`", 2),
+            ("(a", "missing `)`", 0),
+            ("(a b", "unexpected `b`; expected `)`", 3),
+            ("a[1", "missing `]`", 1),
+            ("a.'x'", "expected a property name or `*` after `.`", 2),
+            ("a.", "expected a property name or `*` after `.`", 2),
+            (")", "unexpected `)`", 0),
+            ("  ", "empty expression", 0),
+            ("f(a,)", "unexpected `)`", 4),
+            ("x * 2", "unexpected `*`", 2),
+            (
+                "a == contains('x')",
+                "function `contains` takes 2 argument(s), got 1",
+                5,
+            ),
+            (
+                "JOIN(a, b, c)",
+                "function `JOIN` takes 1 to 2 argument(s), got 3",
+                0,
+            ),
+            (
+                "format()",
+                "function `format` takes at least 1 argument(s), got 0",
+                0,
+            ),
+        ];
+        for (src, msg, offset) in cases {
+            assert_eq!(err(src), (msg.to_owned(), offset), "{src}");
+        }
+    }
+
+    #[test]
+    fn depth_and_length_bounds() {
+        let too_deep = ("expression is nested too deeply (limit 64)".to_owned(), 64);
+        assert_eq!(err(&"(".repeat(10_000)), too_deep);
+        assert_eq!(err(&"!".repeat(10_000)), too_deep);
+        assert_eq!(err(&"f(".repeat(5_000)).1, 64 * 2);
+        assert!(err(&"x[".repeat(5_000)).0.contains("too deeply"));
+        assert!(err(&["a"; 100].join(" == ")).0.contains("too deeply"));
+        // Flat chains are fine however long; 64 levels of nesting are fine.
+        assert!(parse(&["a"; 1000].join(" && "), 0).is_ok());
+        assert!(parse(&format!("a{}", ".b".repeat(1000)), 0).is_ok());
+        assert!(parse(&format!("{}a{}", "(".repeat(64), ")".repeat(64)), 0).is_ok());
+        let long = format!("'{}'", "x".repeat(MAX_EXPRESSION_LEN));
+        assert_eq!(err(&long).0, "expression is too long (limit 16384 bytes)");
+    }
+}
