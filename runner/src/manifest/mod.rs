@@ -1,0 +1,228 @@
+//! The pipeline manifest, `gantry.yml` (manifest v1): reading it, parsing it
+//! into the serde [`model`], and turning every parse failure into a
+//! [`ManifestError`] that names the file, line and column.
+//!
+//! This module owns the *syntax* of a manifest. What the values mean (plugin
+//! aliases, step references, permissions) is checked when the manifest is
+//! resolved into a plan, in [`crate::plan`].
+
+mod error;
+pub mod model;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ManifestError, ManifestErrors, did_you_mean};
+pub use model::Manifest;
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Options};
+
+/// The file `gantry run` looks for when given a folder or no path at all.
+pub const DEFAULT_FILE_NAME: &str = "gantry.yml";
+
+/// Manifests are small; a bigger file is a mistake or an attack.
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A parsed manifest together with where it came from.
+#[derive(Debug)]
+pub struct LoadedManifest {
+    /// The manifest file, as the user named it (for messages).
+    pub path: PathBuf,
+    /// The manifest's folder, canonical: the root every relative path is
+    /// resolved against and the folder mounted at `/workspace`.
+    pub root: PathBuf,
+    /// The text, kept to quote source lines in later errors.
+    pub source: String,
+    pub manifest: Manifest,
+}
+
+/// Resolves the path a user gave (a file, a folder, or nothing) to the
+/// manifest file.
+pub fn locate(path: Option<&Path>) -> PathBuf {
+    match path {
+        None => PathBuf::from(DEFAULT_FILE_NAME),
+        Some(path) if path.is_dir() => path.join(DEFAULT_FILE_NAME),
+        Some(path) => path.to_owned(),
+    }
+}
+
+/// Reads and parses the manifest at `path`.
+pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        let error = ManifestError::whole_file(path, format!("cannot read the manifest: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            error.with_hint(format!(
+                "run gantry in a folder with a `{DEFAULT_FILE_NAME}`, or pass the manifest's path"
+            ))
+        } else {
+            error
+        }
+    })?;
+    if metadata.len() > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::whole_file(
+            path,
+            format!(
+                "the manifest is {} bytes; the limit is {MAX_MANIFEST_BYTES}",
+                metadata.len()
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| ManifestError::whole_file(path, format!("cannot read the manifest: {e}")))?;
+    let source = String::from_utf8(bytes)
+        .map_err(|e| ManifestError::whole_file(path, format!("the manifest is not UTF-8: {e}")))?;
+    let manifest = parse(path, &source)?;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let root = folder.canonicalize().map_err(|e| {
+        ManifestError::whole_file(path, format!("cannot resolve the manifest's folder: {e}"))
+    })?;
+    Ok(LoadedManifest {
+        path: path.to_owned(),
+        root,
+        source,
+        manifest,
+    })
+}
+
+/// Parses manifest text; `path` is only used in error messages.
+pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.budget = Some(Budget::default());
+    // YAML 1.2 booleans, as GitHub Actions reads workflows: `yes`, `on` and
+    // `n` stay strings instead of surprising a step author.
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options(source, options).map_err(|e| parse_error(path, source, &e))
+}
+
+/// Rewords a serde-saphyr error for a person, with a "did you mean" for
+/// misspelt keys.
+fn parse_error(path: &Path, source: &str, error: &serde_saphyr::Error) -> ManifestError {
+    let location = error.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+    // We show the source line ourselves; look through the snippet wrapper.
+    let mut error = error;
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    match error {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let error = ManifestError::at(path, source, location, format!("unknown key `{field}`"));
+            match did_you_mean(field, expected.iter().copied()) {
+                Some(suggestion) => error.with_hint(format!("did you mean `{suggestion}`?")),
+                None => error.with_hint(format!(
+                    "the keys allowed here are: {}",
+                    expected.join(", ")
+                )),
+            }
+        }
+        serde_saphyr::Error::SerdeMissingField { field, .. } => ManifestError::at(
+            path,
+            source,
+            location,
+            format!("missing required key `{field}`"),
+        ),
+        serde_saphyr::Error::SerdeUnknownVariant {
+            variant, expected, ..
+        } => {
+            let error =
+                ManifestError::at(path, source, location, format!("unknown value `{variant}`"));
+            error.with_hint(format!("expected one of: {}", expected.join(", ")))
+        }
+        other => ManifestError::at(path, source, location, without_position(&other.to_string())),
+    }
+}
+
+/// serde-saphyr's text carries the position, which our message shows in
+/// front already: drop a leading `line N column M: ` and a trailing
+/// ` at line N column M`.
+fn without_position(text: &str) -> String {
+    let first_line = text.lines().next().unwrap_or_default();
+    let text = first_line.trim_start_matches("error: ");
+    let text = match text.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
+        _ => text,
+    };
+    let text = text.split(" at line ").next().unwrap_or(text);
+    text.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(source: &str) -> ManifestError {
+        parse(Path::new("gantry.yml"), source).expect_err("the manifest should be rejected")
+    }
+
+    const MINIMAL: &str = "name: demo\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n      - uses: hello\n";
+
+    #[test]
+    fn parses_a_minimal_manifest() {
+        let manifest = parse(Path::new("gantry.yml"), MINIMAL).unwrap();
+        assert_eq!(manifest.name.value, "demo");
+        assert_eq!(manifest.jobs.len(), 1);
+        let step = &manifest.jobs[0].steps[0];
+        assert_eq!(step.uses.value, "hello");
+        assert_eq!(step.uses.referenced.line(), 8);
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_suggestion() {
+        let source = MINIMAL.replace(
+            "      - uses: hello",
+            "      - uses: hello\n        timeout-minute: 3",
+        );
+        let error = error_of(&source);
+        assert_eq!(error.message, "unknown key `timeout-minute`");
+        assert_eq!(error.position.map(|p| p.0), Some(9));
+        assert_eq!(
+            error.hint.as_deref(),
+            Some("did you mean `timeout-minutes`?")
+        );
+    }
+
+    #[test]
+    fn broken_yaml_is_located() {
+        let error = error_of("name: demo\njobs: [unclosed\n");
+        assert!(error.position.is_some(), "{error}");
+        assert!(!error.message.contains("line "), "{error}");
+    }
+
+    #[test]
+    fn positions_are_not_repeated_in_messages() {
+        assert_eq!(without_position("line 3 column 9: bad thing"), "bad thing");
+        assert_eq!(
+            without_position("bad thing at line 3 column 9"),
+            "bad thing"
+        );
+        assert_eq!(without_position("plain"), "plain");
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let source = MINIMAL.replace("jobs:\n", "jobs:\n  build:\n    steps: []\n");
+        let error = error_of(&source);
+        assert!(
+            error.message.contains("build") || error.message.contains("duplicate"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn null_input_values_are_rejected_with_advice() {
+        let source = MINIMAL.replace(
+            "      - uses: hello",
+            "      - uses: hello\n        with:\n          name:",
+        );
+        let error = error_of(&source);
+        assert!(
+            error.message.contains("write '' for an empty string"),
+            "{error}"
+        );
+    }
+}

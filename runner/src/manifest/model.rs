@@ -1,0 +1,236 @@
+//! The serde model of `gantry.yml`, manifest v1.
+//!
+//! These types mirror the YAML one to one and know nothing of the runtime.
+//! Every value an error message may need to point at is wrapped in
+//! [`Spanned`], so validation can name the file, line and column. Unknown
+//! keys are rejected everywhere (`deny_unknown_fields`): a typo must never be
+//! silently ignored in a file that decides what a sandbox may touch.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+pub use serde_saphyr::{Location, Spanned};
+
+/// A whole pipeline manifest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<Scalar>>,
+    pub plugins: IndexMap<Spanned<String>, PluginSpec>,
+    pub jobs: IndexMap<Spanned<String>, Job>,
+}
+
+/// One entry of `plugins`: where the module is and, optionally, its pin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    pub source: Spanned<String>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+}
+
+/// One job: a list of steps run in order in one job context.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub needs: Option<Spanned<Needs>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<Scalar>>,
+    pub steps: Vec<Step>,
+}
+
+/// `needs:` is a single job id or a list of them, as in GitHub Actions.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Needs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Needs {
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            Needs::One(id) => vec![id.as_str()],
+            Needs::Many(ids) => ids.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One step: a plugin invocation with its inputs, environment and grants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    pub uses: Spanned<String>,
+    #[serde(default)]
+    pub with: IndexMap<Spanned<String>, Spanned<Scalar>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default, rename = "if")]
+    pub condition: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub continue_on_error: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub timeout_minutes: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub permissions: Permissions,
+    #[serde(default)]
+    pub artifacts: Option<Spanned<Artifacts>>,
+    #[serde(default)]
+    pub rollback: Option<Spanned<Rollback>>,
+}
+
+/// Resource limits of one step.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    #[serde(default)]
+    pub memory_mb: Option<Spanned<u64>>,
+}
+
+/// What a step may touch. Everything absent here is denied.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    #[serde(default)]
+    pub workspace: Option<Spanned<WorkspaceAccess>>,
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+}
+
+/// Access to the manifest's folder, mounted at `/workspace`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceAccess {
+    None,
+    #[default]
+    Read,
+    Write,
+}
+
+/// One extra host folder granted to a step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    pub host: Spanned<String>,
+    pub guest: Spanned<String>,
+    #[serde(default)]
+    pub access: Access,
+}
+
+/// Read or write access to a granted folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    #[default]
+    Read,
+    Write,
+}
+
+/// Artifacts a step uploads or downloads (the artifact store is not built yet).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifacts {
+    #[serde(default)]
+    pub upload: Vec<String>,
+    #[serde(default)]
+    pub download: Vec<String>,
+}
+
+/// A step's compensation hook (rollback is not built yet).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    #[serde(default)]
+    pub uses: Option<String>,
+    #[serde(default)]
+    pub with: BTreeMap<String, Scalar>,
+}
+
+/// A scalar value in `with:` or `env:`: a string, a number or a boolean.
+///
+/// YAML has typed scalars, but a step sees text, so each kind keeps the
+/// spelling a person expects: `true`/`false`, integers without a fraction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    String(String),
+    Integer(i128),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::String(s) => f.write_str(s),
+            Scalar::Integer(n) => write!(f, "{n}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+                i128::try_from(v)
+                    .map(Scalar::Integer)
+                    .map_err(|_| E::custom("number too large"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::String(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::String(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Err(E::custom(
+                    "expected a string, a number or a boolean, found an empty value; write '' for an empty string",
+                ))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                self.visit_unit()
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}

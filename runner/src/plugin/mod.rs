@@ -1,0 +1,220 @@
+//! Plugins: reading a module's bytes once, checking them against their
+//! sha256 pin, and the lock file that holds pins not written inline.
+//!
+//! The bytes hashed here are the very bytes handed to the compiler: a plugin
+//! file is read exactly once per run, so it cannot change between the check
+//! and its use.
+
+pub mod lockfile;
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+pub use lockfile::{LOCK_FILE_NAME, LockFile};
+
+use crate::plan::{Plan, PluginRef};
+
+/// Modules bigger than this are refused before hashing.
+pub const MAX_PLUGIN_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A plugin whose bytes matched their pin.
+#[derive(Debug, Clone)]
+pub struct VerifiedPlugin {
+    pub alias: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a pin came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinOrigin {
+    Manifest,
+    LockFile,
+}
+
+impl fmt::Display for PinOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PinOrigin::Manifest => "the manifest",
+            PinOrigin::LockFile => LOCK_FILE_NAME,
+        })
+    }
+}
+
+/// Why a plugin failed verification.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "plugin `{alias}` (`{source_path}`) is not pinned\n  hint: run `gantry lock` to pin it in {LOCK_FILE_NAME}, after checking the file is the one you mean to run"
+    )]
+    Unpinned { alias: String, source_path: String },
+    #[error(
+        "plugin `{alias}` (`{source_path}`) does not match its pin in {origin}: expected sha256 {expected}, found {found}\n  hint: if the change is intended, run `gantry lock --update`"
+    )]
+    Mismatch {
+        alias: String,
+        source_path: String,
+        origin: PinOrigin,
+        expected: String,
+        found: String,
+    },
+    #[error("plugin `{alias}`: cannot read `{source_path}`: {reason}")]
+    Unreadable {
+        alias: String,
+        source_path: String,
+        reason: String,
+    },
+}
+
+/// The lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+/// Reads a plugin file, refusing oversized ones.
+pub fn read_plugin(plugin: &PluginRef) -> Result<Vec<u8>, VerifyError> {
+    let unreadable = |reason: String| VerifyError::Unreadable {
+        alias: plugin.alias.clone(),
+        source_path: plugin.source.clone(),
+        reason,
+    };
+    read_capped(&plugin.path).map_err(unreadable)
+}
+
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PLUGIN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
+        return Err(format!("larger than the {MAX_PLUGIN_BYTES}-byte limit"));
+    }
+    Ok(bytes)
+}
+
+/// The pin that applies to `plugin`: inline first, then the lock file.
+pub fn pin_of<'a>(plugin: &'a PluginRef, lock: &'a LockFile) -> Option<(&'a str, PinOrigin)> {
+    match &plugin.inline_sha256 {
+        Some(pin) => Some((pin, PinOrigin::Manifest)),
+        None => lock
+            .pin_for(&plugin.alias, &plugin.source)
+            .map(|pin| (pin, PinOrigin::LockFile)),
+    }
+}
+
+/// Reads and verifies one plugin against its pin.
+pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    let Some((expected, origin)) = pin_of(plugin, lock) else {
+        return Err(VerifyError::Unpinned {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        });
+    };
+    let bytes = read_plugin(plugin)?;
+    let found = sha256_hex(&bytes);
+    if found != expected {
+        return Err(VerifyError::Mismatch {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+            origin,
+            expected: expected.to_owned(),
+            found,
+        });
+    }
+    Ok(VerifiedPlugin {
+        alias: plugin.alias.clone(),
+        sha256: found,
+        bytes,
+    })
+}
+
+/// Verifies every plugin of the plan, reporting every failure at once.
+pub fn verify_all(
+    plan: &Plan,
+    lock: &LockFile,
+) -> Result<IndexMap<String, VerifiedPlugin>, Vec<VerifyError>> {
+    let mut verified = IndexMap::new();
+    let mut errors = Vec::new();
+    for plugin in plan.plugins.values() {
+        match verify(plugin, lock) {
+            Ok(plugin) => {
+                verified.insert(plugin.alias.clone(), plugin);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(verified)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    fn plugin_at(path: &Path, inline: Option<String>) -> PluginRef {
+        PluginRef {
+            alias: "p".into(),
+            source: "p.wasm".into(),
+            path: path.to_owned(),
+            inline_sha256: inline,
+        }
+    }
+
+    #[test]
+    fn verification_checks_the_bytes_it_returns() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("p.wasm");
+        std::fs::write(&path, b"module bytes").unwrap();
+        let good = plugin_at(&path, Some(sha256_hex(b"module bytes")));
+        let verified = verify(&good, &LockFile::default()).unwrap();
+        assert_eq!(verified.bytes, b"module bytes");
+
+        let bad = plugin_at(&path, Some(sha256_hex(b"other bytes")));
+        match verify(&bad, &LockFile::default()) {
+            Err(VerifyError::Mismatch {
+                expected, found, ..
+            }) => {
+                assert_eq!(expected, sha256_hex(b"other bytes"));
+                assert_eq!(found, sha256_hex(b"module bytes"));
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+
+        let unpinned = plugin_at(&path, None);
+        assert!(matches!(
+            verify(&unpinned, &LockFile::default()),
+            Err(VerifyError::Unpinned { .. })
+        ));
+
+        let mut lock = LockFile::default();
+        lock.plugins.insert(
+            "p".into(),
+            lockfile::LockedPlugin {
+                source: "p.wasm".into(),
+                sha256: sha256_hex(b"module bytes"),
+            },
+        );
+        assert!(verify(&unpinned, &lock).is_ok());
+    }
+}
