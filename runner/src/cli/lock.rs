@@ -1,0 +1,116 @@
+//! `gantry lock`: pins unpinned plugins in `gantry.lock`. It is the only
+//! command that trusts a file it has not verified, so it says exactly what
+//! it pinned.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::common::{load_plan_and_lock, lock_path};
+use super::print_error;
+use crate::exit::Exit;
+use crate::plugin::lockfile::LockedPlugin;
+use crate::plugin::{self, LOCK_FILE_NAME, LockFile};
+
+/// Pin the plugins the manifest does not pin inline, in `gantry.lock`.
+///
+/// Run it after checking that each new or changed module is the one you
+/// mean to run: from then on, gantry runs only those exact bytes.
+#[derive(Debug, Args)]
+pub struct LockCommand {
+    /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
+    manifest: Option<PathBuf>,
+    /// Re-pin plugins whose file changed since they were pinned
+    #[arg(long)]
+    update: bool,
+}
+
+impl LockCommand {
+    pub fn execute(self) -> Exit {
+        let (plan, old) = match load_plan_and_lock(self.manifest.as_deref()) {
+            Ok(loaded) => loaded,
+            Err(exit) => return exit,
+        };
+        let mut new = LockFile::default();
+        let mut exit = Exit::Success;
+        for plugin in plan.plugins.values() {
+            let bytes = match plugin::read_plugin(plugin) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    print_error(error);
+                    exit = Exit::Verification;
+                    // Keep the old pin: a missing file is no reason to forget it.
+                    if let Some(locked) = old.plugins.get(&plugin.alias) {
+                        new.plugins.insert(plugin.alias.clone(), locked.clone());
+                    }
+                    continue;
+                }
+            };
+            let found = plugin::sha256_hex(&bytes);
+            if let Some(inline) = &plugin.inline_sha256 {
+                // Inline pins belong to the manifest; lock never rewrites them.
+                if *inline != found {
+                    print_error(plugin::VerifyError::Mismatch {
+                        alias: plugin.alias.clone(),
+                        source_path: plugin.source.clone(),
+                        origin: plugin::PinOrigin::Manifest,
+                        expected: inline.clone(),
+                        found,
+                    });
+                    eprintln!("  hint: inline pins are edited in the manifest itself");
+                    exit = Exit::Verification;
+                }
+                continue;
+            }
+            let pin = match old.pin_for(&plugin.alias, &plugin.source) {
+                Some(pinned) if pinned == found => found,
+                Some(pinned) if self.update => {
+                    println!("updated {}: {pinned} -> {found}", plugin.alias);
+                    found
+                }
+                Some(pinned) => {
+                    print_error(format!(
+                        "plugin `{}` (`{}`) changed since it was pinned: expected sha256 {pinned}, found {found}\n  hint: run `gantry lock --update` if the change is intended",
+                        plugin.alias, plugin.source
+                    ));
+                    exit = Exit::Verification;
+                    pinned.to_owned()
+                }
+                None => {
+                    println!(
+                        "pinned  {} ({}): sha256 {found}",
+                        plugin.alias, plugin.source
+                    );
+                    found
+                }
+            };
+            new.plugins.insert(
+                plugin.alias.clone(),
+                LockedPlugin {
+                    source: plugin.source.clone(),
+                    sha256: pin,
+                },
+            );
+        }
+        for alias in old.plugins.keys().filter(|a| !new.plugins.contains_key(*a)) {
+            if plan
+                .plugins
+                .get(alias)
+                .is_none_or(|p| p.inline_sha256.is_none())
+            {
+                println!("removed {alias}: no longer in the manifest");
+            }
+        }
+        if new != old {
+            let path = lock_path(&plan);
+            if let Err(error) = new.write(&path) {
+                print_error(error);
+                return Exit::Verification;
+            }
+            println!("wrote {}", path.display());
+        } else if exit == Exit::Success {
+            println!("{LOCK_FILE_NAME} is up to date");
+        }
+        exit
+    }
+}

@@ -1,0 +1,68 @@
+//! The command line: one clap struct per subcommand, each with an
+//! `execute` that returns the contract's [`Exit`] status. Doc comments on
+//! the structs are the `--help` text.
+
+mod common;
+mod lock;
+mod run;
+mod validate;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// gantry runs GitHub Actions-style pipelines whose steps are sandboxed
+/// WebAssembly plugins, pinned by sha256.
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunCommand),
+    Lock(lock::LockCommand),
+    Verify(verify::VerifyCommand),
+    Validate(validate::ValidateCommand),
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Run(command) => command.execute(),
+        Command::Lock(command) => command.execute(),
+        Command::Verify(command) => command.execute(),
+        Command::Validate(command) => command.execute(),
+    };
+    exit.into()
+}
+
+/// Prints an error the way every gantry command does.
+pub(crate) fn print_error(message: impl std::fmt::Display) {
+    eprintln!("error: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes_match_the_contract() {
+        assert_eq!(Exit::Success as u8, 0);
+        assert_eq!(Exit::StepFailed as u8, 1);
+        assert_eq!(Exit::Invalid as u8, 2);
+        assert_eq!(Exit::Verification as u8, 3);
+        assert_eq!(Exit::RollbackFailed as u8, 4);
+    }
+}

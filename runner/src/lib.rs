@@ -1,0 +1,28 @@
+//! gantry: a GitHub Actions-style pipeline runner whose steps are sandboxed
+//! WebAssembly plugins.
+//!
+//! Data flows one way through the modules:
+//!
+//! - [`manifest`] reads `gantry.yml` into a serde model, with file, line and
+//!   column on every error;
+//! - [`plan`] resolves it into a checked, ordered [`plan::Plan`];
+//! - [`plugin`] reads each module once and verifies it against its sha256 pin;
+//! - [`sandbox`] admits modules and runs each step in a fresh, deny-by-default
+//!   wasmtime store;
+//! - [`engine`] executes the plan, passing outputs and environment between
+//!   steps, using [`abi`] for the text protocols steps speak and [`expr`] for
+//!   `${{ }}` expressions;
+//! - [`report`] tells the person or CI system watching;
+//! - [`cli`] is the command line, and [`exit`] its exit statuses.
+
+pub mod abi;
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod expr;
+pub mod fsutil;
+pub mod manifest;
+pub mod plan;
+pub mod plugin;
+pub mod report;
+pub mod sandbox;

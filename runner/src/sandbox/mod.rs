@@ -1,0 +1,457 @@
+//! The sandbox: a wasmtime engine, the admission check for step modules, and
+//! one fresh, deny-by-default WASI preview 1 store per step.
+//!
+//! A step gets exactly what its manifest line grants and nothing from the
+//! host by accident: no host environment variable unless listed, no folder
+//! unless mounted (`/workspace`, granted `dirs`, its private `/tmp` and the
+//! step files at `/gantry`), no network, no stdin. Path escapes are stopped
+//! by wasmtime-wasi's capability-based filesystem, which resolves every path
+//! beneath its preopened folder and refuses `..`, absolute paths and
+//! symlinks that would leave it.
+//!
+//! Limits are enforced here too: linear memory through a resource limiter,
+//! wall-clock time through epoch interruption plus an async timeout (which
+//! also ends a guest blocked in a host call, such as a long sleep), and
+//! output through the capped capture of [`output`].
+
+mod limits;
+pub mod output;
+pub mod step_files;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use self::limits::StepLimiter;
+use self::output::{LineSink, OutputCapture, Stream};
+use self::step_files::{StepFiles, StepFolder};
+use crate::plan::DirMount;
+
+/// The only import module a step may use.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+/// Default cap on what one step may print, stdout and stderr together.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
+/// How often the epoch advances; a running guest yields at each tick, so
+/// this bounds how late a timeout can fire.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What lives in a step's store.
+struct StepState {
+    wasi: WasiP1Ctx,
+    limiter: StepLimiter,
+}
+
+/// A compiled, admitted step module, linked and ready to instantiate.
+pub struct StepModule {
+    pre: InstancePre<StepState>,
+    /// Whether the module imports `poll_oneoff`, the only way a WASI
+    /// preview 1 guest can sleep.
+    can_sleep: bool,
+}
+
+/// Why a module was refused before running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
+/// The engine shared by every step of a run.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<StepState>,
+    ticker: Option<EpochTicker>,
+}
+
+/// What one run of a step is given.
+pub struct StepInvocation<'a> {
+    /// `argv[0]` of the guest.
+    pub program: &'a str,
+    /// The guest's whole environment, except the step-file variables the
+    /// sandbox adds itself.
+    pub env: Vec<(String, String)>,
+    /// The manifest's folder, mounted at `/workspace` unless `None`.
+    pub workspace: Option<Mount>,
+    pub dirs: &'a [DirMount],
+    pub timeout: Duration,
+    pub memory_bytes: u64,
+    pub output_limit: usize,
+    pub sink: LineSink,
+}
+
+/// A host folder to mount.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub writable: bool,
+}
+
+/// How a step ended.
+#[derive(Debug)]
+pub struct StepRun {
+    pub outcome: Result<(), Failure>,
+    pub files: StepFiles,
+    pub duration: Duration,
+}
+
+/// Why a step failed, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The module was refused before it ran.
+    Refused(String),
+    /// The step could not be set up (a granted folder is missing, say).
+    Setup(String),
+    Exit(i32),
+    Trap(String),
+    Timeout(Duration),
+    MemoryLimit {
+        limit: u64,
+    },
+    OutputFlood {
+        limit: usize,
+    },
+    /// The step ran, but what it wrote to its files is unusable.
+    StepFiles(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(reason) => write!(f, "the plugin was refused: {reason}"),
+            Failure::Setup(reason) => write!(f, "the step could not start: {reason}"),
+            Failure::Exit(code) => write!(f, "exited with status {code}"),
+            Failure::Trap(reason) => write!(f, "trapped: {reason}"),
+            Failure::Timeout(limit) => write!(f, "timed out after {}", human_duration(*limit)),
+            Failure::MemoryLimit { limit } => write!(
+                f,
+                "exceeded its memory limit of {} MiB (raise `limits.memory-mb` if it needs more)",
+                limit / (1024 * 1024)
+            ),
+            Failure::OutputFlood { limit } => {
+                write!(
+                    f,
+                    "printed more than its output cap of {limit} bytes; the log was cut"
+                )
+            }
+            Failure::StepFiles(reason) => write!(f, "wrote an unusable step file: {reason}"),
+        }
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> wasmtime::Result<Sandbox> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut StepState| {
+            &mut state.wasi
+        })?;
+        let ticker = Some(EpochTicker::start(engine.clone()));
+        Ok(Sandbox {
+            engine,
+            linker,
+            ticker,
+        })
+    }
+
+    /// Compiles `bytes` and checks the module is a WASI command that imports
+    /// only what gantry provides.
+    pub fn admit(&self, bytes: &[u8]) -> Result<StepModule, Refused> {
+        let module = Module::from_binary(&self.engine, bytes).map_err(|e| {
+            Refused(format!(
+                "not a valid WebAssembly module: {}",
+                root_cause(&e)
+            ))
+        })?;
+        for import in module.imports() {
+            if import.module() != WASI_MODULE {
+                return Err(Refused(format!(
+                    "it imports `{}::{}`, which gantry does not provide; a step may only import WASI preview 1 (`{WASI_MODULE}`)",
+                    import.module(),
+                    import.name()
+                )));
+            }
+        }
+        match module.get_export("_start") {
+            Some(wasmtime::ExternType::Func(func))
+                if func.params().len() == 0 && func.results().len() == 0 => {}
+            Some(_) => {
+                return Err(Refused(
+                    "its `_start` export is not a function without parameters or results".into(),
+                ));
+            }
+            None => {
+                return Err(Refused(
+                    "it does not export `_start`; a step must be a WASI command (a program with a `main`)"
+                        .into(),
+                ));
+            }
+        }
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| {
+            let cause = root_cause(&e);
+            match cause.strip_prefix("unknown import: ") {
+                Some(rest) => Refused(format!(
+                    "it imports {}, which is not a WASI preview 1 function gantry provides",
+                    rest.trim_end_matches(" has not been defined")
+                )),
+                None => Refused(cause),
+            }
+        })?;
+        let can_sleep = module
+            .imports()
+            .any(|import| import.module() == WASI_MODULE && import.name() == "poll_oneoff");
+        Ok(StepModule { pre, can_sleep })
+    }
+
+    /// Runs one step in a fresh store and collects what it left behind.
+    pub async fn run(&self, module: &StepModule, invocation: StepInvocation<'_>) -> StepRun {
+        let started = Instant::now();
+        let capture = OutputCapture::new(invocation.output_limit, invocation.sink.clone());
+        let folder = match StepFolder::create() {
+            Ok(folder) => folder,
+            Err(e) => {
+                return early_failure(
+                    started,
+                    Failure::Setup(format!("cannot create its private folder: {e}")),
+                );
+            }
+        };
+        let wasi = match build_wasi(&invocation, module, &folder, &capture) {
+            Ok(wasi) => wasi,
+            Err(failure) => return early_failure(started, failure),
+        };
+        let mut store = Store::new(
+            &self.engine,
+            StepState {
+                wasi,
+                limiter: StepLimiter::new(invocation.memory_bytes),
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let result =
+            tokio::time::timeout(invocation.timeout, run_guest(&module.pre, &mut store)).await;
+        let flooded = capture.finish();
+        let outcome = match result {
+            Err(_elapsed) => Err(Failure::Timeout(invocation.timeout)),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => classify(&error, flooded, &store, &invocation),
+        };
+        drop(store);
+        let (outcome, files) = match folder.read() {
+            Ok(files) => (outcome, files),
+            Err(reason) => (
+                outcome.and(Err(Failure::StepFiles(reason))),
+                StepFiles::default(),
+            ),
+        };
+        StepRun {
+            outcome,
+            files,
+            duration: started.elapsed(),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.stop();
+        }
+    }
+}
+
+async fn run_guest(
+    pre: &InstancePre<StepState>,
+    store: &mut Store<StepState>,
+) -> wasmtime::Result<()> {
+    // Instantiation runs the module's start function, so it sits inside the
+    // timeout as well.
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+    start.call_async(&mut *store, ()).await
+}
+
+fn early_failure(started: Instant, failure: Failure) -> StepRun {
+    StepRun {
+        outcome: Err(failure),
+        files: StepFiles::default(),
+        duration: started.elapsed(),
+    }
+}
+
+/// The WASI context of one step: only what the invocation grants.
+fn build_wasi(
+    invocation: &StepInvocation<'_>,
+    module: &StepModule,
+    folder: &StepFolder,
+    capture: &OutputCapture,
+) -> Result<WasiP1Ctx, Failure> {
+    let mut builder = WasiCtxBuilder::new();
+    // File operations run inline on this thread instead of hopping to a
+    // blocking pool; must be set before the folders are opened. The same
+    // switch makes wasmtime-wasi serve a plain relative sleep with
+    // `std::thread::sleep`, which no timeout can interrupt, so a module that
+    // can sleep keeps the (slower, interruptible) thread hop.
+    builder.allow_blocking_current_thread(!module.can_sleep);
+    builder.stdout(capture.stream(Stream::Stdout));
+    builder.stderr(capture.stream(Stream::Stderr));
+    builder.args(&[invocation.program]);
+    for (name, value) in &invocation.env {
+        builder.env(name, value);
+    }
+    for (name, value) in StepFolder::guest_env() {
+        builder.env(name, value);
+    }
+    let mount =
+        |builder: &mut WasiCtxBuilder, host: &std::path::Path, guest: &str, writable: bool| {
+            let perms = if writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(host, guest, perms)
+                .map(|_| ())
+                .map_err(|e| {
+                    Failure::Setup(format!(
+                        "cannot open `{}` for `{guest}`: {}",
+                        host.display(),
+                        root_cause(&e)
+                    ))
+                })
+        };
+    mount(&mut builder, &folder.scratch(), "/tmp", true)?;
+    mount(
+        &mut builder,
+        &folder.files(),
+        step_files::GUEST_FILES_DIR,
+        true,
+    )?;
+    if let Some(workspace) = &invocation.workspace {
+        mount(
+            &mut builder,
+            &workspace.host,
+            "/workspace",
+            workspace.writable,
+        )?;
+    }
+    for dir in invocation.dirs {
+        if !dir.host.is_dir() {
+            return Err(Failure::Setup(format!(
+                "the folder `{}` granted at `{}` does not exist",
+                dir.host.display(),
+                dir.guest
+            )));
+        }
+        mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
+    }
+    Ok(builder.build_p1())
+}
+
+/// Turns a guest error into the reason a person reads.
+fn classify(
+    error: &wasmtime::Error,
+    flooded: bool,
+    store: &Store<StepState>,
+    invocation: &StepInvocation<'_>,
+) -> Result<(), Failure> {
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return if exit.0 == 0 {
+            Ok(())
+        } else {
+            Err(Failure::Exit(exit.0))
+        };
+    }
+    if flooded {
+        return Err(Failure::OutputFlood {
+            limit: invocation.output_limit,
+        });
+    }
+    if store.data().limiter.memory_refused.is_some() {
+        return Err(Failure::MemoryLimit {
+            limit: invocation.memory_bytes,
+        });
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return Err(Failure::Trap(describe_trap(*trap)));
+    }
+    Err(Failure::Trap(root_cause(error)))
+}
+
+fn describe_trap(trap: Trap) -> String {
+    match trap {
+        Trap::StackOverflow => "stack overflow (the guest recursed too deeply)".into(),
+        Trap::UnreachableCodeReached => {
+            "`unreachable` executed (this is how Rust and C guests abort or panic)".into()
+        }
+        // Rust and C keep their stack in linear memory, so their stack
+        // overflows land here rather than on wasmtime's stack guard.
+        Trap::MemoryOutOfBounds => {
+            "out-of-bounds memory access (a stack overflow in a Rust or C guest looks like this)"
+                .into()
+        }
+        Trap::IntegerDivisionByZero => "integer division by zero".into(),
+        Trap::IntegerOverflow => "integer overflow".into(),
+        Trap::IndirectCallToNull => "call through a null function reference".into(),
+        Trap::BadSignature => "indirect call with the wrong signature".into(),
+        Trap::Interrupt => "interrupted".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The innermost message of an error chain, on one line.
+fn root_cause(error: &wasmtime::Error) -> String {
+    let cause = error
+        .chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    cause.lines().next().unwrap_or_default().to_owned()
+}
+
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 1.0 {
+        format!("{} ms", duration.as_millis())
+    } else if secs < 120.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{:.1} min", secs / 60.0)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while the sandbox lives.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("gantry-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
