@@ -1,0 +1,174 @@
+//! Hostile and broken guests: each fails its own step with a reason a
+//! person understands, the run exits 1, and the runner stays healthy.
+
+use std::time::{Duration, Instant};
+
+use gantry_tests::{Project, probe_pipeline};
+
+use crate::single_wat_step;
+
+/// Runs a one-step pipeline and checks it failed with `reason`, and that a
+/// step after it was skipped (the runner carried on normally).
+fn contained(fixture: &str, extra: &str, reason: &str) {
+    let project = single_wat_step(fixture, extra);
+    let manifest = std::fs::read_to_string(project.path().join("gantry.yml")).unwrap();
+    project.manifest(&format!(
+        "{manifest}      - name: after\n        uses: step\n"
+    ));
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has(reason)
+        .stdout_has("skip after: an earlier step failed")
+        .stdout_has("gantry: run failed");
+}
+
+#[test]
+fn infinite_loop_times_out() {
+    let started = Instant::now();
+    contained(
+        "infinite_loop.wat",
+        "        timeout-minutes: 0.01\n",
+        "timed out after 600 ms",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn loop_in_the_start_function_times_out() {
+    contained(
+        "start_function_loop.wat",
+        "        timeout-minutes: 0.01\n",
+        "timed out after 600 ms",
+    );
+}
+
+#[test]
+fn a_guest_blocked_in_a_host_call_still_times_out() {
+    let started = Instant::now();
+    contained(
+        "sleep_forever.wat",
+        "        timeout-minutes: 0.01\n",
+        "timed out after 600 ms",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn memory_growth_past_the_cap_fails() {
+    contained(
+        "memory_bomb.wat",
+        "        limits:\n          memory-mb: 16\n",
+        "exceeded its memory limit of 16 MiB",
+    );
+}
+
+#[test]
+fn initial_memory_over_the_cap_fails() {
+    contained(
+        "huge_initial_memory.wat",
+        "        limits:\n          memory-mb: 64\n",
+        "exceeded its memory limit of 64 MiB",
+    );
+}
+
+#[test]
+fn stack_overflow_fails() {
+    contained("stack_overflow.wat", "", "trapped: stack overflow");
+}
+
+#[test]
+fn unreachable_fails() {
+    contained("unreachable.wat", "", "trapped: `unreachable` executed");
+}
+
+#[test]
+fn exit_codes_are_reported() {
+    contained("exit_code.wat", "", "exited with status 7");
+    single_wat_step("exit_zero.wat", "")
+        .gantry(&["run"])
+        .expect_code(0);
+}
+
+#[test]
+fn a_non_wasi_import_is_refused_by_name() {
+    contained(
+        "foreign_import.wat",
+        "",
+        "it imports `env::launch_missiles`, which gantry does not provide",
+    );
+}
+
+#[test]
+fn an_unknown_wasi_function_is_refused_by_name() {
+    contained("unknown_wasi_import.wat", "", "open_backdoor");
+}
+
+#[test]
+fn a_module_without_start_is_refused() {
+    contained("no_start.wat", "", "does not export `_start`");
+}
+
+#[test]
+fn bytes_that_are_not_webassembly_are_refused() {
+    let project = Project::new();
+    project.write("step.wasm", b"#!/bin/sh\necho pwned\n");
+    let sha = gantry_tests::sha256_hex(b"#!/bin/sh\necho pwned\n");
+    project.manifest(&format!(
+        "name: x\nplugins:\n  step:\n    source: step.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - uses: step\n"
+    ));
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("not a valid WebAssembly module");
+}
+
+#[test]
+fn output_flood_is_cut_and_fails() {
+    let project = single_wat_step("output_flood.wat", "");
+    let outcome = project.gantry(&["run", "--output-limit", "200000"]);
+    outcome
+        .expect_code(1)
+        .stdout_has("printed more than its output cap of 200000 bytes");
+    assert!(
+        outcome.stdout.len() < 400_000,
+        "the log was not cut: {} bytes",
+        outcome.stdout.len()
+    );
+}
+
+#[test]
+fn rust_guest_flood_memory_and_stack() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(
+        &sha,
+        "      - uses: probe\n        continue-on-error: true\n        with: { action: flood }\n\
+         \x20     - uses: probe\n        continue-on-error: true\n        limits: { memory-mb: 32 }\n        with: { action: alloc, megabytes: 100 }\n\
+         \x20     - uses: probe\n        continue-on-error: true\n        with: { action: recurse }\n\
+         \x20     - uses: probe\n        continue-on-error: true\n        with: { action: panic }\n\
+         \x20     - uses: probe\n        with: { action: echo, message: still-alive }\n",
+    ));
+    project
+        .gantry(&["run", "--output-limit", "100000"])
+        .expect_code(0)
+        .stdout_has("printed more than its output cap")
+        .stdout_has("exceeded its memory limit of 32 MiB")
+        .stdout_has("trapped: out-of-bounds memory access (a stack overflow")
+        .stdout_has("the probe was asked to panic")
+        .stdout_has("message: still-alive");
+}
+
+#[test]
+fn a_sleeping_rust_guest_times_out() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(
+        &sha,
+        "      - uses: probe\n        timeout-minutes: 0.01\n        with: { action: sleep, seconds: 3600 }\n",
+    ));
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("timed out");
+}

@@ -1,0 +1,117 @@
+//! A step that does what its `action` input says, so one guest can exercise
+//! every channel of the step ABI and every limit of the sandbox.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+
+fn input(name: &str) -> String {
+    std::env::var(format!("INPUT_{}", name.to_uppercase())).unwrap_or_default()
+}
+
+fn append(variable: &str, text: &str) {
+    let path = std::env::var(variable).expect("the ABI names this file");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open ABI file");
+    file.write_all(text.as_bytes()).expect("write ABI file");
+}
+
+fn main() {
+    match input("action").as_str() {
+        // Outputs, exported env, state and summary, as the ABI describes.
+        "echo" => {
+            let message = input("message");
+            println!("message: {message}");
+            append("GANTRY_OUTPUT", &format!("message={message}\n"));
+            append(
+                "GANTRY_OUTPUT",
+                "lines<<END_OF_VALUE\nfirst\nsecond\nEND_OF_VALUE\n",
+            );
+            append("GANTRY_ENV", &format!("EXPORTED_MESSAGE={message}\n"));
+            append("GANTRY_STATE", "saved=state-value\n");
+            append(
+                "GANTRY_STEP_SUMMARY",
+                &format!("### probe says {message}\n"),
+            );
+        }
+        // Every variable the step can see, one per line, sorted.
+        "env" => {
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            for (name, value) in vars {
+                println!("{name}={value}");
+            }
+        }
+        "read" => match fs::read_to_string(input("path")) {
+            Ok(text) => {
+                println!("read ok: {}", text.trim_end());
+                append("GANTRY_OUTPUT", &format!("text={}\n", text.trim_end()));
+            }
+            Err(e) => println!("read failed: {e}"),
+        },
+        "write" => match fs::write(input("path"), input("content")) {
+            Ok(()) => println!("write ok"),
+            Err(e) => println!("write failed: {e}"),
+        },
+        "list" => match fs::read_dir(input("path")) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                println!("list ok: {}", names.join(","));
+            }
+            Err(e) => println!("list failed: {e}"),
+        },
+        "alloc" => {
+            let megabytes: usize = input("megabytes").parse().unwrap_or(1024);
+            let mut blocks: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..megabytes {
+                blocks.push(vec![1u8; 1024 * 1024]);
+            }
+            println!("allocated {} MiB", blocks.len());
+        }
+        "recurse" => {
+            #[allow(unconditional_recursion)] // overflowing the stack is the point
+            fn deeper(n: u64) -> u64 {
+                let pad = [n; 64];
+                std::hint::black_box(&pad);
+                deeper(n + 1) + pad[0]
+            }
+            println!("{}", deeper(0));
+        }
+        "spin" => loop {
+            std::hint::black_box(0);
+        },
+        "sleep" => {
+            let seconds: u64 = input("seconds").parse().unwrap_or(3600);
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            println!("woke up");
+        }
+        "flood" => {
+            let line = "x".repeat(1000);
+            let mut out = std::io::stdout().lock();
+            loop {
+                if writeln!(out, "{line}").is_err() {
+                    // Keep trying: a hostile guest does not give up.
+                    continue;
+                }
+            }
+        }
+        "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
+        "panic" => panic!("the probe was asked to panic"),
+        "stderr" => eprintln!("to stderr: {}", input("message")),
+        // Print the given text verbatim: workflow commands in tests.
+        "print" => {
+            for line in input("text").split('|') {
+                println!("{line}");
+            }
+        }
+        other => {
+            println!("::error title=probe::unknown action `{other}`");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Test support for gantry's integration tests: a fresh project folder per
+//! test, plugins made from `.wat` fixtures or the Rust guests, and a way to
+//! run the real `gantry` binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The `gantry` binary of this build, built on first use.
+///
+/// Cargo only hands binary paths to tests of the binary's own package, so
+/// the tests build it themselves, in the same target folder and profile.
+pub fn gantry_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // <target>/<profile>/deps/all-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("target folder");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        build
+            .current_dir(workspace)
+            .args(["build", "--quiet", "-p", "gantry", "--bin", "gantry"])
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo to build gantry");
+        assert!(status.success(), "building the gantry binary failed");
+        profile_dir.join("gantry")
+    })
+}
+
+/// The lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What one `gantry` invocation did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts the exit status, showing everything printed when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout contains `text`.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts stderr contains `text`.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout does not contain `text`.
+    #[track_caller]
+    pub fn stdout_lacks(&self, text: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(text),
+            "stdout has {text:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
+}
+
+/// A throwaway project folder holding a manifest and its plugins.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::Builder::new()
+                .prefix("gantry-test-")
+                .tempdir()
+                .expect("temp folder"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (creating folders) and returns its path.
+    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folders");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    /// Compiles WebAssembly text to `relative` and returns the module's sha256.
+    pub fn wat_plugin(&self, relative: &str, wat: &str) -> String {
+        let bytes = wat::parse_str(wat).expect("valid WebAssembly text");
+        self.write(relative, &bytes);
+        sha256_hex(&bytes)
+    }
+
+    /// Copies the Rust `probe` guest to `relative` and returns its sha256.
+    pub fn probe_plugin(&self, relative: &str) -> String {
+        let bytes = std::fs::read(PROBE_WASM).expect("the probe guest was built");
+        self.write(relative, &bytes);
+        sha256_hex(&bytes)
+    }
+
+    /// Writes `gantry.yml`.
+    pub fn manifest(&self, yaml: &str) -> PathBuf {
+        self.write("gantry.yml", yaml)
+    }
+
+    /// Runs `gantry` with `args` in the project folder.
+    pub fn gantry(&self, args: &[&str]) -> Outcome {
+        self.gantry_with_env(args, &[])
+    }
+
+    /// Runs `gantry` with extra host environment variables.
+    pub fn gantry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let output = Command::new(gantry_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .expect("running gantry");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A one-job manifest around `steps` (YAML for the list under `steps:`,
+/// indented by six spaces), with the plugin `probe` pinned inline.
+pub fn probe_pipeline(sha: &str, steps: &str) -> String {
+    format!(
+        "name: test\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n{steps}"
+    )
+}
+
+/// A project holding the probe guest as `probe.wasm` and a one-job pipeline
+/// made of `steps` (YAML list items indented by six spaces).
+pub fn probe_project(steps: &str) -> Project {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(&sha, steps));
+    project
+}
