@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the plugins an example uses, pins them and runs the example:
+#   examples/run.sh hello
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+example="${1:?usage: examples/run.sh EXAMPLE (one of: $(ls -d "$root"/examples/*/ | xargs -n1 basename | tr '\n' ' '))}"
+folder="$root/examples/$example"
+[ -f "$folder/gantry.yml" ] || { echo "error: no example named \`$example\`" >&2; exit 2; }
+
+echo "==> building the plugins for wasm32-wasip1"
+cargo build --quiet --manifest-path "$root/plugins/Cargo.toml" --release --target wasm32-wasip1 \
+    --target-dir "$root/target"
+mkdir -p "$folder/plugins"
+for wasm in "$root"/target/wasm32-wasip1/release/*.wasm; do
+    cp "$wasm" "$folder/plugins/"
+done
+
+echo "==> building gantry"
+cargo build --quiet -p gantry
+gantry="$root/target/debug/gantry"
+
+# The modules were just built from this repository's source, so pinning them
+# is the one moment trusting an unpinned file is right.
+echo "==> pinning the freshly built plugins"
+"$gantry" lock --update "$folder"
+
+echo "==> running the example"
+exec "$gantry" run "$folder"
