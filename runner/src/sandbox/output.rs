@@ -72,6 +72,7 @@ impl Shared {
         if over {
             self.flooded = true;
             self.flush_partials();
+            (self.sink)(stream, &cut_marker(self.limit));
             return Err(self.flood_error());
         }
         Ok(())
@@ -93,6 +94,11 @@ impl Shared {
             self.limit
         ))
     }
+}
+
+/// The last line of a log that reached the output cap.
+pub fn cut_marker(limit: usize) -> String {
+    format!("[gantry] the log was cut here: the step printed more than its {limit}-byte output cap")
 }
 
 /// Hands `line` (with any `\n` or `\r\n` ending removed) to the sink and
@@ -271,7 +277,7 @@ mod tests {
         assert!(capture.finish());
         let lines = lines.lock().unwrap();
         let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(texts, vec!["12345", "6789"]);
+        assert_eq!(texts, vec!["12345", "6789", &cut_marker(10)]);
     }
 
     #[test]
