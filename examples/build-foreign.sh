@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the example steps written in C and Zig from source, adds their
+# metadata, pins them and runs their pipelines:
+#   examples/build-foreign.sh            # both
+#   examples/build-foreign.sh c-step     # one
+# Needs: Debian's `clang lld wasi-libc libclang-rt-dev-wasm32` for C, and
+# `pip install ziglang` for Zig.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+examples=("$@")
+[ ${#examples[@]} -gt 0 ] || examples=(c-step zig-step)
+
+echo "==> building gantry"
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p gantry
+gantry="$root/target/debug/gantry"
+
+for example in "${examples[@]}"; do
+    folder="$root/examples/$example"
+    [ -x "$folder/build.sh" ] || { echo "error: no foreign example named \`$example\`" >&2; exit 2; }
+    echo "==> building $example"
+    "$folder/build.sh"
+    wasm="$folder/plugins/$example.wasm"
+    # TODO(runner): embed the metadata once `gantry plugin annotate` exists:
+    # "$gantry" plugin annotate "$wasm" "$folder/meta.json" -o "$wasm"
+    : "$wasm"
+    echo "==> pinning $example"
+    "$gantry" lock --update "$folder"
+    echo "==> running $example"
+    "$gantry" run "$folder"
+done
