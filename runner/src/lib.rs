@@ -13,6 +13,8 @@
 //!   steps, using [`abi`] for the text protocols steps speak and [`expr`] for
 //!   `${{ }}` expressions;
 //! - [`report`] tells the person or CI system watching;
+//! - [`secrets`] gathers a run's secrets, and [`run_lock`] keeps one run
+//!   at a time per state folder;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;
@@ -25,4 +27,6 @@ pub mod manifest;
 pub mod plan;
 pub mod plugin;
 pub mod report;
+pub mod run_lock;
 pub mod sandbox;
+pub mod secrets;

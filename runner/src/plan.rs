@@ -13,7 +13,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-use crate::expr::{self, Expression, Template};
+use crate::expr::{self, Expression, Template, Value};
 use crate::manifest::model::{self, Access, Scalar, WorkspaceAccess};
 use crate::manifest::{LoadedManifest, ManifestError, ManifestErrors, did_you_mean};
 
@@ -23,6 +23,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(360 * 60);
 pub const DEFAULT_MEMORY_MB: u64 = 256;
 /// The most a 32-bit guest can address.
 const MAX_MEMORY_MB: u64 = 4096;
+/// The most combinations one matrix may expand to, as in GitHub Actions.
+pub const MAX_MATRIX_COMBINATIONS: usize = 256;
+/// The most attempts a step may ask for.
+const MAX_ATTEMPTS: u32 = 10;
+/// The contexts an expression may read.
+const CONTEXTS: [&str; 8] = [
+    "env", "steps", "needs", "matrix", "strategy", "secrets", "job", "gantry",
+];
 /// Guest paths that gantry itself mounts.
 const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/gantry"];
 
@@ -38,6 +46,29 @@ pub struct Plan {
     /// Jobs in execution order: each after the jobs it needs, otherwise in
     /// file order.
     pub jobs: Vec<JobPlan>,
+}
+
+impl Plan {
+    /// Narrows the plan to job `id` and every job it needs, directly or not
+    /// (`gantry run --job`).
+    pub fn keep_job_and_needs(&mut self, id: &str) -> Result<(), String> {
+        if !self.jobs.iter().any(|job| job.id == id) {
+            let hint = did_you_mean(id, self.jobs.iter().map(|j| j.id.as_str()))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(format!("there is no job `{id}` in this pipeline{hint}"));
+        }
+        let mut wanted = BTreeSet::from([id.to_owned()]);
+        // Plan order puts every job after its needs, so one backward pass
+        // collects the whole closure.
+        for job in self.jobs.iter().rev() {
+            if wanted.contains(&job.id) {
+                wanted.extend(job.needs.iter().cloned());
+            }
+        }
+        self.jobs.retain(|job| wanted.contains(&job.id));
+        Ok(())
+    }
 }
 
 /// A plugin the pipeline may run.
@@ -57,8 +88,39 @@ pub struct JobPlan {
     pub id: String,
     pub name: String,
     pub needs: Vec<String>,
+    pub condition: Option<Expression>,
     pub env: Vec<(String, Template)>,
+    /// `outputs:`, evaluated when the job ends.
+    pub outputs: Vec<(String, Template)>,
+    /// One entry per matrix combination; empty when the job has no matrix.
+    pub matrix: Vec<MatrixCombination>,
+    pub fail_fast: bool,
+    /// How many matrix combinations may run at once.
+    pub max_parallel: Option<usize>,
+    pub timeout: Duration,
+    pub continue_on_error: bool,
     pub steps: Vec<StepPlan>,
+}
+
+/// One combination of a job's matrix, in the order its keys were written.
+pub type MatrixCombination = IndexMap<String, Value>;
+
+impl JobPlan {
+    /// How many times the job runs: once per combination, or once.
+    pub fn instance_count(&self) -> usize {
+        self.matrix.len().max(1)
+    }
+
+    /// The name of one instance: `build (linux, 1.80)` for a matrix job.
+    pub fn instance_name(&self, combination: Option<&MatrixCombination>) -> String {
+        match combination {
+            Some(values) if !values.is_empty() => {
+                let shown: Vec<String> = values.values().map(Value::to_output_string).collect();
+                format!("{} ({})", self.name, shown.join(", "))
+            }
+            _ => self.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -75,6 +137,29 @@ pub struct StepPlan {
     pub timeout: Duration,
     pub memory_bytes: u64,
     pub grants: Grants,
+    pub retry: RetryPolicy,
+}
+
+/// How often a failed step is tried again, and how long to wait between.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, at least 1.
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles after each.
+    pub backoff: Duration,
+}
+
+impl RetryPolicy {
+    pub const ONCE: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        backoff: Duration::ZERO,
+    };
+
+    /// The wait before attempt number `attempt` (2 or more).
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(2).min(16);
+        self.backoff.saturating_mul(1 << doublings)
+    }
 }
 
 #[derive(Debug)]
@@ -142,7 +227,7 @@ impl Resolver<'_> {
     fn plan(&mut self) -> Plan {
         let manifest = &self.loaded.manifest;
         let plugins = self.plugins();
-        let env = self.env_block(&manifest.env, &[]);
+        let env = self.env_block(&manifest.env, &Scope::pipeline());
         let order = self.job_order();
         let jobs = order
             .into_iter()
@@ -307,11 +392,37 @@ impl Resolver<'_> {
             self.error(id.referenced, format!("invalid job id `{}`", id.value))
                 .hint = Some("use letters, digits, `-` and `_`".into());
         }
-        let env = self.env_block(&job.env, &[]);
+        let needs: Vec<String> = job
+            .needs
+            .as_ref()
+            .map(|n| n.value.ids().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let job_scope = Scope {
+            steps: None,
+            needs: Some(needs.clone()),
+            matrix: true,
+            secrets: false,
+            place: "a job's `env`",
+        };
+        let env = self.env_block(&job.env, &job_scope);
+        let condition = job.condition.as_ref().and_then(|c| {
+            let scope = Scope {
+                matrix: false,
+                place: "a job's `if`",
+                ..job_scope.clone()
+            };
+            self.condition(c, &scope)
+        });
         let mut earlier_ids: Vec<String> = Vec::new();
         let mut steps = Vec::with_capacity(job.steps.len());
         for step in &job.steps {
-            steps.push(self.step(step, plugins, &earlier_ids));
+            let scope = Scope {
+                steps: Some(earlier_ids.clone()),
+                secrets: true,
+                place: "a step",
+                ..job_scope.clone()
+            };
+            steps.push(self.step(step, plugins, &scope));
             if let Some(step_id) = &step.id {
                 if earlier_ids.contains(&step_id.value) {
                     self.error(
@@ -329,19 +440,95 @@ impl Resolver<'_> {
         if job.steps.is_empty() {
             self.error(id.referenced, format!("job `{}` has no steps", id.value));
         }
+        let outputs_scope = Scope {
+            steps: Some(earlier_ids),
+            place: "a job's `outputs`",
+            ..job_scope.clone()
+        };
+        let outputs = job
+            .outputs
+            .iter()
+            .map(|(name, value)| {
+                if !is_identifier(&name.value) {
+                    self.error(
+                        name.referenced,
+                        format!("invalid output name `{}`", name.value),
+                    )
+                    .hint = Some("use letters, digits, `-` and `_`".into());
+                }
+                (name.value.clone(), self.template(value, &outputs_scope))
+            })
+            .collect();
+        let (matrix, fail_fast, max_parallel) = self.strategy(job.strategy.as_ref());
         JobPlan {
             id: id.value.clone(),
             name: job
                 .name
                 .as_ref()
                 .map_or_else(|| id.value.clone(), |n| n.value.clone()),
-            needs: job
-                .needs
-                .as_ref()
-                .map(|n| n.value.ids().into_iter().map(str::to_owned).collect())
-                .unwrap_or_default(),
+            needs,
+            condition,
             env,
+            outputs,
+            matrix,
+            fail_fast,
+            max_parallel,
+            timeout: self.timeout(job.timeout_minutes.as_ref()),
+            continue_on_error: job.continue_on_error.as_ref().is_some_and(|c| c.value),
             steps,
+        }
+    }
+
+    fn strategy(
+        &mut self,
+        strategy: Option<&model::Strategy>,
+    ) -> (Vec<MatrixCombination>, bool, Option<usize>) {
+        let Some(strategy) = strategy else {
+            return (Vec::new(), true, None);
+        };
+        let matrix = match &strategy.matrix {
+            None => Vec::new(),
+            Some(matrix) => match expand_matrix(&matrix.value) {
+                Ok(combinations) => combinations,
+                Err(message) => {
+                    self.error(matrix.referenced, message);
+                    Vec::new()
+                }
+            },
+        };
+        let max_parallel = match &strategy.max_parallel {
+            Some(n) if n.value == 0 => {
+                self.error(n.referenced, "`max-parallel` must be at least 1");
+                None
+            }
+            Some(n) => Some(n.value as usize),
+            None => None,
+        };
+        let fail_fast = strategy.fail_fast.as_ref().is_none_or(|f| f.value);
+        (matrix, fail_fast, max_parallel)
+    }
+
+    /// `timeout-minutes` of a job or a step.
+    fn timeout(&mut self, minutes: Option<&Spanned<f64>>) -> Duration {
+        match minutes {
+            None => DEFAULT_TIMEOUT,
+            Some(minutes)
+                if minutes.value.is_finite()
+                    && minutes.value > 0.0
+                    && minutes.value <= 525_600.0 =>
+            {
+                Duration::from_secs_f64(minutes.value * 60.0)
+            }
+            Some(minutes) => {
+                self.error(
+                    minutes.referenced,
+                    format!(
+                        "`timeout-minutes` must be a positive number of minutes, found {}",
+                        minutes.value
+                    ),
+                );
+                DEFAULT_TIMEOUT
+            }
         }
     }
 
@@ -349,7 +536,7 @@ impl Resolver<'_> {
         &mut self,
         step: &model::Step,
         plugins: &IndexMap<String, PluginRef>,
-        earlier_ids: &[String],
+        scope: &Scope,
     ) -> StepPlan {
         if let Some(id) = &step.id
             && !is_identifier(&id.value)
@@ -391,39 +578,25 @@ impl Resolver<'_> {
                     ),
                 );
             }
-            let value = self.template(value, earlier_ids);
+            let value = self.template(value, scope);
             inputs.push(Input {
                 name: name.value.clone(),
                 variable,
                 value,
             });
         }
-        let env = self.env_block(&step.env, earlier_ids);
-        let condition = step
-            .condition
-            .as_ref()
-            .and_then(|c| self.condition(c, earlier_ids));
+        let env = self.env_block(&step.env, scope);
+        let condition = step.condition.as_ref().and_then(|c| {
+            let scope = Scope {
+                secrets: false,
+                place: "a step's `if`",
+                ..scope.clone()
+            };
+            self.condition(c, &scope)
+        });
 
-        let timeout = match &step.timeout_minutes {
-            None => DEFAULT_TIMEOUT,
-            Some(minutes)
-                if minutes.value.is_finite()
-                    && minutes.value > 0.0
-                    && minutes.value <= 525_600.0 =>
-            {
-                Duration::from_secs_f64(minutes.value * 60.0)
-            }
-            Some(minutes) => {
-                self.error(
-                    minutes.referenced,
-                    format!(
-                        "`timeout-minutes` must be a positive number of minutes, found {}",
-                        minutes.value
-                    ),
-                );
-                DEFAULT_TIMEOUT
-            }
-        };
+        let timeout = self.timeout(step.timeout_minutes.as_ref());
+        let retry = self.retry(step.retry.as_ref());
         let memory_mb = match &step.limits.memory_mb {
             None => DEFAULT_MEMORY_MB,
             Some(mb) if (1..=MAX_MEMORY_MB).contains(&mb.value) => mb.value,
@@ -454,6 +627,45 @@ impl Resolver<'_> {
             timeout,
             memory_bytes: memory_mb * 1024 * 1024,
             grants: self.grants(&step.permissions),
+            retry,
+        }
+    }
+
+    fn retry(&mut self, retry: Option<&Spanned<model::Retry>>) -> RetryPolicy {
+        let Some(retry) = retry else {
+            return RetryPolicy::ONCE;
+        };
+        let attempts = &retry.value.attempts;
+        if !(1..=MAX_ATTEMPTS).contains(&attempts.value) {
+            self.error(
+                attempts.referenced,
+                format!(
+                    "`attempts` must be between 1 and {MAX_ATTEMPTS}, found {}",
+                    attempts.value
+                ),
+            );
+        }
+        let backoff = match &retry.value.backoff_seconds {
+            None => Duration::ZERO,
+            Some(seconds)
+                if seconds.value.is_finite() && (0.0..=3600.0).contains(&seconds.value) =>
+            {
+                Duration::from_secs_f64(seconds.value)
+            }
+            Some(seconds) => {
+                self.error(
+                    seconds.referenced,
+                    format!(
+                        "`backoff-seconds` must be between 0 and 3600, found {}",
+                        seconds.value
+                    ),
+                );
+                Duration::ZERO
+            }
+        };
+        RetryPolicy {
+            attempts: attempts.value.clamp(1, MAX_ATTEMPTS),
+            backoff,
         }
     }
 
@@ -533,7 +745,7 @@ impl Resolver<'_> {
     fn env_block(
         &mut self,
         env: &BTreeMap<String, Spanned<Scalar>>,
-        earlier_ids: &[String],
+        scope: &Scope,
     ) -> Vec<(String, Template)> {
         env.iter()
             .map(|(name, value)| {
@@ -543,20 +755,20 @@ impl Resolver<'_> {
                         format!("invalid environment variable name `{name}`"),
                     );
                 }
-                (name.clone(), self.template(value, earlier_ids))
+                (name.clone(), self.template(value, scope))
             })
             .collect()
     }
 
     /// Parses a `with:`/`env:` value; strings may embed `${{ }}`.
-    fn template(&mut self, value: &Spanned<Scalar>, earlier_ids: &[String]) -> Template {
+    fn template(&mut self, value: &Spanned<Scalar>, scope: &Scope) -> Template {
         let text = value.value.to_string();
         if !matches!(value.value, Scalar::String(_)) {
             return Template::literal(text);
         }
         match Template::parse(&text) {
             Ok(template) => {
-                self.check_references(value.referenced, &template.references(), earlier_ids);
+                self.check_references(value.referenced, &template.references(), scope);
                 template
             }
             Err(error) => {
@@ -566,7 +778,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn condition(&mut self, value: &Spanned<Scalar>, earlier_ids: &[String]) -> Option<Expression> {
+    fn condition(&mut self, value: &Spanned<Scalar>, scope: &Scope) -> Option<Expression> {
         // `if:` is an expression with or without `${{ }}` around it.
         let text = value.value.to_string();
         let parsed = if text.trim_start().starts_with("${{") {
@@ -586,7 +798,7 @@ impl Resolver<'_> {
         };
         match parsed {
             Ok(expression) => {
-                self.check_references(value.referenced, &expression.references(), earlier_ids);
+                self.check_references(value.referenced, &expression.references(), scope);
                 Some(expression)
             }
             Err(error) => {
@@ -622,35 +834,186 @@ impl Resolver<'_> {
         usize::from(matches!(first, Some('\'' | '"')))
     }
 
-    /// `steps.<id>` must name an earlier step of the same job.
-    fn check_references(
-        &mut self,
-        location: Location,
-        references: &[Vec<String>],
-        earlier_ids: &[String],
-    ) {
+    /// Every context an expression reads must exist where it is written:
+    /// `steps.<id>` an earlier step of the job, `needs.<id>` a job in
+    /// `needs`, secrets only in a step's `with:` and `env:`.
+    fn check_references(&mut self, location: Location, references: &[Vec<String>], scope: &Scope) {
         for path in references {
-            if let [context, step, ..] = path.as_slice()
-                && context == "steps"
-                && !earlier_ids.iter().any(|id| id.eq_ignore_ascii_case(step))
-            {
-                let hint = if earlier_ids.is_empty() {
-                    "a step can only read the outputs of earlier steps with an `id` in its job"
-                        .to_owned()
-                } else {
-                    format!(
-                        "the earlier steps of this job are: {}",
-                        earlier_ids.join(", ")
-                    )
-                };
-                self.error(
-                    location,
-                    format!("`steps.{step}` is not an earlier step of this job"),
-                )
-                .hint = Some(hint);
+            let Some(context) = path.first() else {
+                continue;
+            };
+            let place = scope.place;
+            let unavailable =
+                |context: &str| format!("the `{context}` context is not available in {place}");
+            match context.to_ascii_lowercase().as_str() {
+                "env" | "job" | "gantry" => {}
+                "steps" => match &scope.steps {
+                    None => {
+                        self.error(location, unavailable("steps"));
+                    }
+                    Some(ids) => {
+                        if let Some(step) = path.get(1)
+                            && !ids.iter().any(|id| id.eq_ignore_ascii_case(step))
+                        {
+                            let hint = if ids.is_empty() {
+                                "a step can only read the outputs of earlier steps with an `id` in its job"
+                                    .to_owned()
+                            } else {
+                                format!("the earlier steps of this job are: {}", ids.join(", "))
+                            };
+                            self.error(
+                                location,
+                                format!("`steps.{step}` is not an earlier step of this job"),
+                            )
+                            .hint = Some(hint);
+                        }
+                    }
+                },
+                "needs" => match &scope.needs {
+                    None => {
+                        self.error(location, unavailable("needs"));
+                    }
+                    Some(ids) => {
+                        if let Some(job) = path.get(1)
+                            && !ids.iter().any(|id| id.eq_ignore_ascii_case(job))
+                        {
+                            self.error(
+                                location,
+                                format!("`needs.{job}` is not a job this job needs"),
+                            )
+                            .hint = Some(format!("add `{job}` to the job's `needs:`"));
+                        }
+                    }
+                },
+                "matrix" | "strategy" if !scope.matrix => {
+                    self.error(location, unavailable(context));
+                }
+                "matrix" | "strategy" => {}
+                "secrets" if !scope.secrets => {
+                    self.error(location, format!("secrets cannot be used in {place}"))
+                        .hint = Some(
+                        "pass a secret through a step's `with:` or `env:`, so it reaches only that step".into(),
+                    );
+                }
+                "secrets" => {}
+                _ => {
+                    let hint = did_you_mean(context, CONTEXTS)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("the contexts are: {}", CONTEXTS.join(", ")));
+                    self.error(location, format!("unknown context `{context}`"))
+                        .hint = Some(hint);
+                }
             }
         }
     }
+}
+
+/// What an expression may read where it is written.
+#[derive(Debug, Clone)]
+struct Scope {
+    /// The steps whose results are visible; `None` where there is no
+    /// `steps` context.
+    steps: Option<Vec<String>>,
+    /// The jobs in `needs`; `None` where there is no `needs` context.
+    needs: Option<Vec<String>>,
+    /// Whether `matrix` and `strategy` exist here.
+    matrix: bool,
+    secrets: bool,
+    /// Where the expression is, for messages.
+    place: &'static str,
+}
+
+impl Scope {
+    fn pipeline() -> Scope {
+        Scope {
+            steps: None,
+            needs: None,
+            matrix: false,
+            secrets: false,
+            place: "the pipeline's `env`",
+        }
+    }
+}
+
+/// Expands `strategy.matrix` as GitHub Actions does: the product of the
+/// named lists, minus every combination an `exclude` entry matches, then
+/// each `include` entry merged into every combination whose original
+/// values it agrees with, or added as a combination of its own.
+pub fn expand_matrix(matrix: &model::Matrix) -> Result<Vec<MatrixCombination>, String> {
+    let convert = |json: &serde_json::Value, key: &str| {
+        Value::from_json(json)
+            .ok_or_else(|| format!("matrix value of `{key}` is not a usable value"))
+    };
+    let mut combinations: Vec<MatrixCombination> = vec![IndexMap::new()];
+    for (key, values) in &matrix.axes {
+        if values.is_empty() {
+            return Err(format!("matrix key `{key}` has an empty list"));
+        }
+        let mut next = Vec::with_capacity(combinations.len() * values.len());
+        for combination in &combinations {
+            for value in values {
+                let mut extended = combination.clone();
+                extended.insert(key.clone(), convert(value, key)?);
+                next.push(extended);
+            }
+            if next.len() > MAX_MATRIX_COMBINATIONS {
+                return Err(format!(
+                    "the matrix expands to more than {MAX_MATRIX_COMBINATIONS} combinations"
+                ));
+            }
+        }
+        combinations = next;
+    }
+    if matrix.axes.is_empty() {
+        combinations.clear();
+    }
+    for exclude in &matrix.exclude {
+        let pattern = to_values(exclude, convert)?;
+        combinations.retain(|combination| {
+            !pattern
+                .iter()
+                .all(|(key, value)| combination.get(key) == Some(value))
+        });
+    }
+    let original_keys: Vec<&String> = matrix.axes.keys().collect();
+    let originals = combinations.len();
+    for include in &matrix.include {
+        let entry = to_values(include, convert)?;
+        let mut matched = false;
+        for combination in combinations.iter_mut().take(originals) {
+            let agrees = entry.iter().all(|(key, value)| {
+                !original_keys.contains(&key) || combination.get(key) == Some(value)
+            });
+            if agrees {
+                matched = true;
+                for (key, value) in &entry {
+                    combination.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        if !matched {
+            combinations.push(entry);
+        }
+    }
+    if combinations.len() > MAX_MATRIX_COMBINATIONS {
+        return Err(format!(
+            "the matrix expands to more than {MAX_MATRIX_COMBINATIONS} combinations"
+        ));
+    }
+    if combinations.is_empty() {
+        return Err("the matrix has no combinations left after `exclude`".into());
+    }
+    Ok(combinations)
+}
+
+fn to_values(
+    entry: &IndexMap<String, serde_json::Value>,
+    convert: impl Fn(&serde_json::Value, &str) -> Result<Value, String>,
+) -> Result<MatrixCombination, String> {
+    entry
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), convert(value, key)?)))
+        .collect()
 }
 
 fn job_list<'a>(keys: impl Iterator<Item = &'a Spanned<String>>) -> String {
@@ -759,5 +1122,79 @@ mod tests {
         for pair in cycle.windows(2) {
             assert!(needs[pair[0]].contains(&pair[1]), "{cycle:?}");
         }
+    }
+
+    fn matrix(yaml: &str) -> Result<Vec<String>, String> {
+        let matrix: model::Matrix = serde_saphyr::from_str(yaml).unwrap();
+        expand_matrix(&matrix).map(|combinations| {
+            combinations
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|(k, v)| format!("{k}={}", v.to_output_string()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn matrix_product_in_key_order() {
+        assert_eq!(
+            matrix("os: [linux, mac]\nv: [1, 2]\n").unwrap(),
+            ["os=linux,v=1", "os=linux,v=2", "os=mac,v=1", "os=mac,v=2"]
+        );
+    }
+
+    #[test]
+    fn matrix_include_and_exclude_as_github_documents() {
+        // GitHub's documented example: `include` entries extend matching
+        // combinations, may not overwrite original values, and otherwise
+        // become combinations of their own.
+        let yaml = "fruit: [apple, pear]\nanimal: [cat, dog]\ninclude:\n  - color: green\n  - color: pink\n    animal: cat\n  - fruit: apple\n    shape: circle\n  - fruit: banana\n  - fruit: banana\n    animal: cat\n";
+        assert_eq!(
+            matrix(yaml).unwrap(),
+            [
+                "fruit=apple,animal=cat,color=pink,shape=circle",
+                "fruit=apple,animal=dog,color=green,shape=circle",
+                "fruit=pear,animal=cat,color=pink",
+                "fruit=pear,animal=dog,color=green",
+                "fruit=banana",
+                "fruit=banana,animal=cat",
+            ]
+        );
+        let yaml = "os: [linux, mac]\nv: [1, 2]\nexclude:\n  - os: mac\n    v: 1\n";
+        assert_eq!(
+            matrix(yaml).unwrap(),
+            ["os=linux,v=1", "os=linux,v=2", "os=mac,v=2"]
+        );
+        assert_eq!(
+            matrix("include:\n  - { a: 1 }\n  - { a: 2 }\n").unwrap(),
+            ["a=1", "a=2"]
+        );
+    }
+
+    #[test]
+    fn matrix_limits() {
+        let big = "a: [1,2,3,4,5,6,7,8,9,10]\nb: [1,2,3,4,5,6,7,8,9,10]\nc: [1,2,3]\n";
+        assert!(matrix(big).unwrap_err().contains("more than 256"));
+        assert!(matrix("a: []\n").unwrap_err().contains("empty list"));
+        assert!(
+            matrix("a: [1]\nexclude:\n  - a: 1\n")
+                .unwrap_err()
+                .contains("no combinations")
+        );
+    }
+
+    #[test]
+    fn retry_backoff_doubles() {
+        let policy = RetryPolicy {
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+        };
+        assert_eq!(policy.delay_before(2), Duration::from_millis(100));
+        assert_eq!(policy.delay_before(3), Duration::from_millis(200));
+        assert_eq!(policy.delay_before(4), Duration::from_millis(400));
     }
 }

@@ -4,6 +4,7 @@
 mod hostile;
 mod manifest_errors;
 mod pinning;
+mod pipelines;
 mod sandbox;
 mod step_abi;
 

@@ -4,6 +4,7 @@
 
 mod common;
 mod lock;
+mod plan;
 mod run;
 mod validate;
 mod verify;
@@ -24,6 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunCommand),
+    Plan(plan::PlanCommand),
     Lock(lock::LockCommand),
     Verify(verify::VerifyCommand),
     Validate(validate::ValidateCommand),
@@ -34,6 +36,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Run(command) => command.execute(),
+        Command::Plan(command) => command.execute(),
         Command::Lock(command) => command.execute(),
         Command::Verify(command) => command.execute(),
         Command::Validate(command) => command.execute(),

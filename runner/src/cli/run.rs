@@ -1,11 +1,12 @@
 //! `gantry run`: verifies every plugin, admits it into the sandbox, and
-//! executes the pipeline.
+//! executes the pipeline (or one job and the jobs it needs).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 use indexmap::IndexMap;
+use tokio_util::sync::CancellationToken;
 
 use super::common::load_plan_and_lock;
 use super::print_error;
@@ -13,16 +14,35 @@ use crate::engine::{self, RunOptions};
 use crate::exit::Exit;
 use crate::plugin;
 use crate::report::human::Human;
+use crate::run_lock::RunLock;
 use crate::sandbox::{DEFAULT_OUTPUT_LIMIT, Sandbox};
+use crate::secrets::Secrets;
 
 /// Run a pipeline.
 #[derive(Debug, Args)]
 pub struct RunCommand {
     /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
     manifest: Option<PathBuf>,
+    /// Run only this job and the jobs it needs
+    #[arg(long, value_name = "ID")]
+    job: Option<String>,
     /// Where run records are kept [default: `.gantry` beside the manifest]
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Wait for another run using the same state folder to finish, instead
+    /// of failing at once
+    #[arg(long)]
+    wait: bool,
+    /// How many jobs may run at once [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
+    /// A secret for `${{ secrets.NAME }}`: NAME=VALUE, or NAME to take the
+    /// value of the host variable NAME (may be repeated)
+    #[arg(long = "secret", value_name = "NAME[=VALUE]")]
+    secrets: Vec<String>,
+    /// A dotenv file of secrets (NAME=VALUE lines)
+    #[arg(long, value_name = "PATH")]
+    secrets_file: Vec<PathBuf>,
     /// The most one step may print, in bytes; past it the step fails
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTPUT_LIMIT)]
     output_limit: usize,
@@ -33,9 +53,22 @@ pub struct RunCommand {
 
 impl RunCommand {
     pub fn execute(self) -> Exit {
-        let (plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
+        let (mut plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
             Ok(loaded) => loaded,
             Err(exit) => return exit,
+        };
+        if let Some(job) = &self.job
+            && let Err(message) = plan.keep_job_and_needs(job)
+        {
+            print_error(message);
+            return Exit::Invalid;
+        }
+        let secrets = match self.secrets() {
+            Ok(secrets) => secrets,
+            Err(message) => {
+                print_error(message);
+                return Exit::Invalid;
+            }
         };
         let verified = match plugin::verify_all(&plan, &lock) {
             Ok(verified) => verified,
@@ -47,8 +80,25 @@ impl RunCommand {
                 return Exit::Verification;
             }
         };
+        let state_dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| plan.root.join(".gantry"));
+        if self.wait {
+            eprintln!(
+                "gantry: waiting for the state folder `{}`",
+                state_dir.display()
+            );
+        }
+        let _lock = match RunLock::acquire(&state_dir, self.wait) {
+            Ok(lock) => lock,
+            Err(error) => {
+                print_error(error);
+                return Exit::Invalid;
+            }
+        };
         let sandbox = match Sandbox::new() {
-            Ok(sandbox) => sandbox,
+            Ok(sandbox) => Arc::new(sandbox),
             Err(error) => {
                 print_error(format!("cannot start the WebAssembly engine: {error:#}"));
                 return Exit::StepFailed;
@@ -65,9 +115,13 @@ impl RunCommand {
                 (alias, module)
             })
             .collect::<IndexMap<_, _>>();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let options = RunOptions {
-            state_dir: self.state_dir.unwrap_or_else(|| plan.root.join(".gantry")),
+            state_dir,
             output_limit: self.output_limit.max(1),
+            max_parallel: self.max_parallel.map_or(cores, |n| n as usize),
+            secrets,
+            cancel: CancellationToken::new(),
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -79,12 +133,31 @@ impl RunCommand {
                 return Exit::StepFailed;
             }
         };
-        let reporter = Arc::new(Human::stdout(self.verbose));
-        let outcome = runtime.block_on(engine::run(&plan, &sandbox, &admitted, reporter, &options));
+        let label_jobs = plan.jobs.iter().map(|j| j.instance_count()).sum::<usize>() > 1;
+        let reporter = Arc::new(Human::stdout(self.verbose, label_jobs));
+        let plan = Arc::new(plan);
+        let outcome = runtime.block_on(engine::run(
+            plan,
+            sandbox,
+            Arc::new(admitted),
+            reporter,
+            options,
+        ));
         if outcome.success {
             Exit::Success
         } else {
             Exit::StepFailed
         }
+    }
+
+    fn secrets(&self) -> Result<Secrets, String> {
+        let mut secrets = Secrets::default();
+        for path in &self.secrets_file {
+            secrets.add_file(path)?;
+        }
+        for argument in &self.secrets {
+            secrets.add_argument(argument, |name| std::env::var(name).ok())?;
+        }
+        Ok(secrets)
     }
 }

@@ -13,14 +13,17 @@ pub struct StepLog {
     reporter: Arc<dyn Reporter>,
     masker: Arc<Mutex<Masker>>,
     parser: Arc<Mutex<CommandParser>>,
+    /// The job instance the step belongs to.
+    job: Arc<str>,
 }
 
 impl StepLog {
-    pub fn new(reporter: Arc<dyn Reporter>, masker: Arc<Mutex<Masker>>) -> Self {
+    pub fn new(reporter: Arc<dyn Reporter>, masker: Arc<Mutex<Masker>>, job: &str) -> Self {
         StepLog {
             reporter,
             masker,
             parser: Arc::new(Mutex::new(CommandParser::new())),
+            job: job.into(),
         }
     }
 
@@ -31,6 +34,7 @@ impl StepLog {
     }
 
     fn line(&self, stream: Stream, raw: &str) {
+        let job = &*self.job;
         // Workflow commands are read from stdout only, as the ABI says.
         if stream == Stream::Stderr {
             let masked = self
@@ -40,6 +44,7 @@ impl StepLog {
                 .mask(raw)
                 .into_owned();
             self.reporter.report(Event::StepLog {
+                job,
                 stream,
                 text: &masked,
             });
@@ -54,6 +59,7 @@ impl StepLog {
                 let masked = masker.mask(text).into_owned();
                 drop(masker);
                 self.reporter.report(Event::StepLog {
+                    job,
                     stream,
                     text: &masked,
                 });
@@ -68,12 +74,13 @@ impl StepLog {
                     Command::Group(name) => {
                         let name = masker.mask(&name).into_owned();
                         drop(masker);
-                        self.reporter.report(Event::GroupStarted { name: &name });
+                        self.reporter
+                            .report(Event::GroupStarted { job, name: &name });
                         return;
                     }
                     Command::EndGroup => {
                         drop(masker);
-                        self.reporter.report(Event::GroupEnded);
+                        self.reporter.report(Event::GroupEnded { job });
                         return;
                     }
                     Command::AddMask(_) | Command::StopCommands(_) | Command::ResumeCommands => {
@@ -86,6 +93,7 @@ impl StepLog {
                 annotation.file = annotation.file.map(|f| masker.mask(&f).into_owned());
                 drop(masker);
                 self.reporter.report(Event::StepAnnotation {
+                    job,
                     level,
                     message: &message,
                     annotation: &annotation,
@@ -94,6 +102,7 @@ impl StepLog {
             Line::Ignored(ignored) => {
                 drop(masker);
                 self.reporter.report(Event::StepNote {
+                    job,
                     text: &ignored.to_string(),
                 });
             }

@@ -1,32 +1,41 @@
-//! The engine: executes a [`Plan`] job by job and step by step.
+//! The engine: executes a [`Plan`] as a graph of jobs.
 //!
-//! It owns the plumbing between steps: evaluating `if:` and `${{ }}`
-//! values, layering environment variables (pipeline ← job ← exported ←
-//! step), turning inputs into `INPUT_*`, collecting outputs, exported env,
-//! saved state and summaries, and reading each log line for workflow
-//! commands and masks before anything is printed.
+//! A job starts as soon as every job it needs has finished, so independent
+//! jobs run in parallel on tokio, bounded by `--max-parallel` (each matrix
+//! combination counts as one). A job whose needs did not all succeed is
+//! skipped unless its `if:` asks for `failure()` or `always()`. Guest code
+//! never runs on the executor's own worker threads: each step runs inside
+//! `block_in_place`, which hands the worker's other tasks to a fresh thread
+//! first.
 //!
-//! Jobs run one after another in plan order; a job whose needs did not all
-//! succeed is skipped. Within a job, after a failed step the remaining
-//! steps are skipped unless their `if:` asks for `failure()` or `always()`.
+//! [`job`] runs one job instance step by step; [`contexts`] builds what
+//! expressions see; [`status`] holds the status functions of `if:`.
 
+mod contexts;
+mod job;
 mod log;
 pub mod run_id;
+mod status;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use indexmap::IndexMap;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use self::log::StepLog;
+use self::contexts::ContextsBuilder;
+use self::job::JobInstance;
+use self::status::{JobStatus, asks_for_status};
 use crate::abi::Masker;
-use crate::expr::{Contexts, Expression, FunctionHost, Value};
-use crate::manifest::model::WorkspaceAccess;
-use crate::plan::{JobPlan, Plan, StepPlan};
+use crate::expr::{Template, Value};
+use crate::plan::{JobPlan, MatrixCombination, Plan};
 use crate::report::{Conclusion, Event, Reporter};
-use crate::sandbox::{Failure, Mount, Sandbox, StepInvocation, StepModule};
+use crate::sandbox::{Sandbox, StepModule};
+use crate::secrets::Secrets;
 
 /// Settings of one run that do not come from the manifest.
 #[derive(Debug, Clone)]
@@ -34,6 +43,12 @@ pub struct RunOptions {
     /// Where run records go (`.gantry` beside the manifest by default).
     pub state_dir: PathBuf,
     pub output_limit: usize,
+    /// How many job instances may run at once.
+    pub max_parallel: usize,
+    pub secrets: Secrets,
+    /// Cancelling it stops the run: running steps end at once, nothing new
+    /// starts, and `cancelled()` becomes true.
+    pub cancel: CancellationToken,
 }
 
 /// How a run ended.
@@ -41,19 +56,92 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub run_id: String,
     pub success: bool,
-    pub jobs: Vec<(String, Conclusion)>,
+    /// Every job in plan order, with its result.
+    pub jobs: Vec<(String, JobResult)>,
+}
+
+/// What a finished job leaves for the jobs that need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    pub conclusion: Conclusion,
+    /// Its `outputs:`, with secrets masked.
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl JobResult {
+    fn without_outputs(conclusion: Conclusion) -> JobResult {
+        JobResult {
+            conclusion,
+            outputs: BTreeMap::new(),
+        }
+    }
 }
 
 /// Each plugin admitted into the sandbox, or the reason it was refused.
 pub type AdmittedPlugins = IndexMap<String, Result<StepModule, String>>;
 
+/// What every job of a run shares.
+struct Shared {
+    plan: Arc<Plan>,
+    sandbox: Arc<Sandbox>,
+    plugins: Arc<AdmittedPlugins>,
+    reporter: Arc<dyn Reporter>,
+    options: RunOptions,
+    run_id: String,
+    /// Secrets and `::add-mask::` values, masked for the rest of the run.
+    masker: Arc<Mutex<Masker>>,
+    summaries: Mutex<String>,
+    failed_steps: Mutex<Vec<String>>,
+    /// Free places for job instances (`--max-parallel`).
+    slots: Semaphore,
+    pipeline_env: BTreeMap<String, String>,
+}
+
+impl Shared {
+    fn mask(&self, text: &str) -> String {
+        self.masker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mask(text)
+            .into_owned()
+    }
+
+    /// The contexts every expression of this run can see.
+    fn contexts(&self) -> ContextsBuilder<'_> {
+        ContextsBuilder::new(&self.plan, &self.run_id)
+    }
+
+    /// Renders an `env:` block; a value that cannot be evaluated becomes
+    /// empty, with a note, as GitHub Actions does for unknown properties.
+    fn render_env(
+        &self,
+        job: &str,
+        block: &[(String, Template)],
+        contexts: &crate::expr::Contexts,
+    ) -> BTreeMap<String, String> {
+        block
+            .iter()
+            .map(|(name, template)| {
+                let value = template.render(contexts).unwrap_or_else(|e| {
+                    self.reporter.report(Event::StepNote {
+                        job,
+                        text: &format!("env `{name}` could not be evaluated: {}", e.message),
+                    });
+                    String::new()
+                });
+                (name.clone(), value)
+            })
+            .collect()
+    }
+}
+
 /// Runs a whole plan.
 pub async fn run(
-    plan: &Plan,
-    sandbox: &Sandbox,
-    plugins: &AdmittedPlugins,
+    plan: Arc<Plan>,
+    sandbox: Arc<Sandbox>,
+    plugins: Arc<AdmittedPlugins>,
     reporter: Arc<dyn Reporter>,
-    options: &RunOptions,
+    options: RunOptions,
 ) -> RunOutcome {
     let started = Instant::now();
     let run_id = run_id::new_run_id();
@@ -61,48 +149,52 @@ pub async fn run(
         pipeline: &plan.name,
         run_id: &run_id,
     });
-    let masker = Arc::new(Mutex::new(Masker::default()));
-    let mut runner = Runner {
-        plan,
+    let mut masker = Masker::default();
+    for (_, value) in options.secrets.iter() {
+        masker.add(value);
+    }
+    let mut shared = Shared {
+        plan: plan.clone(),
         sandbox,
         plugins,
         reporter: reporter.clone(),
+        slots: Semaphore::new(options.max_parallel.max(1)),
         options,
-        masker,
-        summaries: String::new(),
-        failed_steps: Vec::new(),
+        run_id: run_id.clone(),
+        masker: Arc::new(Mutex::new(masker)),
+        summaries: Mutex::new(String::new()),
+        failed_steps: Mutex::new(Vec::new()),
+        pipeline_env: BTreeMap::new(),
     };
-    let pipeline_env = runner.render_env(&plan.env, &BTreeMap::new(), &BTreeMap::new());
-    let mut jobs: Vec<(String, Conclusion)> = Vec::new();
-    for job in &plan.jobs {
-        let unmet: Vec<&str> = job
-            .needs
-            .iter()
-            .filter(|need| {
-                !jobs
-                    .iter()
-                    .any(|(id, conclusion)| id == *need && *conclusion == Conclusion::Success)
-            })
-            .map(String::as_str)
-            .collect();
-        let conclusion = if unmet.is_empty() {
-            runner.run_job(job, &pipeline_env).await
-        } else {
-            let reason = format!("it needs {}, which did not succeed", unmet.join(", "));
-            reporter.report(Event::JobSkipped {
-                job: &job.id,
-                reason: &reason,
-            });
-            Conclusion::Skipped
-        };
-        jobs.push((job.id.clone(), conclusion));
-    }
+    let contexts = shared.contexts().build();
+    shared.pipeline_env = shared.render_env(&plan.name, &plan.env, &contexts);
+    let shared = Arc::new(shared);
 
-    let success = jobs.iter().all(|(_, c)| *c != Conclusion::Failure);
-    let summary_path = runner.write_summary(&run_id);
+    let results = schedule(&shared).await;
+    let jobs: Vec<(String, JobResult)> = plan
+        .jobs
+        .iter()
+        .map(|job| {
+            let result = results
+                .get(&job.id)
+                .cloned()
+                .unwrap_or_else(|| JobResult::without_outputs(Conclusion::Cancelled));
+            (job.id.clone(), result)
+        })
+        .collect();
+    let success = !shared.options.cancel.is_cancelled()
+        && jobs
+            .iter()
+            .all(|(_, r)| matches!(r.conclusion, Conclusion::Success | Conclusion::Skipped));
+    let summary_path = write_summary(&shared);
+    let failed_steps = shared
+        .failed_steps
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     reporter.report(Event::RunFinished {
         success,
-        failed_steps: &runner.failed_steps,
+        failed_steps: &failed_steps,
         summary_path: summary_path.as_deref(),
         duration: started.elapsed(),
     });
@@ -113,375 +205,249 @@ pub async fn run(
     }
 }
 
-struct Runner<'a> {
-    plan: &'a Plan,
-    sandbox: &'a Sandbox,
-    plugins: &'a AdmittedPlugins,
-    reporter: Arc<dyn Reporter>,
-    options: &'a RunOptions,
-    /// Values registered with `::add-mask::`, masked for the rest of the run.
-    masker: Arc<Mutex<Masker>>,
-    summaries: String,
-    failed_steps: Vec<String>,
-}
-
-/// What later steps of a job can see of an earlier one.
-#[derive(Debug, Clone)]
-struct StepRecord {
-    outputs: BTreeMap<String, String>,
-    outcome: Conclusion,
-    conclusion: Conclusion,
-}
-
-/// The status functions of `if:` expressions.
-struct JobStatus {
-    failed: bool,
-}
-
-impl FunctionHost for JobStatus {
-    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        let value = match name.to_ascii_lowercase().as_str() {
-            "success" => !self.failed,
-            "failure" => self.failed,
-            "always" => true,
-            "cancelled" => false,
-            _ => return None,
-        };
-        if !args.is_empty() {
-            return Some(Err(format!("`{name}()` takes no arguments")));
-        }
-        Some(Ok(Value::Bool(value)))
-    }
-}
-
-/// A condition that calls none of the status functions gets GitHub's
-/// implicit `success() &&` in front of it.
-fn asks_for_status(condition: &Expression) -> bool {
-    ["success", "failure", "always", "cancelled"]
-        .iter()
-        .any(|name| condition.calls(name))
-}
-
-impl Runner<'_> {
-    async fn run_job(
-        &mut self,
-        job: &JobPlan,
-        pipeline_env: &BTreeMap<String, String>,
-    ) -> Conclusion {
-        self.reporter.report(Event::JobStarted { job: &job.id });
-        let mut env = pipeline_env.clone();
-        let job_env = self.render_env(&job.env, &env, &BTreeMap::new());
-        env.extend(job_env);
-        let mut steps: BTreeMap<String, StepRecord> = BTreeMap::new();
-        let mut failed = false;
-        for step in &job.steps {
-            let record = self.run_step(job, step, &mut env, &steps, failed).await;
-            if record.conclusion == Conclusion::Failure {
-                failed = true;
+/// Starts each job once all it needs has finished; returns every result.
+async fn schedule(shared: &Arc<Shared>) -> HashMap<String, JobResult> {
+    let jobs = &shared.plan.jobs;
+    let mut results: HashMap<String, JobResult> = HashMap::new();
+    let mut started = vec![false; jobs.len()];
+    let mut running: JoinSet<(usize, JobResult)> = JoinSet::new();
+    let mut task_job: HashMap<tokio::task::Id, usize> = HashMap::new();
+    loop {
+        for (index, job) in jobs.iter().enumerate() {
+            if started[index] || !job.needs.iter().all(|n| results.contains_key(n)) {
+                continue;
             }
-            if let Some(id) = &step.id {
-                steps.insert(id.clone(), record);
-            }
+            started[index] = true;
+            let needs: BTreeMap<String, JobResult> = job
+                .needs
+                .iter()
+                .map(|n| (n.clone(), results[n].clone()))
+                .collect();
+            let shared = shared.clone();
+            let handle =
+                running.spawn(async move { (index, run_job(&shared, index, &needs).await) });
+            task_job.insert(handle.id(), index);
         }
-        let conclusion = if failed {
-            Conclusion::Failure
-        } else {
-            Conclusion::Success
-        };
-        self.reporter.report(Event::JobFinished {
-            job: &job.id,
-            conclusion,
-        });
-        conclusion
-    }
-
-    async fn run_step(
-        &mut self,
-        job: &JobPlan,
-        step: &StepPlan,
-        env: &mut BTreeMap<String, String>,
-        steps: &BTreeMap<String, StepRecord>,
-        job_failed: bool,
-    ) -> StepRecord {
-        let skipped = StepRecord {
-            outputs: BTreeMap::new(),
-            outcome: Conclusion::Skipped,
-            conclusion: Conclusion::Skipped,
-        };
-        let status = JobStatus { failed: job_failed };
-        let condition_contexts = contexts(env, steps);
-        let should_run = match &step.condition {
-            None => Ok(!job_failed),
-            Some(condition) => condition
-                .evaluate_with(&condition_contexts, &status)
-                .map(|value| value.is_truthy() && (asks_for_status(condition) || !job_failed))
-                .map_err(|e| format!("its `if:` could not be evaluated: {}", e.message)),
-        };
-        match should_run {
-            Ok(true) => {}
-            Ok(false) => {
-                let reason = if step.condition.is_some() {
-                    "its `if:` condition is false"
-                } else {
-                    "an earlier step failed"
-                };
-                self.reporter.report(Event::StepSkipped {
-                    step: &step.display_name,
-                    reason,
-                });
-                return skipped;
+        match running.join_next_with_id().await {
+            None => break,
+            Some(Ok((_, (index, result)))) => {
+                results.insert(jobs[index].id.clone(), result);
             }
-            Err(reason) => return self.fail_before_start(job, step, &reason),
-        }
-
-        // Step env sees the job's env so far; inputs see the step env too.
-        let step_env = self.render_env(&step.env, env, steps);
-        let mut guest_env = env.clone();
-        guest_env.extend(step_env);
-        let mut inputs = Vec::with_capacity(step.inputs.len());
-        let input_contexts = contexts(&guest_env, steps);
-        for input in &step.inputs {
-            match input.value.render(&input_contexts) {
-                Ok(value) => inputs.push((input.variable.clone(), value)),
-                Err(e) => {
-                    let reason = format!(
-                        "input `{}` could not be evaluated: {}",
-                        input.name, e.message
+            Some(Err(error)) => {
+                // A panic inside a job is a bug in gantry; the run carries on
+                // with that job failed rather than hanging its dependents.
+                if let Some(&index) = task_job.get(&error.id()) {
+                    let job = &jobs[index];
+                    shared.reporter.report(Event::StepNote {
+                        job: &job.name,
+                        text: &format!("internal error: the job stopped unexpectedly ({error})"),
+                    });
+                    results.insert(
+                        job.id.clone(),
+                        JobResult::without_outputs(Conclusion::Failure),
                     );
-                    return self.fail_before_start(job, step, &reason);
                 }
             }
         }
-
-        self.reporter.report(Event::StepStarted {
-            job: &job.id,
-            step: &step.display_name,
-            plugin: &step.plugin,
-        });
-        let module = match self.plugins.get(&step.plugin) {
-            Some(Ok(module)) => module,
-            Some(Err(reason)) => {
-                let failure = Failure::Refused(reason.clone());
-                return self.finish_step(
-                    job,
-                    step,
-                    Err(failure),
-                    Default::default(),
-                    std::time::Duration::ZERO,
-                    env,
-                );
-            }
-            None => unreachable!("the plan only names declared plugins"),
-        };
-
-        let invocation = self.invocation(step, guest_env, inputs);
-        let log = StepLog::new(self.reporter.clone(), self.masker.clone());
-        let invocation = StepInvocation {
-            sink: log.sink(),
-            ..invocation
-        };
-        let run = self.sandbox.run(module, invocation).await;
-        self.finish_step(job, step, run.outcome, run.files, run.duration, env)
     }
+    results
+}
 
-    /// The sandbox request for a step: environment in ABI order, mounts
-    /// from its grants.
-    fn invocation<'s>(
-        &self,
-        step: &'s StepPlan,
-        step_env: BTreeMap<String, String>,
-        inputs: Vec<(String, String)>,
-    ) -> StepInvocation<'s> {
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        // Host variables come first so the manifest's own values win.
-        for name in &step.grants.host_env {
-            if let Ok(value) = std::env::var(name) {
-                env.insert(name.clone(), value);
-            }
-        }
-        env.extend(step_env);
-        env.extend(inputs);
-        env.insert("GANTRY_PHASE".into(), "run".into());
-        env.insert("GANTRY_ARTIFACTS".into(), "/artifacts".into());
-        let workspace = match step.grants.workspace {
-            WorkspaceAccess::None => None,
-            access => {
-                env.insert("GANTRY_WORKSPACE".into(), "/workspace".into());
-                Some(Mount {
-                    host: self.plan.root.clone(),
-                    writable: access == WorkspaceAccess::Write,
+/// Runs one job: decides from its needs and `if:` whether it runs, then
+/// runs its matrix combinations (or itself once) and combines their results.
+async fn run_job(
+    shared: &Arc<Shared>,
+    index: usize,
+    needs: &BTreeMap<String, JobResult>,
+) -> JobResult {
+    let job = &shared.plan.jobs[index];
+    let cancelled = shared.options.cancel.is_cancelled();
+    let needs_met = needs.values().all(|r| r.conclusion == Conclusion::Success);
+    let status = JobStatus::after_needs(needs, cancelled);
+    let should_run = match &job.condition {
+        None => Ok(needs_met && !cancelled),
+        Some(condition) => {
+            let contexts = shared.contexts().needs(needs).build();
+            condition
+                .evaluate_with(&contexts, &status)
+                .map(|value| {
+                    value.is_truthy() && (asks_for_status(condition) || (needs_met && !cancelled))
                 })
-            }
-        };
-        StepInvocation {
-            program: &step.plugin,
-            env: env.into_iter().collect(),
-            workspace,
-            dirs: &step.grants.dirs,
-            timeout: step.timeout,
-            memory_bytes: step.memory_bytes,
-            output_limit: self.options.output_limit,
-            sink: Arc::new(|_, _| {}),
+                .map_err(|e| e.message)
         }
-    }
-
-    fn fail_before_start(&mut self, job: &JobPlan, step: &StepPlan, reason: &str) -> StepRecord {
-        self.reporter.report(Event::StepStarted {
-            job: &job.id,
-            step: &step.display_name,
-            plugin: &step.plugin,
-        });
-        let mut unchanged = BTreeMap::new();
-        self.finish_step(
-            job,
-            step,
-            Err(Failure::Setup(reason.to_owned())),
-            Default::default(),
-            std::time::Duration::ZERO,
-            &mut unchanged,
-        )
-    }
-
-    fn finish_step(
-        &mut self,
-        job: &JobPlan,
-        step: &StepPlan,
-        outcome: Result<(), Failure>,
-        files: crate::sandbox::step_files::StepFiles,
-        duration: std::time::Duration,
-        env: &mut BTreeMap<String, String>,
-    ) -> StepRecord {
-        let masker = self.masker.lock().unwrap_or_else(|e| e.into_inner());
-        let reason = outcome
-            .as_ref()
-            .err()
-            .map(|f| masker.mask(&f.to_string()).into_owned());
-        drop(masker);
-        self.reporter.report(Event::StepFinished {
-            step: &step.display_name,
-            outcome: reason.as_deref().map_or(Ok(()), Err),
-            continued_on_error: step.continue_on_error,
-            duration,
-        });
-        // Exported variables reach the following steps, as in GitHub Actions,
-        // whether or not the step succeeded.
-        env.extend(files.env);
-        if !files.summary.trim().is_empty() {
-            let masked = self
-                .masker
+    };
+    match should_run {
+        Ok(true) => {}
+        Ok(false) => {
+            let unmet: Vec<&str> = needs
+                .iter()
+                .filter(|(_, r)| r.conclusion != Conclusion::Success)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            let reason = if cancelled {
+                "the run was cancelled".to_owned()
+            } else if job.condition.is_some() {
+                "its `if:` condition is false".to_owned()
+            } else {
+                format!("it needs {}, which did not succeed", unmet.join(", "))
+            };
+            shared.reporter.report(Event::JobSkipped {
+                job: &job.name,
+                reason: &reason,
+            });
+            return JobResult::without_outputs(Conclusion::Skipped);
+        }
+        Err(message) => {
+            let reason = format!("its `if:` could not be evaluated: {message}");
+            shared.reporter.report(Event::JobSkipped {
+                job: &job.name,
+                reason: &reason,
+            });
+            shared
+                .failed_steps
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .mask(&files.summary)
-                .into_owned();
-            self.summaries.push_str(&masked);
-            if !masked.ends_with('\n') {
-                self.summaries.push('\n');
-            }
+                .push(job.id.clone());
+            return JobResult::without_outputs(Conclusion::Failure);
         }
-        let outcome = if outcome.is_ok() {
+    }
+    run_instances(shared, index, needs).await
+}
+
+/// Runs every matrix combination of a job, `max-parallel` at a time; with
+/// `fail-fast`, the first failure cancels the others.
+async fn run_instances(
+    shared: &Arc<Shared>,
+    index: usize,
+    needs: &BTreeMap<String, JobResult>,
+) -> JobResult {
+    let job: &JobPlan = &shared.plan.jobs[index];
+    let combinations: Vec<Option<MatrixCombination>> = if job.matrix.is_empty() {
+        vec![None]
+    } else {
+        job.matrix.iter().cloned().map(Some).collect()
+    };
+    let total = combinations.len();
+    let cancel = shared.options.cancel.child_token();
+    let limit = Arc::new(Semaphore::new(job.max_parallel.unwrap_or(total).max(1)));
+    let needs = Arc::new(needs.clone());
+    let mut running: JoinSet<JobResult> = JoinSet::new();
+    for (position, combination) in combinations.into_iter().enumerate() {
+        let shared = shared.clone();
+        let cancel = cancel.clone();
+        let limit = limit.clone();
+        let needs = needs.clone();
+        running.spawn(async move {
+            let job = &shared.plan.jobs[index];
+            let name = job.instance_name(combination.as_ref());
+            let Ok(_in_job) = limit.acquire().await else {
+                return JobResult::without_outputs(Conclusion::Cancelled);
+            };
+            let Ok(_in_run) = shared.slots.acquire().await else {
+                return JobResult::without_outputs(Conclusion::Cancelled);
+            };
+            if cancel.is_cancelled() {
+                shared.reporter.report(Event::JobSkipped {
+                    job: &name,
+                    reason: "the job was cancelled",
+                });
+                return JobResult::without_outputs(Conclusion::Cancelled);
+            }
+            let strategy = Strategy {
+                job_index: position,
+                job_total: total,
+            };
+            JobInstance::new(
+                &shared,
+                job,
+                name,
+                combination.as_ref(),
+                strategy,
+                &needs,
+                cancel,
+            )
+            .run()
+            .await
+        });
+    }
+    let mut conclusions = Vec::with_capacity(total);
+    let mut outputs = BTreeMap::new();
+    while let Some(joined) = running.join_next().await {
+        let result = joined.unwrap_or_else(|error| {
+            shared.reporter.report(Event::StepNote {
+                job: &job.name,
+                text: &format!("internal error: a job instance stopped unexpectedly ({error})"),
+            });
+            JobResult::without_outputs(Conclusion::Failure)
+        });
+        if result.conclusion == Conclusion::Failure && job.fail_fast && total > 1 {
+            cancel.cancel();
+        }
+        // As in GitHub Actions, a matrix job's outputs are whatever its
+        // instances set, the last to finish winning.
+        outputs.extend(result.outputs.into_iter().filter(|(_, v)| !v.is_empty()));
+        conclusions.push(result.conclusion);
+    }
+    let conclusion = if conclusions.contains(&Conclusion::Failure) {
+        if job.continue_on_error {
             Conclusion::Success
         } else {
             Conclusion::Failure
-        };
-        let conclusion = if outcome == Conclusion::Failure && step.continue_on_error {
-            Conclusion::Success
-        } else {
-            outcome
-        };
-        if conclusion == Conclusion::Failure {
-            self.failed_steps.push(format!(
-                "{}/{}",
-                job.id,
-                step.id.as_deref().unwrap_or(&step.display_name)
-            ));
         }
-        StepRecord {
-            outputs: files.outputs.into_iter().collect(),
-            outcome,
+    } else if conclusions.contains(&Conclusion::Cancelled) {
+        Conclusion::Cancelled
+    } else {
+        Conclusion::Success
+    };
+    if total > 1 {
+        shared.reporter.report(Event::JobFinished {
+            job: &job.name,
             conclusion,
-        }
+        });
     }
-
-    /// Renders an `env:` block; a value that cannot be evaluated becomes
-    /// empty, with a note, as GitHub Actions does for unknown properties.
-    fn render_env(
-        &self,
-        block: &[(String, crate::expr::Template)],
-        env: &BTreeMap<String, String>,
-        steps: &BTreeMap<String, StepRecord>,
-    ) -> BTreeMap<String, String> {
-        let contexts = contexts(env, steps);
-        block
-            .iter()
-            .map(|(name, template)| {
-                let value = template.render(&contexts).unwrap_or_else(|e| {
-                    self.reporter.report(Event::StepNote {
-                        text: &format!("env `{name}` could not be evaluated: {}", e.message),
-                    });
-                    String::new()
-                });
-                (name.clone(), value)
-            })
-            .collect()
+    JobResult {
+        conclusion,
+        outputs,
     }
+}
 
-    /// Writes the collected step summaries to the run's folder.
-    fn write_summary(&self, run_id: &str) -> Option<PathBuf> {
-        if self.summaries.is_empty() {
-            return None;
-        }
-        let folder = self.options.state_dir.join("runs").join(run_id);
-        let path = folder.join("summary.md");
-        let written = std::fs::create_dir_all(&folder)
-            .and_then(|()| crate::fsutil::write_atomic(&path, self.summaries.as_bytes()));
-        match written {
-            Ok(()) => Some(path),
-            Err(e) => {
-                self.reporter.report(Event::StepNote {
-                    text: &format!(
-                        "could not write the run summary to `{}`: {e}",
-                        path.display()
-                    ),
-                });
-                None
-            }
+/// Where one instance sits in its job's matrix (the `strategy` context).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Strategy {
+    pub job_index: usize,
+    pub job_total: usize,
+}
+
+/// Writes the collected step summaries to the run's folder.
+fn write_summary(shared: &Shared) -> Option<PathBuf> {
+    let summaries = shared.summaries.lock().unwrap_or_else(|e| e.into_inner());
+    if summaries.is_empty() {
+        return None;
+    }
+    let folder = shared.options.state_dir.join("runs").join(&shared.run_id);
+    let path = folder.join("summary.md");
+    let written = std::fs::create_dir_all(&folder)
+        .and_then(|()| crate::fsutil::write_atomic(&path, summaries.as_bytes()));
+    match written {
+        Ok(()) => Some(path),
+        Err(e) => {
+            shared.reporter.report(Event::StepNote {
+                job: &shared.plan.name,
+                text: &format!(
+                    "could not write the run summary to `{}`: {e}",
+                    path.display()
+                ),
+            });
+            None
         }
     }
 }
 
-/// The expression contexts a step sees.
-fn contexts(env: &BTreeMap<String, String>, steps: &BTreeMap<String, StepRecord>) -> Contexts {
-    let env = Value::Object(
-        env.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    );
-    let steps = Value::Object(
-        steps
-            .iter()
-            .map(|(id, record)| {
-                let outputs = record
-                    .outputs
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                let fields = BTreeMap::from([
-                    ("outputs".to_owned(), Value::Object(outputs)),
-                    (
-                        "outcome".to_owned(),
-                        Value::String(record.outcome.as_str().into()),
-                    ),
-                    (
-                        "conclusion".to_owned(),
-                        Value::String(record.conclusion.as_str().into()),
-                    ),
-                ]);
-                (id.clone(), Value::Object(fields))
-            })
-            .collect(),
-    );
-    let mut contexts = Contexts::new();
-    contexts.insert("env", env);
-    contexts.insert("steps", steps);
-    contexts
+/// A matrix combination as an expression value.
+fn matrix_value(combination: Option<&MatrixCombination>) -> Value {
+    Value::Object(
+        combination
+            .map(|values| values.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    )
 }

@@ -34,17 +34,51 @@ pub struct PluginSpec {
     pub sha256: Option<Spanned<String>>,
 }
 
-/// One job: a list of steps run in order in one job context.
+/// One job: a list of steps run in order in one job context, once or once
+/// per combination of its matrix.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Job {
     #[serde(default)]
     pub name: Option<Spanned<String>>,
     #[serde(default)]
     pub needs: Option<Spanned<Needs>>,
+    #[serde(default, rename = "if")]
+    pub condition: Option<Spanned<Scalar>>,
     #[serde(default)]
     pub env: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    pub outputs: IndexMap<Spanned<String>, Spanned<Scalar>>,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    #[serde(default)]
+    pub timeout_minutes: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub continue_on_error: Option<Spanned<bool>>,
     pub steps: Vec<Step>,
+}
+
+/// `strategy:` of a job, as in GitHub Actions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Strategy {
+    #[serde(default)]
+    pub matrix: Option<Spanned<Matrix>>,
+    #[serde(default)]
+    pub fail_fast: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub max_parallel: Option<Spanned<u32>>,
+}
+
+/// `strategy.matrix`: named lists of values, plus `include` and `exclude`.
+#[derive(Debug, Deserialize)]
+pub struct Matrix {
+    #[serde(default)]
+    pub include: Vec<IndexMap<String, serde_json::Value>>,
+    #[serde(default)]
+    pub exclude: Vec<IndexMap<String, serde_json::Value>>,
+    #[serde(flatten)]
+    pub axes: IndexMap<String, Vec<serde_json::Value>>,
 }
 
 /// `needs:` is a single job id or a list of them, as in GitHub Actions.
@@ -91,6 +125,18 @@ pub struct Step {
     pub artifacts: Option<Spanned<Artifacts>>,
     #[serde(default)]
     pub rollback: Option<Spanned<Rollback>>,
+    #[serde(default)]
+    pub retry: Option<Spanned<Retry>>,
+}
+
+/// Retrying a failed step: `attempts` in all, waiting `backoff-seconds`
+/// before the second, twice that before the third, and so on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Retry {
+    pub attempts: Spanned<u32>,
+    #[serde(default)]
+    pub backoff_seconds: Option<Spanned<f64>>,
 }
 
 /// Resource limits of one step.

@@ -1,6 +1,9 @@
 //! Plain text for people: each step's start, its log lines indented under
-//! it, its outcome and duration, and failures in plain words.
+//! it, its outcome and duration, and failures in plain words. When a
+//! pipeline can run several jobs at once, every line inside a job starts
+//! with `[job]` so interleaved lines stay attributable.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -12,20 +15,37 @@ use crate::sandbox::output::Stream;
 pub struct Human {
     out: Mutex<Box<dyn Write + Send>>,
     verbose: bool,
-    group_depth: Mutex<usize>,
+    label_jobs: bool,
+    /// `::group::` nesting per job instance.
+    group_depth: Mutex<HashMap<String, usize>>,
 }
 
 impl Human {
-    pub fn new(out: Box<dyn Write + Send>, verbose: bool) -> Self {
+    /// `label_jobs` prefixes every line inside a job with its name.
+    pub fn new(out: Box<dyn Write + Send>, verbose: bool, label_jobs: bool) -> Self {
         Human {
             out: Mutex::new(out),
             verbose,
-            group_depth: Mutex::new(0),
+            label_jobs,
+            group_depth: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn stdout(verbose: bool) -> Self {
-        Human::new(Box::new(std::io::stdout()), verbose)
+    pub fn stdout(verbose: bool, label_jobs: bool) -> Self {
+        Human::new(Box::new(std::io::stdout()), verbose, label_jobs)
+    }
+
+    /// A line inside job `job`.
+    fn job_line(&self, job: &str, text: &str) {
+        if self.label_jobs {
+            self.line(&format!("[{job}] {text}"));
+        } else {
+            self.line(text);
+        }
+    }
+
+    fn depth(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.group_depth.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn line(&self, text: &str) {
@@ -35,8 +55,8 @@ impl Human {
         let _ = out.flush();
     }
 
-    fn log_indent(&self) -> String {
-        let depth = *self.group_depth.lock().unwrap_or_else(|e| e.into_inner());
+    fn log_indent(&self, job: &str) -> String {
+        let depth = self.depth().get(job).copied().unwrap_or(0);
         " ".repeat(4 + 2 * depth)
     }
 }
@@ -54,18 +74,19 @@ impl Reporter for Human {
             Event::JobFinished { job, conclusion } => {
                 self.line(&format!("job {job}: {}", conclusion.as_str()));
             }
-            Event::StepStarted { step, plugin, .. } => {
-                *self.group_depth.lock().unwrap_or_else(|e| e.into_inner()) = 0;
-                self.line(&format!("  step {step} [{plugin}]"));
+            Event::StepStarted { job, step, plugin } => {
+                self.depth().remove(job);
+                self.job_line(job, &format!("  step {step} [{plugin}]"));
             }
-            Event::StepLog { stream, text } => {
+            Event::StepLog { job, stream, text } => {
                 let marker = match stream {
                     Stream::Stdout => "",
                     Stream::Stderr => "[stderr] ",
                 };
-                self.line(&format!("{}{marker}{text}", self.log_indent()));
+                self.job_line(job, &format!("{}{marker}{text}", self.log_indent(job)));
             }
             Event::StepAnnotation {
+                job,
                 level,
                 message,
                 annotation,
@@ -79,7 +100,7 @@ impl Reporter for Human {
                     Level::Warning => "warning",
                     Level::Error => "error",
                 };
-                let mut text = format!("{}{label}: ", self.log_indent());
+                let mut text = format!("{}{label}: ", self.log_indent(job));
                 if let Some(title) = &annotation.title {
                     text.push_str(&format!("{title}: "));
                 }
@@ -94,19 +115,25 @@ impl Reporter for Human {
                     }
                     text.push(')');
                 }
-                self.line(&text);
+                self.job_line(job, &text);
             }
-            Event::GroupStarted { name } => {
-                self.line(&format!("{}> {name}", self.log_indent()));
-                *self.group_depth.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            Event::GroupStarted { job, name } => {
+                self.job_line(job, &format!("{}> {name}", self.log_indent(job)));
+                *self.depth().entry(job.to_owned()).or_default() += 1;
             }
-            Event::GroupEnded => {
-                let mut depth = self.group_depth.lock().unwrap_or_else(|e| e.into_inner());
-                *depth = depth.saturating_sub(1);
+            Event::GroupEnded { job } => {
+                if let Some(depth) = self.depth().get_mut(job) {
+                    *depth = depth.saturating_sub(1);
+                }
             }
-            Event::StepNote { text } => self.line(&format!("{}gantry: {text}", self.log_indent())),
-            Event::StepSkipped { step, reason } => self.line(&format!("  skip {step}: {reason}")),
+            Event::StepNote { job, text } => {
+                self.job_line(job, &format!("{}gantry: {text}", self.log_indent(job)))
+            }
+            Event::StepSkipped { job, step, reason } => {
+                self.job_line(job, &format!("  skip {step}: {reason}"))
+            }
             Event::StepFinished {
+                job,
                 step,
                 outcome,
                 continued_on_error,
@@ -114,14 +141,14 @@ impl Reporter for Human {
             } => {
                 let took = human_duration(duration);
                 match outcome {
-                    Ok(()) => self.line(&format!("  ok   {step} ({took})")),
+                    Ok(()) => self.job_line(job, &format!("  ok   {step} ({took})")),
                     Err(reason) => {
                         let tail = if continued_on_error {
                             " [continue-on-error]"
                         } else {
                             ""
                         };
-                        self.line(&format!("  FAIL {step} ({took}): {reason}{tail}"));
+                        self.job_line(job, &format!("  FAIL {step} ({took}): {reason}{tail}"));
                     }
                 }
             }

@@ -16,6 +16,7 @@ use crate::sandbox::output::Stream;
 pub enum Conclusion {
     Success,
     Failure,
+    Cancelled,
     Skipped,
 }
 
@@ -24,6 +25,7 @@ impl Conclusion {
         match self {
             Conclusion::Success => "success",
             Conclusion::Failure => "failure",
+            Conclusion::Cancelled => "cancelled",
             Conclusion::Skipped => "skipped",
         }
     }
@@ -38,7 +40,9 @@ pub enum Level {
     Error,
 }
 
-/// One thing worth telling about a run.
+/// One thing worth telling about a run. Every event from inside a job
+/// names the job instance (`build (linux)` for a matrix job), since jobs
+/// run in parallel and their events interleave.
 #[derive(Debug)]
 pub enum Event<'a> {
     RunStarted {
@@ -63,28 +67,37 @@ pub enum Event<'a> {
     },
     /// A plain line of a step's output.
     StepLog {
+        job: &'a str,
         stream: Stream,
         text: &'a str,
     },
     /// A workflow command annotation (`::warning file=…::…`).
     StepAnnotation {
+        job: &'a str,
         level: Level,
         message: &'a str,
         annotation: &'a Annotation,
     },
     GroupStarted {
+        job: &'a str,
         name: &'a str,
     },
-    GroupEnded,
-    /// Something gantry itself says about a step (an ignored command, say).
+    GroupEnded {
+        job: &'a str,
+    },
+    /// Something gantry itself says about a step (an ignored command, a
+    /// retry, say).
     StepNote {
+        job: &'a str,
         text: &'a str,
     },
     StepSkipped {
+        job: &'a str,
         step: &'a str,
         reason: &'a str,
     },
     StepFinished {
+        job: &'a str,
         step: &'a str,
         /// `Err` holds the failure reason.
         outcome: Result<(), &'a str>,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -82,6 +83,9 @@ pub struct StepInvocation<'a> {
     pub memory_bytes: u64,
     pub output_limit: usize,
     pub sink: LineSink,
+    /// Stops the guest at once when cancelled (fail-fast, an interrupted
+    /// run); the step then fails as [`Failure::Cancelled`].
+    pub cancel: CancellationToken,
 }
 
 /// A host folder to mount.
@@ -109,6 +113,7 @@ pub enum Failure {
     Exit(i32),
     Trap(String),
     Timeout(Duration),
+    Cancelled,
     MemoryLimit {
         limit: u64,
     },
@@ -127,6 +132,7 @@ impl fmt::Display for Failure {
             Failure::Exit(code) => write!(f, "exited with status {code}"),
             Failure::Trap(reason) => write!(f, "trapped: {reason}"),
             Failure::Timeout(limit) => write!(f, "timed out after {}", human_duration(*limit)),
+            Failure::Cancelled => f.write_str("cancelled"),
             Failure::MemoryLimit { limit } => write!(
                 f,
                 "exceeded its memory limit of {} MiB (raise `limits.memory-mb` if it needs more)",
@@ -236,13 +242,18 @@ impl Sandbox {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_async_yield_and_update(1);
 
-        let result =
-            tokio::time::timeout(invocation.timeout, run_guest(&module.pre, &mut store)).await;
+        let guarded = tokio::time::timeout(invocation.timeout, run_guest(&module.pre, &mut store));
+        let result = tokio::select! {
+            biased;
+            () = invocation.cancel.cancelled() => None,
+            result = guarded => Some(result),
+        };
         let flooded = capture.finish();
         let outcome = match result {
-            Err(_elapsed) => Err(Failure::Timeout(invocation.timeout)),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => classify(&error, flooded, &store, &invocation),
+            None => Err(Failure::Cancelled),
+            Some(Err(_elapsed)) => Err(Failure::Timeout(invocation.timeout)),
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
         drop(store);
         let (outcome, files) = match folder.read() {
@@ -422,10 +433,16 @@ pub fn human_duration(duration: Duration) -> String {
     if secs < 1.0 {
         format!("{} ms", duration.as_millis())
     } else if secs < 120.0 {
-        format!("{secs:.1} s")
+        format!("{} s", one_decimal(secs))
     } else {
-        format!("{:.1} min", secs / 60.0)
+        format!("{} min", one_decimal(secs / 60.0))
     }
+}
+
+/// `2`, `1.5`: one decimal, without a trailing `.0`.
+fn one_decimal(value: f64) -> String {
+    let text = format!("{value:.1}");
+    text.strip_suffix(".0").map(str::to_owned).unwrap_or(text)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] while the sandbox lives.

@@ -86,9 +86,34 @@ fn main() {
             std::hint::black_box(0);
         },
         "sleep" => {
-            let seconds: u64 = input("seconds").parse().unwrap_or(3600);
-            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            let seconds: f64 = input("seconds").parse().unwrap_or(3600.0);
+            std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
             println!("woke up");
+        }
+        // Fails until it has been run `succeed-on` times, counting in a file.
+        "flaky" => {
+            let path = input("path");
+            let runs: u32 = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
+                + 1;
+            fs::write(&path, runs.to_string()).expect("write the counter");
+            let succeed_on: u32 = input("succeed_on").parse().unwrap_or(1);
+            if runs < succeed_on {
+                println!("run {runs}: failing");
+                std::process::exit(1);
+            }
+            println!("run {runs}: succeeding");
+        }
+        // Prints `text` a few bytes per write, to test masking across writes.
+        "pieces" => {
+            let text = format!("pieces: {}\n", input("text"));
+            let mut out = std::io::stdout().lock();
+            for chunk in text.as_bytes().chunks(2) {
+                out.write_all(chunk).expect("write");
+                out.flush().expect("flush");
+            }
         }
         "flood" => {
             let line = "x".repeat(1000);

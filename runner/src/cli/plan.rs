@@ -1,0 +1,146 @@
+//! `gantry plan`: what a run would do, without running anything.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::common::load_plan_and_lock;
+use super::print_error;
+use crate::exit::Exit;
+use crate::manifest::model::WorkspaceAccess;
+use crate::plan::{Plan, StepPlan};
+use crate::plugin;
+use crate::sandbox::human_duration;
+
+/// Show the jobs in order with their needs, matrix, steps, plugins and
+/// pins, permissions and limits, without running anything.
+#[derive(Debug, Args)]
+pub struct PlanCommand {
+    /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
+    manifest: Option<PathBuf>,
+    /// Only this job and the jobs it needs
+    #[arg(long, value_name = "ID")]
+    job: Option<String>,
+}
+
+impl PlanCommand {
+    pub fn execute(self) -> Exit {
+        let (mut plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
+            Ok(loaded) => loaded,
+            Err(exit) => return exit,
+        };
+        if let Some(job) = &self.job
+            && let Err(message) = plan.keep_job_and_needs(job)
+        {
+            print_error(message);
+            return Exit::Invalid;
+        }
+        print!(
+            "{}",
+            describe(&plan, |alias| {
+                let plugin = &plan.plugins[alias];
+                match plugin::pin_of(plugin, &lock) {
+                    Some((pin, origin)) => format!("sha256:{pin} (from {origin})"),
+                    None => "UNPINNED (run `gantry lock`)".to_owned(),
+                }
+            })
+        );
+        Exit::Success
+    }
+}
+
+/// The plan as text; `pin` describes a plugin's pin.
+pub fn describe(plan: &Plan, pin: impl Fn(&str) -> String) -> String {
+    let mut out = format!(
+        "pipeline {} ({})\n",
+        plan.name,
+        plan.manifest_path.display()
+    );
+    for (alias, plugin) in &plan.plugins {
+        out.push_str(&format!(
+            "plugin {alias}: {} {}\n",
+            plugin.source,
+            pin(alias)
+        ));
+    }
+    for job in &plan.jobs {
+        out.push_str(&format!("\njob {}", job.id));
+        if job.name != job.id {
+            out.push_str(&format!(" ({})", job.name));
+        }
+        out.push('\n');
+        let needs = if job.needs.is_empty() {
+            "nothing".to_owned()
+        } else {
+            job.needs.join(", ")
+        };
+        out.push_str(&format!("  needs: {needs}\n"));
+        if let Some(condition) = &job.condition {
+            out.push_str(&format!("  if: {}\n", condition.source()));
+        }
+        out.push_str(&format!("  timeout: {}\n", human_duration(job.timeout)));
+        if !job.matrix.is_empty() {
+            let parallel = job
+                .max_parallel
+                .map_or_else(|| "all at once".to_owned(), |n| format!("{n} at a time"));
+            let fail_fast = if job.fail_fast {
+                "fail-fast"
+            } else {
+                "no fail-fast"
+            };
+            out.push_str(&format!(
+                "  matrix: {} combinations, {parallel}, {fail_fast}\n",
+                job.matrix.len()
+            ));
+            for combination in &job.matrix {
+                out.push_str(&format!("    - {}\n", job.instance_name(Some(combination))));
+            }
+        }
+        for step in &job.steps {
+            describe_step(&mut out, step, &pin(&step.plugin));
+        }
+    }
+    out
+}
+
+fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
+    out.push_str(&format!("  step {}\n", step.display_name));
+    out.push_str(&format!("    uses: {} {pin}\n", step.plugin));
+    if let Some(condition) = &step.condition {
+        out.push_str(&format!("    if: {}\n", condition.source()));
+    }
+    let workspace = match step.grants.workspace {
+        WorkspaceAccess::None => "none",
+        WorkspaceAccess::Read => "read",
+        WorkspaceAccess::Write => "write",
+    };
+    let mut grants = vec![format!("workspace {workspace}")];
+    for dir in &step.grants.dirs {
+        let access = if dir.writable { "write" } else { "read" };
+        grants.push(format!(
+            "{} at {} ({access})",
+            dir.host.display(),
+            dir.guest
+        ));
+    }
+    if !step.grants.host_env.is_empty() {
+        grants.push(format!("host env {}", step.grants.host_env.join(", ")));
+    }
+    out.push_str(&format!("    permissions: {}\n", grants.join("; ")));
+    let mut limits = vec![
+        format!("memory {} MiB", step.memory_bytes / (1024 * 1024)),
+        format!("timeout {}", human_duration(step.timeout)),
+    ];
+    if step.retry.attempts > 1 {
+        limits.push(format!(
+            "{} attempts, backoff {}",
+            step.retry.attempts,
+            human_duration(step.retry.backoff)
+        ));
+    }
+    if step.continue_on_error {
+        limits.push("continue-on-error".into());
+    }
+    out.push_str(&format!("    limits: {}\n", limits.join(", ")));
+    out.push_str("    rollback: none\n");
+}

@@ -1,0 +1,105 @@
+//! The status functions of `if:` conditions — `success()`, `failure()`,
+//! `always()`, `cancelled()` — and GitHub's rule that a condition calling
+//! none of them means `success() && (condition)`.
+
+use std::collections::BTreeMap;
+
+use super::JobResult;
+use crate::expr::{Expression, FunctionHost, Value};
+use crate::report::Conclusion;
+
+/// What the status functions answer at one point of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobStatus {
+    /// An earlier step of the job (or, for a job's `if:`, a job it needs)
+    /// failed.
+    pub failed: bool,
+    pub cancelled: bool,
+}
+
+impl JobStatus {
+    /// The status a job's `if:` sees: failed when a job it needs failed.
+    pub fn after_needs(needs: &BTreeMap<String, JobResult>, cancelled: bool) -> JobStatus {
+        JobStatus {
+            failed: needs.values().any(|r| r.conclusion == Conclusion::Failure),
+            cancelled,
+        }
+    }
+}
+
+impl FunctionHost for JobStatus {
+    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let value = match name.to_ascii_lowercase().as_str() {
+            "success" => !self.failed && !self.cancelled,
+            "failure" => self.failed,
+            "always" => true,
+            "cancelled" => self.cancelled,
+            _ => return None,
+        };
+        if !args.is_empty() {
+            return Some(Err(format!("`{name}()` takes no arguments")));
+        }
+        Some(Ok(Value::Bool(value)))
+    }
+}
+
+/// Whether a condition calls a status function itself; when it does not,
+/// it only applies while everything so far succeeded.
+pub fn asks_for_status(condition: &Expression) -> bool {
+    ["success", "failure", "always", "cancelled"]
+        .iter()
+        .any(|name| condition.calls(name))
+}
+
+/// Whether a condition asks to run even after the run was cancelled.
+pub fn runs_when_cancelled(condition: &Expression) -> bool {
+    condition.calls("always") || condition.calls("cancelled")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{Contexts, parse_expression};
+
+    fn check(source: &str, status: JobStatus) -> bool {
+        parse_expression(source)
+            .unwrap()
+            .evaluate_with(&Contexts::new(), &status)
+            .unwrap()
+            .is_truthy()
+    }
+
+    #[test]
+    fn status_functions() {
+        let ok = JobStatus {
+            failed: false,
+            cancelled: false,
+        };
+        let failed = JobStatus {
+            failed: true,
+            cancelled: false,
+        };
+        let cancelled = JobStatus {
+            failed: false,
+            cancelled: true,
+        };
+        assert!(
+            check("success()", ok) && !check("success()", failed) && !check("success()", cancelled)
+        );
+        assert!(check("failure()", failed) && !check("failure()", ok));
+        assert!(check("cancelled()", cancelled) && !check("cancelled()", ok));
+        assert!(check("always()", failed) && check("always()", cancelled));
+    }
+
+    #[test]
+    fn implicit_success() {
+        assert!(!asks_for_status(&parse_expression("env.A == 'b'").unwrap()));
+        assert!(asks_for_status(
+            &parse_expression("failure() || env.A").unwrap()
+        ));
+        assert!(runs_when_cancelled(&parse_expression("always()").unwrap()));
+        assert!(!runs_when_cancelled(
+            &parse_expression("failure()").unwrap()
+        ));
+    }
+}

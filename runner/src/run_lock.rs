@@ -1,0 +1,132 @@
+//! One run at a time per state folder.
+//!
+//! The lock is an advisory `flock` on `<state-dir>/run.lock`, so the kernel
+//! releases it when the process holding it dies, however it dies: there is
+//! never a stale lock to clean up. The holder writes its pid into the file,
+//! only so that a waiting run can say who it is waiting for.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// A held lock; dropping it (or dying) releases it.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another gantry run (pid {holder}) is using the state folder `{}`; wait for it with `--wait`, or give this run its own `--state-dir`",
+        folder.display()
+    )]
+    Busy { folder: PathBuf, holder: String },
+    #[error("cannot lock `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl RunLock {
+    /// Takes the lock of `state_dir`, creating the folder if needed. With
+    /// `wait`, blocks until the current holder finishes; without, fails at
+    /// once when it is held.
+    pub fn acquire(state_dir: &Path, wait: bool) -> Result<RunLock, LockError> {
+        let path = state_dir.join("run.lock");
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if !try_flock(&file, false).map_err(io)? {
+            if !wait {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Busy {
+                    folder: state_dir.to_owned(),
+                    holder: if holder.is_empty() {
+                        "unknown".into()
+                    } else {
+                        holder.to_owned()
+                    },
+                });
+            }
+            try_flock(&file, true).map_err(io)?;
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(RunLock { _file: file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `flock(LOCK_EX)`, blocking or not; `Ok(false)` when it is held elsewhere.
+fn try_flock(file: &File, block: bool) -> std::io::Result<bool> {
+    let operation = if block {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    loop {
+        // SAFETY: flock on a descriptor this `File` owns for the call's duration.
+        let result = unsafe { libc::flock(file.as_raw_fd(), operation) };
+        if result == 0 {
+            return Ok(true);
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !block => return Ok(false),
+            _ => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path(), false).unwrap();
+        let error = RunLock::acquire(dir.path(), false).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        assert!(message.contains("--wait"));
+        drop(first);
+        RunLock::acquire(dir.path(), false).unwrap();
+    }
+
+    #[test]
+    fn waiting_takes_the_lock_once_it_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path(), false).unwrap();
+        let path = dir.path().to_owned();
+        let waiter = std::thread::spawn(move || RunLock::acquire(&path, true).map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!waiter.is_finished());
+        drop(first);
+        waiter.join().unwrap().unwrap();
+    }
+}

@@ -1,0 +1,327 @@
+//! Pipelines as GitHub Actions runs them: jobs as a parallel DAG, job
+//! outputs and `needs`, conditions, matrices, retries, secrets, one run at
+//! a time per state folder, `gantry plan` and `gantry run --job`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gantry_tests::{Project, gantry_bin};
+
+/// A project with the probe plugin and the given `jobs:` body (YAML indented
+/// by two spaces).
+fn pipeline(jobs: &str) -> Project {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: dag\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n{jobs}"
+    ));
+    project
+}
+
+const SLEEPY_PAIR: &str = "  one:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 1 }\n\
+                           \x20 two:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 1 }\n";
+
+#[test]
+fn independent_jobs_run_in_parallel() {
+    // A one-job pipeline of the same sleep measures gantry's own start-up on
+    // this (possibly busy) machine; two such jobs in parallel must cost
+    // about the same, and one after the other a second more.
+    let single = pipeline(
+        "  one:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 1 }\n",
+    );
+    let pair = pipeline(SLEEPY_PAIR);
+    gantry_bin();
+    let timed = |project: &Project, args: &[&str]| {
+        let started = Instant::now();
+        project.gantry(args).expect_code(0);
+        started.elapsed()
+    };
+    let baseline = timed(&single, &["run"]);
+    let parallel = timed(&pair, &["run", "--max-parallel", "2"]);
+    assert!(
+        parallel < baseline + Duration::from_millis(600) && parallel < Duration::from_millis(1900),
+        "two one-second jobs took {parallel:?}; one alone took {baseline:?}"
+    );
+    let serial = timed(&pair, &["run", "--max-parallel", "1"]);
+    assert!(
+        serial >= Duration::from_secs(2),
+        "--max-parallel 1 still ran the jobs together ({serial:?})"
+    );
+}
+
+#[test]
+fn job_outputs_and_results_flow_through_needs() {
+    pipeline(
+        "  build:\n    outputs:\n      version: ${{ steps.make.outputs.message }}\n    steps:\n      - id: make\n        uses: probe\n        with: { action: echo, message: v1.2.3 }\n\
+         \x20 release:\n    needs: build\n    steps:\n      - uses: probe\n        with:\n          action: print\n          text: 'releasing ${{ needs.build.outputs.version }} after ${{ needs.build.result }}'\n",
+    )
+    .gantry(&["run"])
+    .expect_code(0)
+    .stdout_has("releasing v1.2.3 after success");
+}
+
+#[test]
+fn a_failed_need_skips_its_dependents_unless_their_if_asks() {
+    pipeline(
+        "  broken:\n    steps:\n      - uses: probe\n        with: { action: exit, code: 4 }\n\
+         \x20 dependent:\n    needs: [broken]\n    steps:\n      - uses: probe\n        with: { action: print, text: dependent-ran }\n\
+         \x20 cleanup:\n    needs: [broken]\n    if: failure()\n    steps:\n      - uses: probe\n        with: { action: print, text: 'cleanup saw ${{ needs.broken.result }}' }\n\
+         \x20 report:\n    needs: [dependent]\n    if: ${{ always() }}\n    steps:\n      - uses: probe\n        with: { action: print, text: 'report saw ${{ needs.dependent.result }}' }\n\
+         \x20 gated:\n    if: \"'a' == 'b'\"\n    steps:\n      - uses: probe\n        with: { action: print, text: gated-ran }\n",
+    )
+    .gantry(&["run"])
+    .expect_code(1)
+    .stdout_has("job dependent: skipped (it needs broken, which did not succeed)")
+    .stdout_lacks("dependent-ran")
+    .stdout_has("cleanup saw failure")
+    .stdout_has("report saw skipped")
+    .stdout_has("job gated: skipped (its `if:` condition is false)")
+    .stdout_lacks("gated-ran");
+}
+
+#[test]
+fn a_matrix_expands_with_include_and_exclude() {
+    let outcome = pipeline(
+        "  test:\n    strategy:\n      matrix:\n        os: [linux, mac]\n        version: [1, 2]\n        exclude:\n          - { os: mac, version: 1 }\n        include:\n          - { os: linux, extra: lts }\n          - { os: windows, version: 9 }\n    steps:\n      - uses: probe\n        with:\n          action: print\n          text: 'combo ${{ matrix.os }}-${{ matrix.version }}-${{ matrix.extra }} index ${{ strategy.job-index }} of ${{ strategy.job-total }}'\n",
+    )
+    .gantry(&["run"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("job test (linux, 1, lts)")
+        .stdout_has("[test (linux, 2, lts)]")
+        .stdout_has("combo linux-1-lts index 0 of 4")
+        .stdout_has("combo linux-2-lts index 1 of 4")
+        .stdout_has("combo mac-2- index 2 of 4")
+        .stdout_has("combo windows-9- index 3 of 4")
+        .stdout_lacks("combo mac-1");
+}
+
+#[test]
+fn fail_fast_cancels_the_other_combinations() {
+    let jobs = |fail_fast: bool| {
+        format!(
+            "  test:\n    strategy:\n      fail-fast: {fail_fast}\n      matrix:\n        delay: [0, 3]\n    steps:\n      - uses: probe\n        with: {{ action: sleep, seconds: '${{{{ matrix.delay }}}}' }}\n      - uses: probe\n        if: matrix.delay == 0\n        with: {{ action: exit, code: 1 }}\n"
+        )
+    };
+    let started = Instant::now();
+    pipeline(&jobs(true))
+        .gantry(&["run", "--max-parallel", "2"])
+        .expect_code(1)
+        .stdout_has("FAIL probe")
+        .stdout_has("cancelled")
+        .stdout_has("job test: failure");
+    assert!(
+        started.elapsed() < Duration::from_millis(2800),
+        "fail-fast did not cancel"
+    );
+
+    pipeline(&jobs(false))
+        .gantry(&["run", "--max-parallel", "2"])
+        .expect_code(1)
+        .stdout_has("[test (3)]   ok   probe");
+}
+
+#[test]
+fn max_parallel_bounds_a_matrix() {
+    let project = pipeline(
+        "  test:\n    strategy:\n      max-parallel: 1\n      matrix:\n        n: [a, b]\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 1 }\n",
+    );
+    gantry_bin();
+    let started = Instant::now();
+    project
+        .gantry(&["run", "--max-parallel", "4"])
+        .expect_code(0);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn retries_back_off_and_stop_at_the_limit() {
+    let flaky = |attempts: u32| {
+        format!(
+            "  main:\n    steps:\n      - uses: probe\n        retry: {{ attempts: {attempts}, backoff-seconds: 0.1 }}\n        permissions: {{ workspace: write }}\n        with: {{ action: flaky, path: /workspace/counter, succeed-on: 3 }}\n"
+        )
+    };
+    let project = pipeline(&flaky(3));
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("attempt 1 of 3 failed: exited with status 1; trying again in 100 ms")
+        .stdout_has("attempt 2 of 3 failed: exited with status 1; trying again in 200 ms")
+        .stdout_has("run 3: succeeding");
+
+    let project = pipeline(&flaky(2));
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("attempt 1 of 2 failed")
+        .stdout_lacks("attempt 2 of 2 failed")
+        .stdout_lacks("succeeding");
+}
+
+#[test]
+fn a_job_timeout_bounds_all_its_steps() {
+    pipeline(
+        "  main:\n    timeout-minutes: 0.02\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 30 }\n      - name: after\n        if: always()\n        uses: probe\n        with: { action: print, text: too-late }\n",
+    )
+    .gantry(&["run"])
+    .expect_code(1)
+    .stdout_has("the job reached its timeout of 1.2 s")
+    .stdout_has("skip after: the job reached its timeout")
+    .stdout_lacks("too-late");
+}
+
+#[test]
+fn secrets_reach_only_the_steps_that_name_them_and_are_masked() {
+    let project = pipeline(
+        "  main:\n    steps:\n      - uses: probe\n        env: { TOKEN: '${{ secrets.TOKEN }}' }\n        with: { action: pieces, text: 'token=${{ secrets.TOKEN }} key=${{ secrets.API_KEY }} host=${{ secrets.FROM_HOST }}' }\n\
+         \x20     - uses: probe\n        with: { action: env }\n\
+         \x20     - uses: probe\n        with: { action: echo, message: '${{ secrets.TOKEN }}' }\n",
+    );
+    project.write("secrets.env", "# for the test\nAPI_KEY='key-from-file'\n");
+    let outcome = project.gantry_with_env(
+        &[
+            "run",
+            "--secret",
+            "TOKEN=hunter2-value",
+            "--secret",
+            "FROM_HOST",
+            "--secrets-file",
+            "secrets.env",
+        ],
+        &[("FROM_HOST", "host-secret-value")],
+    );
+    outcome
+        .expect_code(0)
+        .stdout_has("pieces: token=*** key=*** host=***")
+        .stdout_lacks("hunter2-value")
+        .stdout_lacks("key-from-file")
+        .stdout_lacks("host-secret-value")
+        .stdout_has("message: ***");
+    // The step that names no secret has no variable holding one.
+    assert!(!outcome.stdout.contains("TOKEN="), "{}", outcome.stdout);
+    let runs = project.path().join(".gantry/runs");
+    for entry in walk(&runs) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !text.contains("hunter2-value"),
+            "{} holds a secret",
+            entry.display()
+        );
+    }
+}
+
+#[test]
+fn secrets_are_refused_outside_a_step() {
+    pipeline(
+        "  main:\n    env:\n      LEAK: ${{ secrets.TOKEN }}\n    steps:\n      - uses: probe\n        if: secrets.TOKEN == 'x'\n        with: { action: env }\n",
+    )
+    .gantry(&["run", "--secret", "TOKEN=x"])
+    .expect_code(2)
+    .stderr_has("gantry.yml:9:13")
+    .stderr_has("secrets cannot be used in a job's `env`")
+    .stderr_has("secrets cannot be used in a step's `if`");
+}
+
+#[test]
+fn a_missing_host_secret_is_a_usage_error() {
+    pipeline("  main:\n    steps:\n      - uses: probe\n        with: { action: env }\n")
+        .gantry(&["run", "--secret", "GANTRY_TEST_SURELY_UNSET"])
+        .expect_code(2)
+        .stderr_has("the host has no environment variable `GANTRY_TEST_SURELY_UNSET`");
+}
+
+#[test]
+fn one_run_at_a_time_per_state_folder() {
+    let project = pipeline(
+        "  main:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 2 }\n",
+    );
+    let mut first = Command::new(gantry_bin())
+        .arg("run")
+        .current_dir(project.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let the first run take the lock.
+    let lock = project.path().join(".gantry/run.lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).map_or(true, |pid| pid.trim().is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    project
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("another gantry run (pid")
+        .stderr_has("--wait");
+    project.gantry(&["run", "--wait"]).expect_code(0);
+    assert!(first.wait().unwrap().success());
+    // The lock died with its holder: a plain run works again.
+    project.gantry(&["run"]).expect_code(0);
+}
+
+#[test]
+fn plan_shows_what_would_run() {
+    let project = pipeline(
+        "  build:\n    strategy:\n      max-parallel: 1\n      matrix:\n        os: [linux, mac]\n    steps:\n      - name: compile\n        uses: probe\n        timeout-minutes: 2\n        limits: { memory-mb: 64 }\n        retry: { attempts: 3, backoff-seconds: 2 }\n        permissions:\n          workspace: write\n          env: [HOME]\n        with: { action: env }\n\
+         \x20 deploy:\n    needs: build\n    if: success()\n    steps:\n      - uses: probe\n        with: { action: env }\n",
+    );
+    let outcome = project.gantry(&["plan"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("job build\n  needs: nothing")
+        .stdout_has("matrix: 2 combinations, 1 at a time, fail-fast")
+        .stdout_has("    - build (linux)\n    - build (mac)")
+        .stdout_has("  step compile\n    uses: probe sha256:")
+        .stdout_has("(from the manifest)")
+        .stdout_has("permissions: workspace write; host env HOME")
+        .stdout_has("limits: memory 64 MiB, timeout 2 min, 3 attempts, backoff 2 s")
+        .stdout_has("rollback: none")
+        .stdout_has("job deploy\n  needs: build\n  if: success()");
+    let build = outcome.stdout.find("job build").unwrap();
+    let deploy = outcome.stdout.find("job deploy").unwrap();
+    assert!(build < deploy);
+    assert!(
+        !project.path().join(".gantry").exists(),
+        "planning wrote state"
+    );
+}
+
+#[test]
+fn run_job_runs_it_and_what_it_needs() {
+    let project = pipeline(
+        "  base:\n    steps:\n      - uses: probe\n        with: { action: print, text: base-ran }\n\
+         \x20 middle:\n    needs: base\n    steps:\n      - uses: probe\n        with: { action: print, text: middle-ran }\n\
+         \x20 unrelated:\n    steps:\n      - uses: probe\n        with: { action: print, text: unrelated-ran }\n",
+    );
+    project
+        .gantry(&["run", "--job", "middle"])
+        .expect_code(0)
+        .stdout_has("base-ran")
+        .stdout_has("middle-ran")
+        .stdout_lacks("unrelated-ran");
+    project
+        .gantry(&["run", "--job", "midle"])
+        .expect_code(2)
+        .stderr_has("there is no job `midle` in this pipeline; did you mean `middle`?");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
