@@ -325,3 +325,22 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn hash_files_reads_the_workspace() {
+    use sha2::{Digest, Sha256};
+    let project = pipeline(
+        "  main:\n    steps:\n      - uses: probe\n        with: { action: print, text: \"hash ${{ hashFiles('config/*.txt') }} none '${{ hashFiles('nothing/**') }}'\" }\n",
+    );
+    project.write("config/a.txt", "alpha");
+    project.write("config/b.txt", "beta");
+    let mut outer = Sha256::new();
+    for content in ["alpha", "beta"] {
+        outer.update(Sha256::digest(content.as_bytes()));
+    }
+    let expected: String = outer.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has(&format!("hash {expected} none ''"));
+}

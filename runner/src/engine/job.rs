@@ -16,6 +16,7 @@ use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy};
+use crate::expr::FunctionHost;
 use crate::manifest::model::WorkspaceAccess;
 use crate::plan::{JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event};
@@ -71,7 +72,9 @@ impl<'a> JobInstance<'a> {
             .report(Event::JobStarted { job: &self.name });
         self.env = self.shared.pipeline_env.clone();
         let contexts = self.contexts(false).build();
-        let job_env = self.shared.render_env(&self.name, &self.job.env, &contexts);
+        let job_env = self
+            .shared
+            .render_env(&self.name, &self.job.env, &contexts, self.job_status());
         self.env.extend(job_env);
         for step in &self.job.steps {
             let record = self.step(step).await;
@@ -91,6 +94,14 @@ impl<'a> JobInstance<'a> {
         JobResult {
             conclusion,
             outputs,
+        }
+    }
+
+    /// What the status functions answer now.
+    fn job_status(&self) -> JobStatus {
+        JobStatus {
+            failed: self.failed,
+            cancelled: self.cancel.is_cancelled(),
         }
     }
 
@@ -137,17 +148,20 @@ impl<'a> JobInstance<'a> {
     /// The job's `outputs:`, evaluated now; secrets never leave the job.
     fn outputs(&self) -> BTreeMap<String, String> {
         let contexts = self.contexts(false).build();
+        let functions = self.shared.functions(self.job_status());
         self.job
             .outputs
             .iter()
             .map(|(name, template)| {
-                let value = template.render(&contexts).unwrap_or_else(|e| {
-                    self.note(&format!(
-                        "output `{name}` could not be evaluated: {}",
-                        e.message
-                    ));
-                    String::new()
-                });
+                let value = template
+                    .render_with(&contexts, &functions)
+                    .unwrap_or_else(|e| {
+                        self.note(&format!(
+                            "output `{name}` could not be evaluated: {}",
+                            e.message
+                        ));
+                        String::new()
+                    });
                 (name.clone(), self.shared.mask(&value))
             })
             .collect()
@@ -167,16 +181,14 @@ impl<'a> JobInstance<'a> {
             conclusion: Conclusion::Skipped,
         };
         let cancelled = self.cancel.is_cancelled();
-        let status = JobStatus {
-            failed: self.failed,
-            cancelled,
-        };
+        let status = self.job_status();
+        let functions = self.shared.functions(status);
         let should_run = match &step.condition {
             None => Ok(!self.failed && !cancelled),
             Some(condition) => {
                 let contexts = self.contexts(false).build();
                 condition
-                    .evaluate_with(&contexts, &status)
+                    .evaluate_with(&contexts, &functions)
                     .map(|value| {
                         value.is_truthy()
                             && (asks_for_status(condition) || (!self.failed && !cancelled))
@@ -204,13 +216,18 @@ impl<'a> JobInstance<'a> {
 
         // Step env sees the job's env so far; inputs see the step env too.
         let contexts = self.contexts(true).build();
-        let step_env = self.shared.render_env(&self.name, &step.env, &contexts);
+        let step_env = self
+            .shared
+            .render_env(&self.name, &step.env, &contexts, status);
         let mut guest_env = self.env.clone();
         guest_env.extend(step_env);
         let input_contexts = self.contexts_with(&guest_env, true).build();
         let mut inputs = Vec::with_capacity(step.inputs.len());
         for input in &step.inputs {
-            match input.value.render(&input_contexts) {
+            match input
+                .value
+                .render_with(&input_contexts, &functions as &dyn FunctionHost)
+            {
                 Ok(value) => inputs.push((input.variable.clone(), value)),
                 Err(e) => {
                     let reason = format!(

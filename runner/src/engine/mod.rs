@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::contexts::ContextsBuilder;
 use self::job::JobInstance;
-use self::status::{JobStatus, asks_for_status};
+use self::status::{Functions, JobStatus, asks_for_status};
 use crate::abi::Masker;
 use crate::expr::{Template, Value};
 use crate::plan::{JobPlan, MatrixCombination, Plan};
@@ -111,6 +111,14 @@ impl Shared {
         ContextsBuilder::new(&self.plan, &self.run_id)
     }
 
+    /// The engine's functions at a given status.
+    fn functions(&self, status: JobStatus) -> Functions<'_> {
+        Functions {
+            status,
+            workspace: &self.plan.root,
+        }
+    }
+
     /// Renders an `env:` block; a value that cannot be evaluated becomes
     /// empty, with a note, as GitHub Actions does for unknown properties.
     fn render_env(
@@ -118,17 +126,21 @@ impl Shared {
         job: &str,
         block: &[(String, Template)],
         contexts: &crate::expr::Contexts,
+        status: JobStatus,
     ) -> BTreeMap<String, String> {
+        let functions = self.functions(status);
         block
             .iter()
             .map(|(name, template)| {
-                let value = template.render(contexts).unwrap_or_else(|e| {
-                    self.reporter.report(Event::StepNote {
-                        job,
-                        text: &format!("env `{name}` could not be evaluated: {}", e.message),
+                let value = template
+                    .render_with(contexts, &functions)
+                    .unwrap_or_else(|e| {
+                        self.reporter.report(Event::StepNote {
+                            job,
+                            text: &format!("env `{name}` could not be evaluated: {}", e.message),
+                        });
+                        String::new()
                     });
-                    String::new()
-                });
                 (name.clone(), value)
             })
             .collect()
@@ -167,7 +179,11 @@ pub async fn run(
         pipeline_env: BTreeMap::new(),
     };
     let contexts = shared.contexts().build();
-    shared.pipeline_env = shared.render_env(&plan.name, &plan.env, &contexts);
+    let status = JobStatus {
+        failed: false,
+        cancelled: false,
+    };
+    shared.pipeline_env = shared.render_env(&plan.name, &plan.env, &contexts, status);
     let shared = Arc::new(shared);
 
     let results = schedule(&shared).await;
@@ -269,7 +285,7 @@ async fn run_job(
         Some(condition) => {
             let contexts = shared.contexts().needs(needs).build();
             condition
-                .evaluate_with(&contexts, &status)
+                .evaluate_with(&contexts, &shared.functions(status))
                 .map(|value| {
                     value.is_truthy() && (asks_for_status(condition) || (needs_met && !cancelled))
                 })

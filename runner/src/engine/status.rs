@@ -3,9 +3,10 @@
 //! none of them means `success() && (condition)`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::JobResult;
-use crate::expr::{Expression, FunctionHost, Value};
+use crate::expr::{self, Expression, FunctionHost, Value};
 use crate::report::Conclusion;
 
 /// What the status functions answer at one point of a run.
@@ -40,6 +41,23 @@ impl FunctionHost for JobStatus {
             return Some(Err(format!("`{name}()` takes no arguments")));
         }
         Some(Ok(Value::Bool(value)))
+    }
+}
+
+/// Every function the engine adds to the language: the status functions,
+/// and `hashFiles` over the workspace.
+pub struct Functions<'a> {
+    pub status: JobStatus,
+    pub workspace: &'a Path,
+}
+
+impl FunctionHost for Functions<'_> {
+    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        if name.eq_ignore_ascii_case("hashFiles") {
+            let patterns: Vec<String> = args.iter().map(Value::to_output_string).collect();
+            return Some(expr::hash_files(self.workspace, &patterns).map(Value::String));
+        }
+        self.status.call(name, args)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Splits expression text into tokens carrying byte offsets.
 
-use super::value::parse_numeric;
+use super::value::parse_number;
 use super::{ExprError, Res};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,23 +29,32 @@ const OPS: [&str; 16] = [
 
 /// Lexes `src`; `base` is added to every offset so positions refer to the
 /// enclosing text (e.g. a template) rather than to `src` alone.
+///
+/// As in GitHub, a number starts with a digit, `-` or `+`, or with `.` where
+/// a value is expected (first, or after `,`, `(`, `[` or an operator), so
+/// `.5` is a number but `a.b` is a property access.
 pub(crate) fn lex(src: &str, base: usize) -> Res<Vec<Token>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
     while let Some(rest) = src.get(i..) {
         let Some(c) = rest.chars().next() else { break };
         let at = base + i;
-        let starts_number = c.is_ascii_digit()
-            || (c == '-' && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit));
+        let value_expected = match out.last().map(|t| &t.tok) {
+            None => true,
+            Some(Tok::Op(op)) => !matches!(*op, ")" | "]" | "*" | "."),
+            Some(_) => false,
+        };
+        let starts_number =
+            c.is_ascii_digit() || matches!(c, '-' | '+') || (c == '.' && value_expected);
         let (tok, len) = if c.is_whitespace() {
             i += c.len_utf8();
             continue;
+        } else if starts_number {
+            lex_number(rest, at)?
         } else if let Some(op) = OPS.iter().find(|op| rest.starts_with(**op)) {
             (Tok::Op(op), op.len())
         } else if c == '\'' {
             lex_string(rest, at)?
-        } else if starts_number {
-            lex_number(rest, at)?
         } else if c.is_ascii_alphabetic() || c == '_' {
             let ident = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-');
             let len = rest.bytes().take_while(ident).count();
@@ -87,28 +96,30 @@ fn lex_string(rest: &str, at: usize) -> Res<(Tok, usize)> {
     Err(ExprError::new("unterminated string literal", at))
 }
 
-/// Numbers are scanned as one run of number-ish characters and validated
-/// afterwards, so `12ab` is reported whole rather than as `12` then `ab`.
+/// Characters that end a number token (besides whitespace); `.` does not,
+/// so `1.2.3` is read whole and rejected whole, as in GitHub.
+fn is_boundary(c: char) -> bool {
+    matches!(
+        c,
+        '(' | '[' | ')' | ']' | ',' | '!' | '>' | '<' | '=' | '&' | '|'
+    ) || c.is_whitespace()
+}
+
+/// A number runs to the next boundary and is then parsed by GitHub's rule
+/// (decimal with exponent, `0x` hex, `0o` octal, `-Infinity`, ...), so
+/// `12ab` is reported whole rather than as `12` then `ab`.
 fn lex_number(rest: &str, at: usize) -> Res<(Tok, usize)> {
-    let b = rest.as_bytes();
-    let hex = rest
-        .trim_start_matches('-')
-        .get(..2)
-        .is_some_and(|p| p.eq_ignore_ascii_case("0x"));
-    let mut len = 1;
-    while let Some(&c) = b.get(len) {
-        let exp_sign =
-            !hex && matches!(c, b'+' | b'-') && matches!(b.get(len - 1), Some(b'e' | b'E'));
-        if !(c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign) {
-            break;
-        }
-        len += 1;
-    }
+    let len = rest
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| is_boundary(c))
+        .map_or(rest.len(), |(j, _)| j);
     let text = rest.get(..len).unwrap_or_default();
-    match parse_numeric(text) {
-        Some(n) => Ok((Tok::Num(n), len)),
-        None => Err(ExprError::new(format!("invalid number `{text}`"), at)),
+    let n = parse_number(text);
+    if n.is_nan() {
+        return Err(ExprError::new(format!("invalid number `{text}`"), at));
     }
+    Ok((Tok::Num(n), len))
 }
 
 #[cfg(test)]
@@ -130,19 +141,52 @@ mod tests {
 
     #[test]
     fn numbers() {
-        let cases = [("42", 42.0), ("-7", -7.0), ("3.25", 3.25), ("0xff", 255.0)];
-        let more = [
-            ("-0x10", -16.0),
+        let cases = [
+            ("42", 42.0),
+            ("-7", -7.0),
+            ("+7", 7.0),
+            ("3.25", 3.25),
+            (".5", 0.5),
+            ("-.5", -0.5),
+            ("5.", 5.0),
+            ("0xff", 255.0),
+            ("0xFF", 255.0),
+            ("0xffffffff", -1.0),
+            ("0o17", 15.0),
             ("1e3", 1000.0),
             ("2.5E-1", 0.25),
             ("1e+2", 100.0),
+            ("-2.99e-2", -0.0299),
+            ("-Infinity", f64::NEG_INFINITY),
         ];
-        for (src, n) in cases.into_iter().chain(more) {
+        for (src, n) in cases {
             assert_eq!(toks(src), vec![Tok::Num(n)], "{src}");
         }
-        for bad in ["12ab", "1.2.3", "0x", "0xfg", "1e", "1_0"] {
+        let bad = [
+            "12ab",
+            "1.2.3",
+            "0x",
+            "0xfg",
+            "0X1F",
+            "-0x10",
+            "0x100000000",
+            "1e",
+            "1_0",
+            "-",
+            "+",
+            "1*2",
+            ".",
+        ];
+        for bad in bad {
             assert_eq!(err(bad), (format!("invalid number `{bad}`"), 0));
         }
+        // `.` is a number only where a value is expected.
+        assert_eq!(toks("(.5)")[1], Tok::Num(0.5));
+        assert_eq!(toks("a==.5")[2], Tok::Num(0.5));
+        assert_eq!(toks("f(1,.5)")[4], Tok::Num(0.5));
+        assert_eq!(toks("a.b")[1], Tok::Op("."));
+        assert_eq!(toks("a[0].b")[4], Tok::Op("."));
+        assert_eq!(toks("1<2")[1], Tok::Op("<"));
     }
 
     #[test]

@@ -4,29 +4,40 @@
 //! parsing (with byte offsets for errors), values and their coercions,
 //! evaluation against caller-supplied [`Contexts`], the built-in functions
 //! (`contains`, `startsWith`, `endsWith`, `format`, `join`, `toJSON`,
-//! `fromJSON`) and [`Template`]s that embed `${{ expr }}` in text.
+//! `fromJSON`), [`Template`]s that embed `${{ expr }}` in text, and
+//! [`hash_files`], the computation behind `hashFiles()`.
 //!
-//! It does not own status functions (`success()`, `always()`, ...) or
-//! `hashFiles()`: the engine supplies those through a [`FunctionHost`].
+//! It does not own status functions (`success()`, `always()`, ...), and it
+//! does not call `hashFiles()` itself, since that needs the workspace: the
+//! engine supplies those through a [`FunctionHost`] (calling [`hash_files`]).
 //! Every input is bounded (length, nesting depth, evaluation cost), so no
 //! expression can crash or stall the runner.
 //!
-//! Deliberate choices where GitHub's behaviour cannot be mirrored exactly:
-//! arrays and objects compare equal in GitHub only when they are the same
-//! instance; values here have no identity, so `==` between two arrays or
-//! objects is always false. `.*` on a scalar yields an empty array. Numbers
-//! print in Rust's shortest round-trip decimal form, which can differ from
-//! .NET's for very large or very small magnitudes (`1e21` prints in full).
+//! The rules follow GitHub's documentation and, where it is silent, what its
+//! runner does: numbers print in .NET's `G15` form (`1.0` → `1`, `1e15` →
+//! `1E+15`); arrays and objects turn into the text `Array` / `Object`
+//! (`toJSON` shows their content); `==` coerces mismatched primitives to
+//! numbers and compares arrays and objects by identity (a value read twice
+//! from the same context is the same instance; anything built during an
+//! evaluation is new). Deliberate differences: object keys keep sorted order
+//! rather than insertion order (so `toJSON` and `.*` list them sorted, which
+//! GitHub's documentation allows for `.*`); unknown contexts and functions
+//! are reported when evaluated, not when parsed; property chains do not
+//! count towards the nesting limit.
 
 mod eval;
+mod hash_files;
 mod lexer;
 mod parser;
+#[cfg(test)]
+mod proptests;
 mod template;
 mod value;
 
 use std::collections::BTreeMap;
 
 pub use eval::FunctionHost;
+pub use hash_files::{MAX_HASH_ENTRIES, hash_files};
 pub use template::Template;
 pub use value::{MAX_JSON_DEPTH, Value};
 
@@ -245,6 +256,31 @@ pub(crate) mod tests {
                 "build": {"outputs": {"x": "b", "minor": "7"}, "outcome": "success"},
                 "my-step": {"outputs": {"x": "m", "minor": "7"}, "outcome": "success"},
                 "t": {}
+            },
+            "github": {
+                "event_name": "push",
+                "ref": "refs/heads/main",
+                "event": {"issue": {"labels": [{"name": "bug"}, {"name": "help wanted"}]}}
+            },
+            "job": {"status": "success"},
+            "fruits": [
+                {"name": "apple", "quantity": 1},
+                {"name": "orange", "quantity": 2},
+                {"name": "pear", "quantity": 1}
+            ],
+            "vegetables": {
+                "scallions": {
+                    "colors": ["green", "white", "red"],
+                    "ediblePortions": ["roots", "stalks"]
+                },
+                "beets": {
+                    "colors": ["purple", "red", "gold", "white", "pink"],
+                    "ediblePortions": ["roots", "stems", "leaves"]
+                },
+                "artichokes": {
+                    "colors": ["green", "purple", "red", "black"],
+                    "ediblePortions": ["hearts", "stems", "leaves"]
+                }
             }
         }"#;
         let parsed = json_value(json);
@@ -270,9 +306,10 @@ pub(crate) mod tests {
     }
 
     /// Runs a table of `input => expected` lines; expected is JSON, or
-    /// `!offset: message` for an error.
+    /// `!offset: message` for an error. Lines starting with `# ` are comments.
     pub(crate) fn check(table: &str, run: impl Fn(&str) -> Result<Value, ExprError>) {
-        for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let lines = table.lines().map(str::trim);
+        for line in lines.filter(|l| !l.is_empty() && !l.starts_with("# ")) {
             let (input, want) = line.split_once(" => ").expect("a `=>` in every case");
             let got = run(input);
             if let Some(err) = want.strip_prefix('!') {

@@ -52,7 +52,7 @@ type Parsed = Res<Expr>;
 pub(crate) fn builtin_arity(lower_name: &str) -> Option<(usize, usize)> {
     Some(match lower_name {
         "contains" | "startswith" | "endswith" => (2, 2),
-        "format" => (1, usize::MAX),
+        "format" => (1, 255),
         "join" => (1, 2),
         "tojson" | "fromjson" => (1, 1),
         _ => return None,
@@ -201,7 +201,16 @@ impl Parser<'_> {
     }
 
     fn postfix(&mut self) -> Parsed {
+        let literal = matches!(
+            self.toks.get(self.pos).map(|t| &t.tok),
+            Some(Tok::Num(_) | Tok::Str(_))
+        ) || self.next_is_keyword_literal();
         let base = self.primary()?;
+        // As in GitHub, a literal cannot be indexed: `'abc'.x` and `1[0]` are
+        // syntax errors (the `.` or `[` is reported as unexpected).
+        if literal {
+            return Ok(base);
+        }
         let (start, mut end) = (base.span.start, base.span.end);
         let mut segs = Vec::new();
         loop {
@@ -227,7 +236,18 @@ impl Parser<'_> {
                 segs.push(seg);
                 end = seg_end;
             } else if let Some(open) = self.eat("[") {
-                segs.push(Seg::Index(self.nested(open.start, Self::or)?));
+                // `[*]` is the same filter as `.*`.
+                let star = matches!(self.toks.get(self.pos).map(|t| &t.tok), Some(Tok::Op("*")))
+                    && matches!(
+                        self.toks.get(self.pos + 1).map(|t| &t.tok),
+                        Some(Tok::Op("]"))
+                    );
+                if star {
+                    self.pos += 1;
+                    segs.push(Seg::Star);
+                } else {
+                    segs.push(Seg::Index(self.nested(open.start, Self::or)?));
+                }
                 end = self.close("]", open.start)?;
             } else {
                 break;
@@ -237,6 +257,15 @@ impl Parser<'_> {
             return Ok(base);
         }
         node(Kind::Access(Box::new(base), segs), Span { start, end })
+    }
+
+    /// Whether the next token is a keyword literal (`true`, `null`, ...)
+    /// rather than a context or function name.
+    fn next_is_keyword_literal(&self) -> bool {
+        matches!(
+            self.toks.get(self.pos).map(|t| &t.tok),
+            Some(Tok::Ident(name)) if matches!(name.as_str(), "true" | "false" | "null" | "NaN" | "Infinity")
+        )
     }
 
     fn primary(&mut self) -> Parsed {
@@ -371,6 +400,8 @@ mod tests {
             ("!(a || b)", "(! (|| a b))"),
             ("a || b || c", "(|| a b c)"),
             ("a.b['c'].*.d[0]", "a.b[c].*.d[0]"),
+            ("a[*].b[ * ]", "a.*.b.*"),
+            ("(1)[0]", "1[0]"),
             ("format('{0}', true, null)", "(format {0} true )"),
             ("fromJSON('{}').a", "(fromJSON {}).a"),
             ("steps.null.true", "steps.null.true"),
@@ -397,6 +428,9 @@ mod tests {
             ("  ", "empty expression", 0),
             ("f(a,)", "unexpected `)`", 4),
             ("x * 2", "unexpected `*`", 2),
+            ("'a'.b", "unexpected `.`", 3),
+            ("null[0]", "unexpected `[`", 4),
+            ("a[*", "unexpected `*`", 2),
             (
                 "a == contains('x')",
                 "function `contains` takes 2 argument(s), got 1",
@@ -409,7 +443,7 @@ mod tests {
             ),
             (
                 "format()",
-                "function `format` takes at least 1 argument(s), got 0",
+                "function `format` takes 1 to 255 argument(s), got 0",
                 0,
             ),
         ];

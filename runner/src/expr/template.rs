@@ -145,7 +145,10 @@ mod tests {
             ${{ '}}' }}! => "}}!"
             ${{ 'a''}}''b' }} => "a'}}'b"
             ${{ format('{{0}}') }} => "{0}"
-            ${{ matrix.list }} => "[\n  1,\n  \"two\",\n  null\n]"
+            ${{ matrix.list }}/${{ github.event }} => "Array/Object"
+            ${{ toJSON(matrix.list) }} => "[\n  1,\n  \"two\",\n  null\n]"
+            ${{ false }}|${{ true }}|${{ null }}|${{ 1.0 }}|${{ 1e15 }}|${{ -2.99e-2 }} => "false|true||1|1E+15|-0.0299"
+            ${{ 0xff }} and ${{ 'It''s' }} => "255 and It's"
             ${{ env.MAJOR }}} => "2}"
             [${{ env.TRAP }}] => "[${{ env.MAJOR }}]"
             ${{ '${{ env.MAJOR }}' }} => "${{ env.MAJOR }}"
@@ -154,7 +157,7 @@ mod tests {
             ab ${{   }} => !3: empty expression in `${{ }}`
             x${{ a }} ${{ a == }} => !19: unexpected end of expression
             x${{ a }} ${{ a # }} => !16: unexpected character `#`
-            ok ${{ env.MAJOR }} ${{ nope.x }} => !24: unknown context `nope`; available: big, env, matrix, steps
+            ok ${{ env.MAJOR }} ${{ nope.x }} => !24: unknown context `nope`; available: big, env, fruits, github, job, matrix, steps, vegetables
             é ${{ format('{9}') }} => !7: format: placeholder `{9}` has no argument (0 given)
         "#;
         // The `TRAP` lines: values that look like templates stay literal.

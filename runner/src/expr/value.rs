@@ -28,17 +28,26 @@ pub enum Value {
 }
 
 impl Value {
-    /// Coerces the value to the text GitHub substitutes for `${{ }}`:
-    /// null → `""`, booleans → `true`/`false`, integral numbers without a
-    /// fractional part, arrays and objects → pretty JSON (2-space indent).
+    /// Coerces the value to text the way GitHub does (its `ConvertToString`),
+    /// which is what `${{ }}` substitutes and what `format`, `join` and the
+    /// string functions see: null → `""`, booleans → `true`/`false`, numbers
+    /// in .NET's `G15` form (`1.0` → `1`, `1e15` → `1E+15`), and arrays and
+    /// objects → the words `Array` and `Object` (use `toJSON` for their content).
     pub fn to_output_string(&self) -> String {
         match self {
             Value::Null => String::new(),
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => format_number(*n),
             Value::String(s) => s.clone(),
-            Value::Array(_) | Value::Object(_) => to_json(self, usize::MAX).unwrap_or_default(),
+            Value::Array(_) => "Array".into(),
+            Value::Object(_) => "Object".into(),
         }
+    }
+
+    /// Null, booleans, numbers and strings are primitives; arrays and
+    /// objects are not. Several functions treat non-primitives specially.
+    pub fn is_primitive(&self) -> bool {
+        !matches!(self, Value::Array(_) | Value::Object(_))
     }
 
     /// Truthiness: `null`, `false`, `0`, `-0`, `NaN` and `""` are falsy;
@@ -54,15 +63,15 @@ impl Value {
     }
 
     /// Numeric view used when operands of different types are compared:
-    /// null → 0, booleans → 0/1, `""` → 0, numeric strings (surrounding
-    /// whitespace ignored, hex allowed) parsed, anything else → NaN.
+    /// null → 0, booleans → 0/1, strings parsed as GitHub does (surrounding
+    /// whitespace ignored, `""` → 0, `0x`/`0o` integers, otherwise NaN),
+    /// arrays and objects → NaN.
     pub fn to_number(&self) -> f64 {
         match self {
             Value::Null => 0.0,
             Value::Bool(b) => f64::from(u8::from(*b)),
             Value::Number(n) => *n,
-            Value::String(s) if s.trim().is_empty() => 0.0,
-            Value::String(s) => parse_numeric(s.trim()).unwrap_or(f64::NAN),
+            Value::String(s) => parse_number(s),
             Value::Array(_) | Value::Object(_) => f64::NAN,
         }
     }
@@ -112,61 +121,174 @@ impl From<String> for Value {
         Value::String(s)
     }
 }
-/// Formats a number the way it appears in output: no `.0` on integers,
-/// `-0` as `0`, and the .NET spellings for non-finite values.
+/// Formats a number as .NET's `ToString("G15")` does, which is what GitHub
+/// prints: at most 15 significant digits, no trailing zeros, fixed notation
+/// for decimal exponents from -4 to 14 and `1.5E+20` / `1E-07` outside them;
+/// `-0`, `NaN`, `Infinity` and `-Infinity` spelled as .NET spells them.
 pub(crate) fn format_number(n: f64) -> String {
     if n.is_nan() {
-        "NaN".into()
-    } else if n.is_infinite() {
-        if n > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else if n == 0.0 {
-        "0".into()
-    } else {
-        // Rust's Display already omits the fraction of integral floats.
-        n.to_string()
+        return "NaN".into();
     }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if n == 0.0 {
+        return if n.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust rounds to 15 significant digits exactly; the exponent is the one
+    // after rounding, as in .NET (999999999999999.9 becomes 1E+15).
+    let sci = format!("{:.14e}", n.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let mut out = String::new();
+    if n < 0.0 {
+        out.push('-');
+    }
+    if (-4..15).contains(&exp) {
+        if exp >= 0 {
+            let int_len = usize::try_from(exp).unwrap_or(0) + 1;
+            match digits.split_at_checked(int_len) {
+                Some((int, frac)) if !frac.is_empty() => {
+                    out.push_str(int);
+                    out.push('.');
+                    out.push_str(frac);
+                }
+                _ => {
+                    out.push_str(digits);
+                    out.extend(std::iter::repeat_n(
+                        '0',
+                        int_len.saturating_sub(digits.len()),
+                    ));
+                }
+            }
+        } else {
+            out.push_str("0.");
+            let zeros = usize::try_from(-exp - 1).unwrap_or(0);
+            out.extend(std::iter::repeat_n('0', zeros));
+            out.push_str(digits);
+        }
+    } else {
+        let (first, rest) = digits.split_at_checked(1).unwrap_or((digits, ""));
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.push_str(&format!("E{sign}{:02}", exp.unsigned_abs()));
+    }
+    out
 }
 
-/// Parses trimmed, non-empty numeric text: optional sign, then hex (`0x..`),
-/// `Infinity`, or a decimal with optional fraction and exponent.
-pub(crate) fn parse_numeric(t: &str) -> Option<f64> {
-    let (sign, body) = match t.as_bytes().first() {
-        Some(b'-') => (-1.0, t.get(1..)?),
-        Some(b'+') => (1.0, t.get(1..)?),
-        _ => (1.0, t),
-    };
-    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// GitHub's string-to-number rule (its `ParseNumber`), used both for number
+/// literals and for coercing strings: surrounding whitespace is ignored, the
+/// empty string is 0, then a decimal with optional sign, fraction and
+/// exponent (`.5`, `5.`, `-2.99e-2`), `Infinity`/`NaN` in any case, or a
+/// 32-bit `0x` hex / `0o` octal integer (two's complement, so `0xffffffff`
+/// is -1, as in .NET's `Int32` parsing). Anything else is NaN.
+pub(crate) fn parse_number(text: &str) -> f64 {
+    let t = text.trim();
+    if t.is_empty() {
+        return 0.0;
+    }
+    if let Some(v) = parse_decimal(t) {
+        return v;
+    }
+    let radix_int = |digits: &str, radix: u32| -> Option<f64> {
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > 32 {
             return None;
         }
-        // Accumulate in f64 so long hex strings lose precision, not validity.
-        let v = hex.bytes().fold(0.0_f64, |acc, b| {
-            acc * 16.0 + f64::from(char::from(b).to_digit(16).unwrap_or(0))
-        });
-        return Some(sign * v);
-    }
-    if body == "Infinity" {
-        return Some(sign * f64::INFINITY);
-    }
-    // Restricting the alphabet keeps Rust's `inf`/`nan` spellings out.
-    let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-');
-    if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') || !body.chars().all(numeric) {
-        return None;
-    }
-    body.parse::<f64>().ok().map(|v| sign * v)
+        let v = u64::from_str_radix(if digits.is_empty() { "0" } else { digits }, radix).ok()?;
+        let v = u32::try_from(v).ok()?;
+        Some(f64::from(v.cast_signed()))
+    };
+    let int = if let Some(hex) = t.strip_prefix("0x") {
+        hex.bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| radix_int(hex, 16))
+            .flatten()
+            .filter(|_| !hex.is_empty())
+    } else if let Some(oct) = t.strip_prefix("0o") {
+        oct.bytes()
+            .all(|b| matches!(b, b'0'..=b'7'))
+            .then(|| radix_int(oct, 8))
+            .flatten()
+            .filter(|_| !oct.is_empty())
+    } else {
+        None
+    };
+    int.unwrap_or(f64::NAN)
 }
 
-/// Upper-cases for comparisons; GitHub compares strings ordinally ignoring case.
+/// `[+-]` then digits with an optional `.` (at least one digit in all), then
+/// an optional `e[+-]digits`; also the .NET symbols `Infinity` and `NaN`,
+/// matched ignoring case. Restricting the grammar keeps Rust's own extras
+/// (`inf`, `infinity` without sign rules, ...) from leaking in.
+fn parse_decimal(t: &str) -> Option<f64> {
+    let (negative, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, t.get(1..)?),
+        Some(b'+') => (false, t.get(1..)?),
+        _ => (false, t),
+    };
+    let signed = |v: f64| if negative { -v } else { v };
+    if body.eq_ignore_ascii_case("infinity") {
+        return Some(signed(f64::INFINITY));
+    }
+    if body.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (body.get(..i)?, Some(body.get(i + 1..)?)),
+        None => (body, None),
+    };
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let dots = mantissa.bytes().filter(|&b| b == b'.').count();
+    if digits == 0 || dots > 1 || digits + dots != mantissa.len() {
+        return None;
+    }
+    if let Some(e) = exponent {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    body.parse::<f64>().ok().map(signed)
+}
+
+/// One character upper-cased by its simple (one-to-one) mapping, as .NET's
+/// `OrdinalIgnoreCase` does: `ß` stays `ß` rather than becoming `SS`.
+fn upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Upper-cases for comparisons; GitHub compares strings ordinally ignoring
+/// case. The result has as many characters as the input.
 pub(crate) fn fold(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).collect()
+    s.chars().map(upper).collect()
 }
 
 /// Case-insensitive string equality.
 pub(crate) fn fold_eq(a: &str, b: &str) -> bool {
-    a == b
-        || a.chars()
-            .flat_map(char::to_uppercase)
-            .eq(b.chars().flat_map(char::to_uppercase))
+    a == b || a.chars().map(upper).eq(b.chars().map(upper))
+}
+
+/// Case-insensitive ordinal ordering, by UTF-16 code units as in .NET.
+pub(crate) fn fold_cmp(a: &str, b: &str) -> Ordering {
+    fn units(s: &str) -> impl Iterator<Item = u16> + '_ {
+        s.chars().map(upper).flat_map(|c| {
+            let mut buf = [0u16; 2];
+            let n = c.encode_utf16(&mut buf).len();
+            buf.into_iter().take(n)
+        })
+    }
+    units(a).cmp(units(b))
 }
 
 /// Object lookup as GitHub does it: exact key first, then ignoring case.
@@ -178,33 +300,90 @@ pub(crate) fn get_ignore_case<'m>(
     map.get(key).or_else(loose)
 }
 
-/// GitHub's loose `==`. Arrays and objects are equal in GitHub only when
-/// they are the same instance; values here carry no identity, so two
-/// arrays/objects are never equal (not even to themselves).
+/// Two operands after GitHub's type coercion (its `CoerceTypes`): values of
+/// the same kind stay as they are; otherwise, unless an array or object is
+/// involved, both become numbers.
+enum Coerced<'v> {
+    Null,
+    Bool(bool, bool),
+    Num(f64, f64),
+    Str(&'v str, &'v str),
+    /// Two arrays or two objects: whether they are the same instance.
+    Same(bool),
+    /// Different kinds that do not coerce (an array against anything else).
+    Mismatch,
+}
+
+fn coerce<'v>(a: &'v Value, b: &'v Value) -> Coerced<'v> {
+    match (a, b) {
+        (Value::Null, Value::Null) => Coerced::Null,
+        (Value::Bool(x), Value::Bool(y)) => Coerced::Bool(*x, *y),
+        (Value::Number(x), Value::Number(y)) => Coerced::Num(*x, *y),
+        (Value::String(x), Value::String(y)) => Coerced::Str(x, y),
+        // Identity: a value read twice from the same context is the same
+        // instance (same address); anything built during evaluation is new.
+        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) => {
+            Coerced::Same(std::ptr::eq(a, b))
+        }
+        _ if !a.is_primitive() || !b.is_primitive() => Coerced::Mismatch,
+        _ => Coerced::Num(a.to_number(), b.to_number()),
+    }
+}
+
+/// GitHub's loose `==`: coercion as above, NaN equal to nothing, strings
+/// compared ignoring case, arrays and objects equal only to themselves.
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Null, Value::Null) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Number(x), Value::Number(y)) => x == y,
-        (Value::String(x), Value::String(y)) => fold_eq(x, y),
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => false,
-        _ => a.to_number() == b.to_number(),
+    match coerce(a, b) {
+        Coerced::Null => true,
+        Coerced::Bool(x, y) => x == y,
+        Coerced::Num(x, y) => x == y,
+        Coerced::Str(x, y) => fold_eq(x, y),
+        Coerced::Same(same) => same,
+        Coerced::Mismatch => false,
     }
 }
 
-/// GitHub's ordering for `<`, `<=`, `>`, `>=`; `None` (so every comparison
-/// is false) when a NaN or an array/object is involved.
-pub(crate) fn loose_cmp(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => Some(fold(x).cmp(&fold(y))),
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => None,
-        _ => a.to_number().partial_cmp(&b.to_number()),
-    }
+/// GitHub's `<` (`Less`) and `>` (`Greater`): numbers (false with NaN),
+/// strings ignoring case, booleans (`false < true`); anything else is false.
+/// `<=` and `>=` are `==` or the strict comparison, as in GitHub.
+pub(crate) fn loose_order(a: &Value, b: &Value, want: Ordering) -> bool {
+    let ord = match coerce(a, b) {
+        Coerced::Num(x, y) => x.partial_cmp(&y),
+        Coerced::Str(x, y) => Some(fold_cmp(x, y)),
+        Coerced::Bool(x, y) => Some(x.cmp(&y)),
+        Coerced::Null | Coerced::Same(_) | Coerced::Mismatch => None,
+    };
+    ord == Some(want)
 }
 
-/// Pretty JSON (2-space indent) as GitHub's `toJSON` prints it, or `None` once
-/// the text would exceed `limit` bytes. Iterative so caller-built values of
-/// any depth cannot overflow the stack.
+/// Writes `s` as a JSON string the way Newtonsoft.Json (GitHub's `toJSON`)
+/// escapes it: `"` and `\`, the short escapes, other control characters as
+/// lowercase `\u00xx`, and U+0085, U+2028, U+2029; everything else as is.
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}') => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Pretty JSON (2-space indent, `"key": value`) as GitHub's `toJSON` prints
+/// it; object keys come in sorted order (GitHub keeps insertion order, which
+/// [`Value::Object`] does not record). `None` once the text would exceed
+/// `limit` bytes. Iterative so caller-built values of any depth cannot
+/// overflow the stack.
 pub(crate) fn to_json(value: &Value, limit: usize) -> Option<String> {
     type Items<'v> = Box<dyn Iterator<Item = (Option<&'v String>, &'v Value)> + 'v>;
     // Open containers: remaining items, closing bracket, "no item written yet".
@@ -225,8 +404,11 @@ pub(crate) fn to_json(value: &Value, limit: usize) -> Option<String> {
                 Value::Array(_) => out.push_str("[]"),
                 Value::Object(_) => out.push_str("{}"),
                 Value::Null => out.push_str("null"),
-                Value::String(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
-                other => out.push_str(&other.to_output_string()),
+                Value::String(s) => push_json_string(&mut out, s),
+                // Numbers in the same `G15` form as everywhere else, so NaN
+                // and the infinities come out bare, as GitHub writes them.
+                Value::Number(n) => out.push_str(&format_number(*n)),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             }
             continue;
         }
@@ -244,7 +426,7 @@ pub(crate) fn to_json(value: &Value, limit: usize) -> Option<String> {
             }
             indent(&mut out, depth);
             if let Some(k) = key {
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                push_json_string(&mut out, k);
                 out.push_str(": ");
             }
             next = Some(v);
@@ -268,29 +450,55 @@ mod tests {
 
     #[test]
     fn output_strings() {
-        let nested = Value::Object(BTreeMap::from([("n".into(), Value::Null)]));
-        let obj = Value::Object(BTreeMap::from([
-            ("k".into(), nested),
-            ("z".into(), false.into()),
-        ]));
-        let arr = Value::Array(vec![n(1.0), "a\"b".into(), Value::Array(vec![])]);
+        let obj = Value::Object(BTreeMap::from([("k".into(), Value::Null)]));
         let cases = [
             (Value::Null, ""),
             (true.into(), "true"),
-            (n(3.0), "3"),
-            (n(-0.0), "0"),
-            (n(1.5), "1.5"),
-            (n(1e21), "1000000000000000000000"),
-            (n(f64::NAN), "NaN"),
-            (n(f64::NEG_INFINITY), "-Infinity"),
-            (arr, "[\n  1,\n  \"a\\\"b\",\n  []\n]"),
-            (
-                obj,
-                "{\n  \"k\": {\n    \"n\": null\n  },\n  \"z\": false\n}",
-            ),
+            (false.into(), "false"),
+            ("text".into(), "text"),
+            (Value::Array(vec![n(1.0)]), "Array"),
+            (Value::Array(vec![]), "Array"),
+            (obj, "Object"),
         ];
         for (v, want) in cases {
             assert_eq!(v.to_output_string(), want, "{v:?}");
+        }
+    }
+
+    /// .NET's `G15`: 15 significant digits, fixed notation for exponents
+    /// -4..=14, `E+XX` otherwise.
+    #[test]
+    fn numbers_print_as_github_does() {
+        let cases = [
+            (3.0, "3"),
+            (1.0, "1"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (1.5, "1.5"),
+            (-9.2, "-9.2"),
+            (-0.0299, "-0.0299"),
+            (255.0, "255"),
+            (0.1 + 0.2, "0.3"),
+            (1.0 / 3.0, "0.333333333333333"),
+            (2.0 / 3.0, "0.666666666666667"),
+            (123_456_789_012_345.0, "123456789012345"),
+            (999_999_999_999_999.0, "999999999999999"),
+            (999_999_999_999_999.9, "1E+15"),
+            (1e15, "1E+15"),
+            (1_234_567_890_123_456.0, "1.23456789012346E+15"),
+            (1e21, "1E+21"),
+            (-1.5e300, "-1.5E+300"),
+            (0.0001, "0.0001"),
+            (0.000_012_5, "1.25E-05"),
+            (1e-7, "1E-07"),
+            (5e-324, "4.94065645841247E-324"),
+            (f64::MAX, "1.79769313486232E+308"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(format_number(x), want, "{x:e}");
         }
     }
 
@@ -321,23 +529,78 @@ mod tests {
         let cases = [
             (Value::Null, 0.0),
             (true.into(), 1.0),
+            (false.into(), 0.0),
             ("".into(), 0.0),
+            ("  \t".into(), 0.0),
             (" 42\n".into(), 42.0),
-        ];
-        let more = [
-            ("0xFF".into(), 255.0),
             ("-1.5e2".into(), -150.0),
             ("+.5".into(), 0.5),
+            ("5.".into(), 5.0),
+            ("1E+3".into(), 1000.0),
+            ("0xff".into(), 255.0),
+            ("0xFF".into(), 255.0),
+            ("0x7fffffff".into(), 2_147_483_647.0),
+            ("0xffffffff".into(), -1.0),
+            ("0x0000000000000010".into(), 16.0),
+            ("0o17".into(), 15.0),
+            ("Infinity".into(), f64::INFINITY),
+            ("-infinity".into(), f64::NEG_INFINITY),
+            ("1e400".into(), f64::INFINITY),
         ];
-        for (v, want) in cases.into_iter().chain(more) {
+        for (v, want) in cases {
             assert_eq!(v.to_number(), want, "{v:?}");
         }
-        let nan = ["abc", "inf", "NaN", "1 2", "0x", "1e", "--1"].map(Value::from);
-        assert!(
-            nan.iter()
-                .chain([&Value::Array(vec![])])
-                .all(|v| v.to_number().is_nan())
+        let nan = [
+            "abc",
+            "inf",
+            "NaN",
+            "1 2",
+            "0x",
+            "0X1F",
+            "-0x10",
+            "0x100000000",
+            "0o8",
+            "1e",
+            "e5",
+            ".",
+            "--1",
+            "1,000",
+            "1_000",
+            "1.2.3",
+            "0b101",
+        ];
+        for text in nan {
+            assert!(Value::from(text).to_number().is_nan(), "{text}");
+        }
+        assert!(Value::Array(vec![]).to_number().is_nan());
+        assert!(Value::Object(BTreeMap::new()).to_number().is_nan());
+    }
+
+    #[test]
+    fn case_folding_is_simple_and_ordinal() {
+        assert!(fold_eq("Straße", "STRAßE"));
+        assert!(!fold_eq("straße", "STRASSE"));
+        assert!(fold_eq("ÉCOLE", "école"));
+        assert_eq!(fold_cmp("a", "B"), Ordering::Less);
+        assert_eq!(fold_cmp("abc", "ABC"), Ordering::Equal);
+        assert_eq!(fold_cmp("_", "a"), Ordering::Greater); // `_` sorts after `A`
+        // UTF-16 order: a surrogate pair (U+1F600) sorts before U+FF21.
+        assert_eq!(fold_cmp("\u{1F600}", "\u{FF21}"), Ordering::Less);
+    }
+
+    #[test]
+    fn json_strings_escape_like_newtonsoft() {
+        let mut out = String::new();
+        push_json_string(
+            &mut out,
+            "q\"b\\n\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}é\u{85}\u{2028}</>'",
         );
+        let want = concat!(
+            r#""q\"b\\n\n\t\r\b\f\u0001\u001f"#,
+            "\u{7f}é",
+            r#"\u0085\u2028</>'""#
+        );
+        assert_eq!(out, want);
     }
 
     #[test]
