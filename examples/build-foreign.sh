@@ -21,9 +21,9 @@ for example in "${examples[@]}"; do
     echo "==> building $example"
     "$folder/build.sh"
     wasm="$folder/plugins/$example.wasm"
-    # TODO(runner): embed the metadata once `gantry plugin annotate` exists:
-    # "$gantry" plugin annotate "$wasm" "$folder/meta.json" -o "$wasm"
-    : "$wasm"
+    echo "==> annotating $example with its meta.json"
+    "$gantry" plugin annotate "$wasm" "$folder/meta.json" -o "$wasm"
+    "$gantry" inspect "$wasm"
     echo "==> pinning $example"
     "$gantry" lock --update "$folder"
     echo "==> running $example"

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod exit;
 pub mod expr;
 pub mod fsutil;
+pub mod lint;
 pub mod manifest;
 pub mod plan;
 pub mod plugin;

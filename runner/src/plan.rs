@@ -39,6 +39,9 @@ const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/g
 pub struct Plan {
     pub name: String,
     pub manifest_path: PathBuf,
+    /// The manifest's text, so checks made after resolving (against plugin
+    /// metadata) can point at a line.
+    pub source: String,
     /// The manifest's canonical folder.
     pub root: PathBuf,
     pub env: Vec<(String, Template)>,
@@ -126,9 +129,13 @@ impl JobPlan {
 #[derive(Debug)]
 pub struct StepPlan {
     pub id: Option<String>,
+    /// Its position in the job, from 1.
+    pub number: usize,
     /// What a person reads in logs: the step's name, else its id, else its plugin.
     pub display_name: String,
     pub plugin: String,
+    /// Where the step's `uses:` is written, for errors about the step.
+    pub location: Location,
     /// Inputs in manifest order, each with its `INPUT_*` variable name.
     pub inputs: Vec<Input>,
     pub env: Vec<(String, Template)>,
@@ -138,6 +145,8 @@ pub struct StepPlan {
     pub memory_bytes: u64,
     pub grants: Grants,
     pub retry: RetryPolicy,
+    /// Whether the step declares a `rollback:` hook.
+    pub has_rollback: bool,
 }
 
 /// How often a failed step is tried again, and how long to wait between.
@@ -167,6 +176,9 @@ pub struct Input {
     pub name: String,
     pub variable: String,
     pub value: Template,
+    /// Where the `with:` key is written (the step's `uses:` for a default
+    /// taken from plugin metadata).
+    pub location: Location,
 }
 
 /// Everything a step may touch besides its own private `/tmp`.
@@ -242,6 +254,7 @@ impl Resolver<'_> {
         Plan {
             name: manifest.name.value.clone(),
             manifest_path: self.loaded.path.clone(),
+            source: self.loaded.source.clone(),
             root: self.loaded.root.clone(),
             env,
             plugins,
@@ -422,7 +435,9 @@ impl Resolver<'_> {
                 place: "a step",
                 ..job_scope.clone()
             };
-            steps.push(self.step(step, plugins, &scope));
+            let mut planned = self.step(step, plugins, &scope);
+            planned.number = steps.len() + 1;
+            steps.push(planned);
             if let Some(step_id) = &step.id {
                 if earlier_ids.contains(&step_id.value) {
                     self.error(
@@ -583,6 +598,7 @@ impl Resolver<'_> {
                 name: name.value.clone(),
                 variable,
                 value,
+                location: name.referenced,
             });
         }
         let env = self.env_block(&step.env, scope);
@@ -614,12 +630,14 @@ impl Resolver<'_> {
 
         StepPlan {
             id: step.id.as_ref().map(|id| id.value.clone()),
+            number: 0,
             display_name: step
                 .name
                 .as_ref()
                 .or(step.id.as_ref())
                 .map_or_else(|| step.uses.value.clone(), |n| n.value.clone()),
             plugin: step.uses.value.clone(),
+            location: step.uses.referenced,
             inputs,
             env,
             condition,
@@ -628,6 +646,7 @@ impl Resolver<'_> {
             memory_bytes: memory_mb * 1024 * 1024,
             grants: self.grants(&step.permissions),
             retry,
+            has_rollback: step.rollback.is_some(),
         }
     }
 

@@ -1,11 +1,15 @@
 //! gantry's integration tests: whole pipelines through the real binary.
 //! One test binary, one module per area.
 
+mod cache;
 mod hostile;
 mod manifest_errors;
+mod metadata;
 mod pinning;
 mod pipelines;
+mod reports;
 mod sandbox;
+mod scaffold;
 mod step_abi;
 
 use gantry_tests::Project;

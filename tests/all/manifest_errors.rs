@@ -161,3 +161,17 @@ fn usage_errors_exit_2() {
         .expect_code(2);
     Project::new().gantry(&["frobnicate"]).expect_code(2);
 }
+
+#[test]
+fn validate_warns_about_valid_but_doubtful_manifests() {
+    let project = Project::new();
+    let sha = project.wat_plugin("hello.wasm", &fixture("hello.wat"));
+    project.manifest(&format!(
+        "name: lints\nplugins:\n  hello: {{ source: hello.wasm, sha256: {sha} }}\n  spare: {{ source: hello.wasm, sha256: {sha} }}\njobs:\n  build:\n    steps:\n      - name: writer\n        uses: hello\n        permissions: {{ workspace: write }}\n"
+    ));
+    project
+        .gantry(&["validate"])
+        .expect_code(0)
+        .stderr_has("warning: plugin `spare` is declared but no step uses it")
+        .stderr_has("warning: step `writer` in job `build` may write to /workspace but has no `rollback:` hook");
+}

@@ -338,7 +338,11 @@ fn hash_files_reads_the_workspace() {
     for content in ["alpha", "beta"] {
         outer.update(Sha256::digest(content.as_bytes()));
     }
-    let expected: String = outer.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = outer
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     project
         .gantry(&["run"])
         .expect_code(0)

@@ -112,6 +112,9 @@ impl Outcome {
 /// A throwaway project folder holding a manifest and its plugins.
 pub struct Project {
     dir: tempfile::TempDir,
+    /// `XDG_CACHE_HOME` of every run, so tests never touch the real
+    /// user's compiled-module cache.
+    cache: tempfile::TempDir,
 }
 
 impl Default for Project {
@@ -127,11 +130,20 @@ impl Project {
                 .prefix("gantry-test-")
                 .tempdir()
                 .expect("temp folder"),
+            cache: tempfile::Builder::new()
+                .prefix("gantry-test-cache-")
+                .tempdir()
+                .expect("temp folder"),
         }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The `XDG_CACHE_HOME` this project's runs use.
+    pub fn cache_home(&self) -> &Path {
+        self.cache.path()
     }
 
     /// Writes a file (creating folders) and returns its path.
@@ -173,6 +185,12 @@ impl Project {
         let output = Command::new(gantry_bin())
             .args(args)
             .current_dir(self.dir.path())
+            .env("XDG_CACHE_HOME", self.cache.path())
+            // Whatever CI runs these tests, gantry must not take on its format.
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_OUTPUT")
             .envs(env.iter().copied())
             .output()
             .expect("running gantry");

@@ -2,10 +2,15 @@
 //! `execute` that returns the contract's [`Exit`] status. Doc comments on
 //! the structs are the `--help` text.
 
+mod cache;
 mod common;
+mod inspect;
 mod lock;
+mod new;
 mod plan;
+mod plugin;
 mod run;
+mod schema;
 mod validate;
 mod verify;
 
@@ -26,9 +31,14 @@ pub struct Cli {
 enum Command {
     Run(run::RunCommand),
     Plan(plan::PlanCommand),
+    Schema(schema::SchemaCommand),
     Lock(lock::LockCommand),
     Verify(verify::VerifyCommand),
     Validate(validate::ValidateCommand),
+    Cache(cache::CacheCommand),
+    Plugin(plugin::PluginCommand),
+    Inspect(inspect::InspectCommand),
+    New(new::NewCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -37,9 +47,14 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Run(command) => command.execute(),
         Command::Plan(command) => command.execute(),
+        Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),
         Command::Verify(command) => command.execute(),
         Command::Validate(command) => command.execute(),
+        Command::Cache(command) => command.execute(),
+        Command::Plugin(command) => command.execute(),
+        Command::Inspect(command) => command.execute(),
+        Command::New(command) => command.execute(),
     };
     exit.into()
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use super::common::load_plan_and_lock;
@@ -13,7 +12,8 @@ use super::print_error;
 use crate::engine::{self, RunOptions};
 use crate::exit::Exit;
 use crate::plugin;
-use crate::report::human::Human;
+use crate::plugin::cache::ModuleCache;
+use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::run_lock::RunLock;
 use crate::sandbox::{DEFAULT_OUTPUT_LIMIT, Sandbox};
 use crate::secrets::Secrets;
@@ -49,6 +49,19 @@ pub struct RunCommand {
     /// Also show the steps' `::debug::` messages
     #[arg(short, long)]
     verbose: bool,
+    /// How to show the run on stdout
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// Colour in the human format
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Also write a JUnit XML report to PATH
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Compile every plugin, neither reading nor writing the compiled-module
+    /// cache
+    #[arg(long)]
+    no_cache: bool,
 }
 
 impl RunCommand {
@@ -80,6 +93,13 @@ impl RunCommand {
                 return Exit::Verification;
             }
         };
+        if let Err(errors) = plugin::check::apply_metadata(&mut plan, &verified) {
+            for error in errors {
+                print_error(error);
+            }
+            eprintln!("nothing ran: every step must fit its plugin's metadata");
+            return Exit::Invalid;
+        }
         let state_dir = self
             .state_dir
             .clone()
@@ -106,15 +126,19 @@ impl RunCommand {
         };
         // The verified bytes are compiled here and then dropped: what was
         // hashed is exactly what runs.
-        let admitted: engine::AdmittedPlugins = verified
-            .into_iter()
-            .map(|(alias, plugin)| {
-                let module = sandbox
-                    .admit(&plugin.bytes)
-                    .map_err(|refused| refused.to_string());
-                (alias, module)
-            })
-            .collect::<IndexMap<_, _>>();
+        let cache = if self.no_cache {
+            None
+        } else {
+            ModuleCache::open_default()
+                .map_err(|error| eprintln!("gantry: compiling without the module cache: {error}"))
+                .ok()
+        };
+        let (admitted, notes) = sandbox.admit_all(&verified, cache.as_ref());
+        drop(verified);
+        for note in notes {
+            eprintln!("gantry: {note}");
+        }
+        let admitted: engine::AdmittedPlugins = admitted;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let options = RunOptions {
             state_dir,
@@ -134,7 +158,15 @@ impl RunCommand {
             }
         };
         let label_jobs = plan.jobs.iter().map(|j| j.instance_count()).sum::<usize>() > 1;
-        let reporter = Arc::new(Human::stdout(self.verbose, label_jobs));
+        let reporters = report::build(&ReportOptions {
+            format: self.format,
+            color: self.color,
+            verbose: self.verbose,
+            label_jobs,
+            junit: self.junit.clone(),
+            secrets: &options.secrets,
+        });
+        let reporter = reporters.reporter.clone();
         let plan = Arc::new(plan);
         let outcome = runtime.block_on(engine::run(
             plan,
@@ -143,6 +175,9 @@ impl RunCommand {
             reporter,
             options,
         ));
+        if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
+            print_error(error);
+        }
         if outcome.success {
             Exit::Success
         } else {

@@ -1,13 +1,23 @@
-//! `gantry validate`: checks a manifest without reading any plugin.
+//! `gantry validate`: checks a manifest, and — when every plugin it names
+//! is readable and matches its pin — every step against its plugin's
+//! metadata, without running anything.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::common::load_plan;
+use super::print_error;
 use crate::exit::Exit;
+use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
+///
+/// Also warns about what is valid but probably unintended: plugins no step
+/// uses, and steps that may write but have no rollback hook.
+///
+/// When the plugins are readable and match their pins, each step's `with:`
+/// and `permissions` are also checked against its plugin's metadata.
 #[derive(Debug, Args)]
 pub struct ValidateCommand {
     /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
@@ -16,18 +26,42 @@ pub struct ValidateCommand {
 
 impl ValidateCommand {
     pub fn execute(self) -> Exit {
-        match load_plan(self.manifest.as_deref()) {
-            Ok(plan) => {
-                let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
-                println!(
-                    "{}: valid ({} jobs, {steps} steps, {} plugins)",
-                    plan.manifest_path.display(),
-                    plan.jobs.len(),
-                    plan.plugins.len()
-                );
-                Exit::Success
-            }
-            Err(exit) => exit,
+        let mut plan = match load_plan(self.manifest.as_deref()) {
+            Ok(plan) => plan,
+            Err(exit) => return exit,
+        };
+        // Metadata is only trusted from verified bytes; anything short of
+        // that leaves the check to `gantry run`, which verifies first.
+        let verified = LockFile::read(&LockFile::path_in(&plan.root))
+            .ok()
+            .and_then(|lock| plugin::verify_all(&plan, &lock).ok());
+        let checked = match &verified {
+            Some(verified) => match plugin::check::apply_metadata(&mut plan, verified) {
+                Ok(()) => true,
+                Err(errors) => {
+                    for error in errors {
+                        print_error(error);
+                    }
+                    return Exit::Invalid;
+                }
+            },
+            None => false,
+        };
+        for warning in crate::lint::lints(&plan) {
+            eprintln!("warning: {warning}");
         }
+        let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
+        println!(
+            "{}: valid ({} jobs, {steps} steps, {} plugins{})",
+            plan.manifest_path.display(),
+            plan.jobs.len(),
+            plan.plugins.len(),
+            if checked {
+                ", steps checked against plugin metadata"
+            } else {
+                ""
+            }
+        );
+        Exit::Success
     }
 }

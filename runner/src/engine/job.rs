@@ -19,7 +19,7 @@ use super::{JobResult, Shared, Strategy};
 use crate::expr::FunctionHost;
 use crate::manifest::model::WorkspaceAccess;
 use crate::plan::{JobPlan, MatrixCombination, StepPlan};
-use crate::report::{Conclusion, Event};
+use crate::report::{Conclusion, Event, StepRef};
 use crate::sandbox::step_files::StepFiles;
 use crate::sandbox::{Failure, Mount, StepInvocation, StepModule, human_duration};
 
@@ -72,9 +72,9 @@ impl<'a> JobInstance<'a> {
             .report(Event::JobStarted { job: &self.name });
         self.env = self.shared.pipeline_env.clone();
         let contexts = self.contexts(false).build();
-        let job_env = self
-            .shared
-            .render_env(&self.name, &self.job.env, &contexts, self.job_status());
+        let job_env =
+            self.shared
+                .render_env(&self.name, &self.job.env, &contexts, self.job_status());
         self.env.extend(job_env);
         for step in &self.job.steps {
             let record = self.step(step).await;
@@ -90,6 +90,7 @@ impl<'a> JobInstance<'a> {
         self.shared.reporter.report(Event::JobFinished {
             job: &self.name,
             conclusion,
+            outputs: &outputs,
         });
         JobResult {
             conclusion,
@@ -208,7 +209,7 @@ impl<'a> JobInstance<'a> {
         if !reason.is_empty() {
             self.shared.reporter.report(Event::StepSkipped {
                 job: &self.name,
-                step: &step.display_name,
+                step: step_ref(step),
                 reason,
             });
             return skipped;
@@ -241,7 +242,7 @@ impl<'a> JobInstance<'a> {
 
         self.shared.reporter.report(Event::StepStarted {
             job: &self.name,
-            step: &step.display_name,
+            step: step_ref(step),
             plugin: &step.plugin,
         });
         let plugins = self.shared.plugins.clone();
@@ -375,7 +376,7 @@ impl<'a> JobInstance<'a> {
     fn fail_before_start(&mut self, step: &StepPlan, reason: &str) -> StepRecord {
         self.shared.reporter.report(Event::StepStarted {
             job: &self.name,
-            step: &step.display_name,
+            step: step_ref(step),
             plugin: &step.plugin,
         });
         self.finish(
@@ -397,11 +398,19 @@ impl<'a> JobInstance<'a> {
             .as_ref()
             .err()
             .map(|f| self.shared.mask(&f.to_string()));
+        let status = match &outcome {
+            Ok(()) => Conclusion::Success,
+            Err(Failure::Cancelled) => Conclusion::Cancelled,
+            Err(_) => Conclusion::Failure,
+        };
+        let output_names: Vec<String> = files.outputs.iter().map(|(k, _)| k.clone()).collect();
         self.shared.reporter.report(Event::StepFinished {
             job: &self.name,
-            step: &step.display_name,
+            step: step_ref(step),
             outcome: reason.as_deref().map_or(Ok(()), Err),
+            status,
             continued_on_error: step.continue_on_error,
+            outputs: &output_names,
             duration,
         });
         // Exported variables reach the following steps, as in GitHub Actions,
@@ -419,11 +428,7 @@ impl<'a> JobInstance<'a> {
                 summaries.push('\n');
             }
         }
-        let outcome = match &outcome {
-            Ok(()) => Conclusion::Success,
-            Err(Failure::Cancelled) => Conclusion::Cancelled,
-            Err(_) => Conclusion::Failure,
-        };
+        let outcome = status;
         let conclusion = if outcome == Conclusion::Failure && step.continue_on_error {
             Conclusion::Success
         } else {
@@ -445,5 +450,13 @@ impl<'a> JobInstance<'a> {
             outcome,
             conclusion,
         }
+    }
+}
+
+fn step_ref(step: &StepPlan) -> StepRef<'_> {
+    StepRef {
+        name: &step.display_name,
+        id: step.id.as_deref(),
+        number: step.number,
     }
 }

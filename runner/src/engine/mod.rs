@@ -419,6 +419,7 @@ async fn run_instances(
         shared.reporter.report(Event::JobFinished {
             job: &job.name,
             conclusion,
+            outputs: &outputs,
         });
     }
     JobResult {

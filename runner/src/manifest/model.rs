@@ -10,68 +10,85 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 pub use serde_saphyr::{Location, Spanned};
 
 /// A whole pipeline manifest.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
     pub env: BTreeMap<String, Spanned<Scalar>>,
+    #[schemars(with = "IndexMap<String, PluginSpec>")]
     pub plugins: IndexMap<Spanned<String>, PluginSpec>,
+    #[schemars(with = "IndexMap<String, Job>")]
     pub jobs: IndexMap<Spanned<String>, Job>,
 }
 
 /// One entry of `plugins`: where the module is and, optionally, its pin.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSpec {
+    #[schemars(with = "String")]
     pub source: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub sha256: Option<Spanned<String>>,
 }
 
 /// One job: a list of steps run in order in one job context, once or once
 /// per combination of its matrix.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Job {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Needs>")]
     pub needs: Option<Spanned<Needs>>,
     #[serde(default, rename = "if")]
+    #[schemars(with = "Option<Scalar>")]
     pub condition: Option<Spanned<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
     pub env: BTreeMap<String, Spanned<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, Scalar>")]
     pub outputs: IndexMap<Spanned<String>, Spanned<Scalar>>,
     #[serde(default)]
     pub strategy: Option<Strategy>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub timeout_minutes: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub continue_on_error: Option<Spanned<bool>>,
     pub steps: Vec<Step>,
 }
 
 /// `strategy:` of a job, as in GitHub Actions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Strategy {
     #[serde(default)]
+    #[schemars(with = "Option<Matrix>")]
     pub matrix: Option<Spanned<Matrix>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub fail_fast: Option<Spanned<bool>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_parallel: Option<Spanned<u32>>,
 }
 
 /// `strategy.matrix`: named lists of values, plus `include` and `exclude`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct Matrix {
     #[serde(default)]
     pub include: Vec<IndexMap<String, serde_json::Value>>,
@@ -82,7 +99,7 @@ pub struct Matrix {
 }
 
 /// `needs:` is a single job id or a list of them, as in GitHub Actions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Needs {
     One(String),
@@ -99,68 +116,84 @@ impl Needs {
 }
 
 /// One step: a plugin invocation with its inputs, environment and grants.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Step {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub id: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
+    #[schemars(with = "String")]
     pub uses: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, Scalar>")]
     pub with: IndexMap<Spanned<String>, Spanned<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
     pub env: BTreeMap<String, Spanned<Scalar>>,
     #[serde(default, rename = "if")]
+    #[schemars(with = "Option<Scalar>")]
     pub condition: Option<Spanned<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub continue_on_error: Option<Spanned<bool>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub timeout_minutes: Option<Spanned<f64>>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
     pub permissions: Permissions,
     #[serde(default)]
+    #[schemars(with = "Option<Artifacts>")]
     pub artifacts: Option<Spanned<Artifacts>>,
     #[serde(default)]
+    #[schemars(with = "Option<Rollback>")]
     pub rollback: Option<Spanned<Rollback>>,
     #[serde(default)]
+    #[schemars(with = "Option<Retry>")]
     pub retry: Option<Spanned<Retry>>,
 }
 
 /// Retrying a failed step: `attempts` in all, waiting `backoff-seconds`
 /// before the second, twice that before the third, and so on.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Retry {
+    #[schemars(with = "u32")]
     pub attempts: Spanned<u32>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub backoff_seconds: Option<Spanned<f64>>,
 }
 
 /// Resource limits of one step.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub memory_mb: Option<Spanned<u64>>,
 }
 
 /// What a step may touch. Everything absent here is denied.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
     #[serde(default)]
+    #[schemars(with = "Option<WorkspaceAccess>")]
     pub workspace: Option<Spanned<WorkspaceAccess>>,
     #[serde(default)]
     pub dirs: Vec<DirGrant>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub env: Vec<Spanned<String>>,
 }
 
 /// Access to the manifest's folder, mounted at `/workspace`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkspaceAccess {
     None,
@@ -170,17 +203,19 @@ pub enum WorkspaceAccess {
 }
 
 /// One extra host folder granted to a step.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
+    #[schemars(with = "String")]
     pub host: Spanned<String>,
+    #[schemars(with = "String")]
     pub guest: Spanned<String>,
     #[serde(default)]
     pub access: Access,
 }
 
 /// Read or write access to a granted folder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     #[default]
@@ -189,7 +224,7 @@ pub enum Access {
 }
 
 /// Artifacts a step uploads or downloads (the artifact store is not built yet).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Artifacts {
     #[serde(default)]
@@ -199,7 +234,7 @@ pub struct Artifacts {
 }
 
 /// A step's compensation hook (rollback is not built yet).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     #[serde(default)]
@@ -228,6 +263,19 @@ impl fmt::Display for Scalar {
             Scalar::Float(x) => write!(f, "{x}"),
             Scalar::Bool(b) => write!(f, "{b}"),
         }
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string, a number or a boolean; strings may hold `${{ }}` expressions",
+            "type": ["string", "number", "boolean"]
+        })
     }
 }
 

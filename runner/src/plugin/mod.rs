@@ -5,7 +5,10 @@
 //! file is read exactly once per run, so it cannot change between the check
 //! and its use.
 
+pub mod cache;
+pub mod check;
 pub mod lockfile;
+pub mod metadata;
 
 use std::fmt;
 use std::io::Read;

@@ -16,6 +16,7 @@ pub struct Human {
     out: Mutex<Box<dyn Write + Send>>,
     verbose: bool,
     label_jobs: bool,
+    color: bool,
     /// `::group::` nesting per job instance.
     group_depth: Mutex<HashMap<String, usize>>,
 }
@@ -27,12 +28,28 @@ impl Human {
             out: Mutex::new(out),
             verbose,
             label_jobs,
+            color: false,
             group_depth: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn stdout(verbose: bool, label_jobs: bool) -> Self {
         Human::new(Box::new(std::io::stdout()), verbose, label_jobs)
+    }
+
+    /// Colours outcomes (green ok, red FAIL, yellow skip) with ANSI codes.
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// `text` in ANSI colour `code` when colour is on.
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 
     /// A line inside job `job`.
@@ -71,12 +88,14 @@ impl Reporter for Human {
             Event::JobSkipped { job, reason } => {
                 self.line(&format!("job {job}: skipped ({reason})"))
             }
-            Event::JobFinished { job, conclusion } => {
+            Event::JobFinished {
+                job, conclusion, ..
+            } => {
                 self.line(&format!("job {job}: {}", conclusion.as_str()));
             }
             Event::StepStarted { job, step, plugin } => {
                 self.depth().remove(job);
-                self.job_line(job, &format!("  step {step} [{plugin}]"));
+                self.job_line(job, &format!("  step {} [{plugin}]", step.name));
             }
             Event::StepLog { job, stream, text } => {
                 let marker = match stream {
@@ -129,26 +148,33 @@ impl Reporter for Human {
             Event::StepNote { job, text } => {
                 self.job_line(job, &format!("{}gantry: {text}", self.log_indent(job)))
             }
-            Event::StepSkipped { job, step, reason } => {
-                self.job_line(job, &format!("  skip {step}: {reason}"))
-            }
+            Event::StepSkipped { job, step, reason } => self.job_line(
+                job,
+                &format!("  {} {}: {reason}", self.paint("33", "skip"), step.name),
+            ),
             Event::StepFinished {
                 job,
                 step,
                 outcome,
                 continued_on_error,
                 duration,
+                ..
             } => {
+                let step = step.name;
                 let took = human_duration(duration);
                 match outcome {
-                    Ok(()) => self.job_line(job, &format!("  ok   {step} ({took})")),
+                    Ok(()) => self.job_line(
+                        job,
+                        &format!("  {}   {step} ({took})", self.paint("32", "ok")),
+                    ),
                     Err(reason) => {
                         let tail = if continued_on_error {
                             " [continue-on-error]"
                         } else {
                             ""
                         };
-                        self.job_line(job, &format!("  FAIL {step} ({took}): {reason}{tail}"));
+                        let fail = self.paint("31", "FAIL");
+                        self.job_line(job, &format!("  {fail} {step} ({took}): {reason}{tail}"));
                     }
                 }
             }

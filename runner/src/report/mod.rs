@@ -1,12 +1,23 @@
 //! What a run tells the person or the CI system watching it.
 //!
 //! The engine describes a run as a sequence of [`Event`]s, already masked;
-//! a [`Reporter`] turns them into output. [`human::Human`] writes plain,
-//! line-by-line text that reads well in a terminal and in a CI log.
+//! a [`Reporter`] turns them into output: [`human::Human`] for people,
+//! [`json::Json`] for machines, [`ci::Ci`] for GitHub Actions and GitLab
+//! logs, and [`junit::JUnit`] for test-report readers. [`build`] picks them
+//! from the command line and the environment.
 
+pub mod ci;
 pub mod human;
+pub mod json;
+pub mod junit;
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::secrets::Secrets;
 
 use crate::abi::Annotation;
 use crate::sandbox::output::Stream;
@@ -43,7 +54,7 @@ pub enum Level {
 /// One thing worth telling about a run. Every event from inside a job
 /// names the job instance (`build (linux)` for a matrix job), since jobs
 /// run in parallel and their events interleave.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Event<'a> {
     RunStarted {
         pipeline: &'a str,
@@ -59,10 +70,12 @@ pub enum Event<'a> {
     JobFinished {
         job: &'a str,
         conclusion: Conclusion,
+        /// The job's `outputs:`, secrets masked.
+        outputs: &'a BTreeMap<String, String>,
     },
     StepStarted {
         job: &'a str,
-        step: &'a str,
+        step: StepRef<'a>,
         plugin: &'a str,
     },
     /// A plain line of a step's output.
@@ -93,15 +106,20 @@ pub enum Event<'a> {
     },
     StepSkipped {
         job: &'a str,
-        step: &'a str,
+        step: StepRef<'a>,
         reason: &'a str,
     },
     StepFinished {
         job: &'a str,
-        step: &'a str,
+        step: StepRef<'a>,
         /// `Err` holds the failure reason.
         outcome: Result<(), &'a str>,
+        /// The step's own outcome: success, failure or cancelled (before
+        /// `continue-on-error` is applied).
+        status: Conclusion,
         continued_on_error: bool,
+        /// The names of the outputs the step set.
+        outputs: &'a [String],
         duration: Duration,
     },
     RunFinished {
@@ -112,7 +130,123 @@ pub enum Event<'a> {
     },
 }
 
+/// Which step an event is about.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRef<'a> {
+    /// What a person reads: the step's name, else its id, else its plugin.
+    pub name: &'a str,
+    /// The step's `id:`, when it has one.
+    pub id: Option<&'a str>,
+    /// Its position in the job, from 1.
+    pub number: usize,
+}
+
+impl StepRef<'_> {
+    /// A stable key for machines: the id, else `step-N`.
+    pub fn key(&self) -> String {
+        self.id
+            .map_or_else(|| format!("step-{}", self.number), str::to_owned)
+    }
+}
+
+/// Sends every event to several reporters, in order.
+pub struct Tee(pub Vec<std::sync::Arc<dyn Reporter>>);
+
+impl Reporter for Tee {
+    fn report(&self, event: Event<'_>) {
+        for reporter in &self.0 {
+            reporter.report(event.clone());
+        }
+    }
+}
+
 /// Receives a run's events as they happen.
 pub trait Reporter: Send + Sync {
     fn report(&self, event: Event<'_>);
+}
+
+/// `--format`: how a run is shown on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `github` inside GitHub Actions, `gitlab` inside GitLab CI, else `human`
+    Auto,
+    Human,
+    Json,
+    Github,
+    Gitlab,
+}
+
+/// `--color`: whether the human format uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless `NO_COLOR` is set
+    Auto,
+    Always,
+    Never,
+}
+
+/// Everything that decides how a run is reported.
+pub struct ReportOptions<'a> {
+    pub format: Format,
+    pub color: ColorChoice,
+    pub verbose: bool,
+    /// Prefix lines with their job (the pipeline can run jobs in parallel).
+    pub label_jobs: bool,
+    pub junit: Option<PathBuf>,
+    pub secrets: &'a Secrets,
+}
+
+/// The reporters a run writes to; `junit` is kept to ask, after the run,
+/// whether its file could be written.
+pub struct Reporters {
+    pub reporter: Arc<dyn Reporter>,
+    pub junit: Option<Arc<junit::JUnit>>,
+}
+
+/// Builds the reporters for stdout and any report files.
+pub fn build(options: &ReportOptions<'_>) -> Reporters {
+    let format = match options.format {
+        Format::Auto => match ci::detect() {
+            Some(ci::Flavor::GitHub) => Format::Github,
+            Some(ci::Flavor::GitLab) => Format::Gitlab,
+            None => Format::Human,
+        },
+        other => other,
+    };
+    let stdout: Arc<dyn Reporter> = match format {
+        Format::Json => Arc::new(json::Json::stdout()),
+        Format::Github | Format::Gitlab => {
+            let flavor = if format == Format::Github {
+                ci::Flavor::GitHub
+            } else {
+                ci::Flavor::GitLab
+            };
+            Arc::new(ci::Ci::new(
+                flavor,
+                Box::new(std::io::stdout()),
+                options.secrets,
+                ci::GitHubFiles::from_env(),
+            ))
+        }
+        Format::Auto | Format::Human => {
+            let color = match options.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                        && std::io::stdout().is_terminal()
+                }
+            };
+            Arc::new(human::Human::stdout(options.verbose, options.label_jobs).with_color(color))
+        }
+    };
+    let junit = options
+        .junit
+        .clone()
+        .map(|path| Arc::new(junit::JUnit::new(path)));
+    let reporter: Arc<dyn Reporter> = match &junit {
+        Some(junit) => Arc::new(Tee(vec![stdout, junit.clone()])),
+        None => stdout,
+    };
+    Reporters { reporter, junit }
 }

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -34,6 +35,8 @@ use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
 use self::step_files::{StepFiles, StepFolder};
 use crate::plan::DirMount;
+use crate::plugin::VerifiedPlugin;
+use crate::plugin::cache::{Lookup, ModuleCache};
 
 /// The only import module a step may use.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -50,6 +53,7 @@ struct StepState {
 }
 
 /// A compiled, admitted step module, linked and ready to instantiate.
+#[derive(Clone)]
 pub struct StepModule {
     pre: InstancePre<StepState>,
     /// Whether the module imports `poll_oneoff`, the only way a WASI
@@ -153,6 +157,15 @@ impl Sandbox {
     pub fn new() -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if std::env::var_os("GANTRY_EXPERIMENT_POOLING").is_some() {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_core_instances(32)
+                .total_memories(32)
+                .total_tables(32)
+                .total_stacks(32)
+                .max_memory_size(256 << 20);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut StepState| {
@@ -166,15 +179,108 @@ impl Sandbox {
         })
     }
 
+    /// The engine every step of this sandbox runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Compiles `bytes` and checks the module is a WASI command that imports
     /// only what gantry provides.
     pub fn admit(&self, bytes: &[u8]) -> Result<StepModule, Refused> {
-        let module = Module::from_binary(&self.engine, bytes).map_err(|e| {
+        self.check(self.compile(bytes)?)
+    }
+
+    /// Admits a verified plugin, taking its native code from `cache` when
+    /// an entry keyed by the plugin's verified sha256 is there, and storing
+    /// it after compiling otherwise. What the cache had to say (a rejected
+    /// entry, a failed write) comes back as a note.
+    pub fn admit_plugin(
+        &self,
+        plugin: &VerifiedPlugin,
+        cache: Option<&ModuleCache>,
+    ) -> (Result<StepModule, Refused>, Option<String>) {
+        let Some(cache) = cache else {
+            return (self.admit(&plugin.bytes), None);
+        };
+        let mut note = None;
+        match cache.load(&self.engine, &plugin.sha256) {
+            Lookup::Hit(module) => return (self.check(module), None),
+            Lookup::Miss => {}
+            Lookup::Rejected(reason) => note = Some(reason),
+        }
+        let admitted = self.compile(&plugin.bytes).and_then(|module| {
+            let admitted = self.check(module.clone())?;
+            if let Err(e) = cache.store(&self.engine, &plugin.sha256, &module) {
+                note = Some(format!(
+                    "cannot store the compiled plugin `{}` in `{}`: {e}",
+                    plugin.alias,
+                    cache.dir().display()
+                ));
+            }
+            Ok(admitted)
+        });
+        (admitted, note)
+    }
+
+    /// Admits every plugin, each distinct module (by sha256) compiled or
+    /// loaded once, on its own thread. Returns each alias's module or the
+    /// reason it was refused, in the given order, and the cache's notes.
+    pub fn admit_all(
+        &self,
+        plugins: &IndexMap<String, VerifiedPlugin>,
+        cache: Option<&ModuleCache>,
+    ) -> (IndexMap<String, Result<StepModule, String>>, Vec<String>) {
+        let mut distinct: IndexMap<&str, &VerifiedPlugin> = IndexMap::new();
+        for plugin in plugins.values() {
+            distinct.entry(plugin.sha256.as_str()).or_insert(plugin);
+        }
+        let results: Vec<_> = if distinct.len() <= 1 {
+            distinct
+                .values()
+                .map(|plugin| self.admit_plugin(plugin, cache))
+                .collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = distinct
+                    .values()
+                    .map(|plugin| scope.spawn(move || self.admit_plugin(plugin, cache)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| match handle.join() {
+                        Ok(result) => result,
+                        Err(_) => (
+                            Err(Refused("the compiler stopped unexpectedly".into())),
+                            None,
+                        ),
+                    })
+                    .collect()
+            })
+        };
+        let mut notes = Vec::new();
+        let mut by_sha = IndexMap::new();
+        for (sha, (admitted, note)) in distinct.keys().zip(results) {
+            notes.extend(note);
+            by_sha.insert(*sha, admitted.map_err(|refused| refused.to_string()));
+        }
+        let admitted = plugins
+            .iter()
+            .map(|(alias, plugin)| (alias.clone(), by_sha[plugin.sha256.as_str()].clone()))
+            .collect();
+        (admitted, notes)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Module, Refused> {
+        Module::from_binary(&self.engine, bytes).map_err(|e| {
             Refused(format!(
                 "not a valid WebAssembly module: {}",
                 root_cause(&e)
             ))
-        })?;
+        })
+    }
+
+    /// Checks a compiled module and links it.
+    fn check(&self, module: Module) -> Result<StepModule, Refused> {
         for import in module.imports() {
             if import.module() != WASI_MODULE {
                 return Err(Refused(format!(

@@ -1,0 +1,166 @@
+//! `gantry inspect`: what a plugin file says about itself — its metadata,
+//! the imports it needs from the host, its size and its sha256.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use wasmparser::{Parser, Payload, TypeRef};
+
+use super::plugin::read_module;
+use super::print_error;
+use crate::exit::Exit;
+use crate::plugin::metadata::{self, Metadata, SECTION, WorkspaceNeed};
+use crate::plugin::sha256_hex;
+
+/// Show a plugin's metadata, imports, size and sha256.
+#[derive(Debug, Args)]
+pub struct InspectCommand {
+    /// The WebAssembly module
+    plugin: PathBuf,
+}
+
+impl InspectCommand {
+    pub fn execute(self) -> Exit {
+        let module = match read_module(&self.plugin) {
+            Ok(bytes) => bytes,
+            Err(exit) => return exit,
+        };
+        let imports = match imports(&module) {
+            Ok(imports) => imports,
+            Err(reason) => {
+                print_error(format!("`{}`: {reason}", self.plugin.display()));
+                return Exit::Invalid;
+            }
+        };
+        let mut text = String::new();
+        let _ = writeln!(text, "{}", self.plugin.display());
+        let _ = writeln!(text, "  size: {} bytes", module.len());
+        let _ = writeln!(text, "  sha256: {}", sha256_hex(&module));
+        let mut exit = Exit::Success;
+        match metadata::read(&module) {
+            Ok(Some(meta)) => describe(&meta, &mut text),
+            Ok(None) => {
+                let _ = writeln!(text, "  metadata: none (no `{SECTION}` section)");
+            }
+            Err(error) => {
+                let _ = writeln!(text, "  metadata: unreadable");
+                print_error(format!("`{}`: {error}", self.plugin.display()));
+                exit = Exit::Invalid;
+            }
+        }
+        let _ = writeln!(text, "  imports:");
+        if imports.is_empty() {
+            let _ = writeln!(text, "    (none)");
+        }
+        for import in imports {
+            let _ = writeln!(text, "    {import}");
+        }
+        print!("{text}");
+        exit
+    }
+}
+
+/// Writes the metadata, one field a line.
+fn describe(meta: &Metadata, text: &mut String) {
+    let _ = writeln!(text, "  name: {}", meta.name);
+    if let Some(version) = &meta.version {
+        let _ = writeln!(text, "  version: {version}");
+    }
+    if let Some(description) = &meta.description {
+        let _ = writeln!(text, "  description: {description}");
+    }
+    match &meta.inputs {
+        None => {
+            let _ = writeln!(text, "  inputs: not declared (any `with:` key is accepted)");
+        }
+        Some(inputs) if inputs.is_empty() => {
+            let _ = writeln!(text, "  inputs: none");
+        }
+        Some(inputs) => {
+            let _ = writeln!(text, "  inputs:");
+            for (name, input) in inputs {
+                let mut line = format!("    {name}");
+                if input.required {
+                    line.push_str(" (required)");
+                } else if let Some(value) = &input.default {
+                    let _ = write!(line, " (default: {value})");
+                } else {
+                    line.push_str(" (optional)");
+                }
+                if let Some(description) = &input.description {
+                    let _ = write!(line, ": {description}");
+                }
+                let _ = writeln!(text, "{line}");
+            }
+        }
+    }
+    if meta.outputs.is_empty() {
+        let _ = writeln!(text, "  outputs: none");
+    } else {
+        let _ = writeln!(text, "  outputs:");
+        for (name, output) in &meta.outputs {
+            match &output.description {
+                Some(description) => {
+                    let _ = writeln!(text, "    {name}: {description}");
+                }
+                None => {
+                    let _ = writeln!(text, "    {name}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  rollback: {}",
+        if meta.rollback { "yes" } else { "no" }
+    );
+    let needs = &meta.permissions;
+    let _ = writeln!(text, "  permissions:");
+    let _ = writeln!(
+        text,
+        "    workspace: {}{}",
+        needs.workspace,
+        if needs.workspace == WorkspaceNeed::None {
+            " (needs nothing)"
+        } else {
+            ""
+        }
+    );
+    for dir in &needs.dirs {
+        let _ = writeln!(text, "    dir: {} ({})", dir.guest, dir.access);
+    }
+    for name in &needs.env {
+        let _ = writeln!(text, "    env: {name}");
+    }
+}
+
+/// The module's imports as `module::name (kind)`.
+fn imports(module: &[u8]) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        match payload.map_err(|e| format!("not a WebAssembly module: {e}"))? {
+            Payload::Version {
+                encoding: wasmparser::Encoding::Component,
+                ..
+            } => {
+                return Err(metadata::MetadataError::Component.to_string());
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| format!("malformed import section: {e}"))?;
+                    let kind = match import.ty {
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => "function",
+                        TypeRef::Table(_) => "table",
+                        TypeRef::Memory(_) => "memory",
+                        TypeRef::Global(_) => "global",
+                        TypeRef::Tag(_) => "tag",
+                    };
+                    found.push(format!("{}::{} ({kind})", import.module, import.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,516 @@
+//! The compiled-module cache: native code wasmtime produced for a plugin,
+//! kept in the user's cache folder so the next run skips the compiler.
+//!
+//! Loading native code is the one place gantry trusts bytes it did not just
+//! verify — `Module::deserialize` runs whatever it is given — so the cache
+//! is careful about what it loads:
+//!
+//! - it lives in `$XDG_CACHE_HOME/gantry` (else `~/.cache/gantry`), created
+//!   with mode 0700; a folder another user owns, or that the group or the
+//!   world may write to, is refused and every plugin is compiled instead;
+//! - an entry's name and its header carry its key: the sha256 of the
+//!   verified plugin bytes, the wasmtime version and a hash of the engine
+//!   configuration ([`Engine::precompile_compatibility_hash`]). A plugin
+//!   whose bytes changed, or another engine, finds nothing;
+//! - the header also holds the sha256 and length of the serialized module,
+//!   checked before wasmtime sees a byte. A truncated, corrupt or foreign
+//!   entry is removed and the plugin is compiled again;
+//! - entries are written atomically (temporary file, fsync, rename, fsync
+//!   of the folder), so a crash never leaves a torn entry under a real name.
+//!
+//! The checksum finds accidents (a full disk, a bit flip, a file from
+//! another tool); the folder's ownership and mode keep other users out. Code
+//! running as the same user could plant an entry, but such code can already
+//! change the `gantry` binary itself.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+use crate::fsutil;
+
+/// The wasmtime this gantry is built with; part of every key (a unit test
+/// keeps it in step with `Cargo.lock`). The engine hash covers it too.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// The first bytes of every entry; the version of the entry format.
+const MAGIC: &[u8; 16] = b"gantry-cwasm-v1\n";
+/// Magic, key (64 hex), payload sha256 (32 bytes), payload length (u64 LE).
+const HEADER_LEN: usize = MAGIC.len() + 64 + 32 + 8;
+/// Entries end in this; anything else in the folder is left alone.
+const ENTRY_SUFFIX: &str = ".cwasm";
+
+/// An opened, checked cache folder.
+#[derive(Debug, Clone)]
+pub struct ModuleCache {
+    dir: PathBuf,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// A verified entry, deserialized.
+    Hit(Module),
+    /// No entry for this key.
+    Miss,
+    /// An entry existed but failed its checks; it has been removed.
+    Rejected(String),
+}
+
+/// Why the cache folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set")]
+    NoHome,
+    #[error("cannot create the cache folder `{}`: {source}", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    #[error("the cache folder `{}` {reason}", path.display())]
+    Unsafe { path: PathBuf, reason: String },
+}
+
+impl ModuleCache {
+    /// `$XDG_CACHE_HOME/gantry`, else `$HOME/.cache/gantry`. Relative
+    /// values of either variable are ignored, as the XDG spec asks.
+    pub fn default_dir() -> Result<PathBuf, CacheError> {
+        let absolute = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        if let Some(base) = absolute("XDG_CACHE_HOME") {
+            return Ok(base.join("gantry"));
+        }
+        absolute("HOME")
+            .map(|home| home.join(".cache").join("gantry"))
+            .ok_or(CacheError::NoHome)
+    }
+
+    /// Opens the default folder, creating it if needed.
+    pub fn open_default() -> Result<ModuleCache, CacheError> {
+        ModuleCache::open(&ModuleCache::default_dir()?)
+    }
+
+    /// Opens `dir`, creating it (mode 0700, parents as needed), and refuses
+    /// it unless it is a real folder owned by this user that neither the
+    /// group nor others may write to.
+    pub fn open(dir: &Path) -> Result<ModuleCache, CacheError> {
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent).map_err(|source| CacheError::Create {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CacheError::Create {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        }
+        check_private(dir)?;
+        Ok(ModuleCache {
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key of a plugin under `engine`: the sha256 (hex) of the plugin's
+    /// verified sha256, the wasmtime version and the engine's compilation
+    /// settings.
+    pub fn key(engine: &Engine, plugin_sha256: &str) -> String {
+        let mut hasher = ShaHasher(Sha256::new());
+        hasher.0.update(b"gantry module cache key v1\0");
+        hasher.0.update(plugin_sha256.as_bytes());
+        hasher.0.update(b"\0");
+        hasher.0.update(WASMTIME_VERSION.as_bytes());
+        hasher.0.update(b"\0");
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        hex(&hasher.0.finalize())
+    }
+
+    fn entry_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}{ENTRY_SUFFIX}"))
+    }
+
+    /// Looks up the module for `plugin_sha256`. Only an entry whose header
+    /// names this exact key and whose payload matches its checksum reaches
+    /// wasmtime; a bad entry is removed.
+    pub fn load(&self, engine: &Engine, plugin_sha256: &str) -> Lookup {
+        let key = ModuleCache::key(engine, plugin_sha256);
+        let path = self.entry_path(&key);
+        let bytes = match read_entry(&path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Lookup::Miss,
+            Err(e) => return self.reject(&path, format!("cannot be read: {e}")),
+        };
+        let payload = match check_entry(&bytes, &key) {
+            Ok(payload) => payload,
+            Err(reason) => return self.reject(&path, reason),
+        };
+        // SAFETY: `payload` is exactly what `store` serialized with an engine
+        // of this key: its sha256 and length match the header, the header
+        // names this key, and the folder is private to this user.
+        match unsafe { Module::deserialize(engine, payload) } {
+            Ok(module) => Lookup::Hit(module),
+            Err(e) => self.reject(&path, format!("was refused by wasmtime: {e}")),
+        }
+    }
+
+    fn reject(&self, path: &Path, reason: String) -> Lookup {
+        let _ = fs::remove_file(path);
+        Lookup::Rejected(format!(
+            "the cached module `{}` {reason}; it was removed and the plugin compiled again",
+            path.display()
+        ))
+    }
+
+    /// Stores `module`, compiled from the plugin with `plugin_sha256`.
+    pub fn store(&self, engine: &Engine, plugin_sha256: &str, module: &Module) -> io::Result<()> {
+        let payload = module.serialize().map_err(io::Error::other)?;
+        let key = ModuleCache::key(engine, plugin_sha256);
+        fsutil::write_atomic(&self.entry_path(&key), &encode_entry(&key, &payload))
+    }
+
+    /// Removes every entry; returns how many there were.
+    pub fn clear(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // Entries, and temporary files a crashed writer left behind.
+            if name.ends_with(ENTRY_SUFFIX) || name.starts_with(".gantry-tmp-") {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Refuses a folder that is a symlink, not owned by this user, or writable
+/// by group or others.
+fn check_private(dir: &Path) -> Result<(), CacheError> {
+    let unsafe_because = |reason: String| CacheError::Unsafe {
+        path: dir.to_owned(),
+        reason,
+    };
+    let meta = fs::symlink_metadata(dir).map_err(|source| CacheError::Create {
+        path: dir.to_owned(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(unsafe_because("is not a folder".into()));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(unsafe_because(format!(
+            "is owned by user {}, not by you (user {me})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_because(format!(
+            "may be written by other users (mode {mode:o})\n  hint: `chmod 700 {}`",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads an entry without following a symlink; `None` if there is none.
+fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fsutil::read_regular_file_capped(path, super::MAX_PLUGIN_BYTES * 16) {
+        Ok(Some(bytes)) => Ok(Some(bytes)),
+        Ok(None) => Err(io::Error::other(
+            "it is larger than any module gantry makes",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn encode_entry(key: &str, payload: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(HEADER_LEN + payload.len());
+    entry.extend_from_slice(MAGIC);
+    entry.extend_from_slice(key.as_bytes());
+    entry.extend_from_slice(&Sha256::digest(payload));
+    entry.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    entry.extend_from_slice(payload);
+    entry
+}
+
+/// Checks an entry's header against `key` and its payload; returns the
+/// payload.
+fn check_entry<'a>(entry: &'a [u8], key: &str) -> Result<&'a [u8], String> {
+    if entry.len() < HEADER_LEN {
+        return Err(format!(
+            "is truncated ({} bytes, shorter than its header)",
+            entry.len()
+        ));
+    }
+    let (magic, rest) = entry.split_at(MAGIC.len());
+    if magic != MAGIC {
+        return Err("is not a gantry cache entry".into());
+    }
+    let (found_key, rest) = rest.split_at(64);
+    if found_key != key.as_bytes() {
+        return Err(format!(
+            "is for another plugin or engine: expected key {key}, found {}",
+            String::from_utf8_lossy(found_key)
+        ));
+    }
+    let (checksum, rest) = rest.split_at(32);
+    let (length, payload) = rest.split_at(8);
+    let length = u64::from_le_bytes(length.try_into().expect("8 bytes"));
+    if payload.len() as u64 != length {
+        return Err(format!(
+            "is truncated or padded: expected {length} bytes of code, found {}",
+            payload.len()
+        ));
+    }
+    if Sha256::digest(payload).as_slice() != checksum {
+        return Err("is corrupt: its checksum does not match".into());
+    }
+    Ok(payload)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds a [`Hash`] value into a sha256, so the key is the same in every
+/// process (std's `DefaultHasher` promises no such thing).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only the sha256 is read")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::Config;
+
+    const WAT: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+    fn engine() -> Engine {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        Engine::new(&config).unwrap()
+    }
+
+    fn cache() -> (tempfile::TempDir, ModuleCache) {
+        let base = tempfile::tempdir().unwrap();
+        let cache = ModuleCache::open(&base.path().join("gantry")).unwrap();
+        (base, cache)
+    }
+
+    fn compiled(engine: &Engine) -> Module {
+        Module::new(engine, WAT).unwrap()
+    }
+
+    fn only_entry(cache: &ModuleCache) -> PathBuf {
+        let entries: Vec<_> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        entries[0].clone()
+    }
+
+    #[test]
+    fn the_wasmtime_version_matches_the_lock_file() {
+        let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
+        let text = fs::read_to_string(lock).unwrap();
+        let expected = format!("name = \"wasmtime\"\nversion = \"{WASMTIME_VERSION}\"");
+        assert!(text.contains(&expected), "update WASMTIME_VERSION");
+    }
+
+    #[test]
+    fn a_stored_module_is_found_again() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        assert!(matches!(cache.load(&engine, "aa"), Lookup::Miss));
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        let Lookup::Hit(module) = cache.load(&engine, "aa") else {
+            panic!("expected a hit");
+        };
+        assert!(module.get_export("_start").is_some());
+    }
+
+    #[test]
+    fn keys_differ_by_plugin_and_engine_configuration() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        assert!(matches!(cache.load(&engine, "bb"), Lookup::Miss));
+
+        let mut config = Config::new();
+        config.epoch_interruption(false);
+        let other = Engine::new(&config).unwrap();
+        assert_ne!(
+            ModuleCache::key(&engine, "aa"),
+            ModuleCache::key(&other, "aa")
+        );
+        assert!(matches!(cache.load(&other, "aa"), Lookup::Miss));
+        // The key is stable across engines built alike.
+        assert_eq!(
+            ModuleCache::key(&engine, "aa"),
+            ModuleCache::key(&self::engine(), "aa")
+        );
+    }
+
+    fn assert_rejected(cache: &ModuleCache, engine: &Engine, needle: &str) {
+        match cache.load(engine, "aa") {
+            Lookup::Rejected(reason) => assert!(reason.contains(needle), "{reason}"),
+            Lookup::Hit(_) => panic!("a bad entry was loaded"),
+            Lookup::Miss => panic!("a bad entry was not noticed"),
+        }
+        assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0, "removed");
+        assert!(matches!(cache.load(engine, "aa"), Lookup::Miss));
+    }
+
+    #[test]
+    fn truncated_entries_are_rejected_and_removed() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        let path = only_entry(&cache);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        assert_rejected(&cache, &engine, "truncated");
+
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        fs::write(&path, &bytes[..20]).unwrap();
+        assert_rejected(&cache, &engine, "truncated");
+    }
+
+    #[test]
+    fn corrupt_entries_are_rejected_and_removed() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        let path = only_entry(&cache);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert_rejected(&cache, &engine, "checksum");
+    }
+
+    #[test]
+    fn foreign_entries_are_rejected_and_removed() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        let path = cache.entry_path(&ModuleCache::key(&engine, "aa"));
+        // Another plugin's entry copied under this plugin's name.
+        cache.store(&engine, "bb", &compiled(&engine)).unwrap();
+        fs::rename(only_entry(&cache), &path).unwrap();
+        assert_rejected(&cache, &engine, "another plugin");
+        // A raw wasmtime artifact, with no header.
+        fs::write(&path, compiled(&engine).serialize().unwrap()).unwrap();
+        assert_rejected(&cache, &engine, "not a gantry cache entry");
+        // A symlink is not followed.
+        let elsewhere = cache.dir().parent().unwrap().join("elsewhere");
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        fs::rename(&path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert_rejected(&cache, &engine, "cannot be read");
+    }
+
+    #[test]
+    fn a_checksummed_entry_wasmtime_refuses_is_removed() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        let key = ModuleCache::key(&engine, "aa");
+        let entry = encode_entry(&key, b"not native code");
+        fs::write(cache.entry_path(&key), entry).unwrap();
+        assert_rejected(&cache, &engine, "refused by wasmtime");
+    }
+
+    #[test]
+    fn writes_leave_no_temporary_files() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        let path = only_entry(&cache);
+        assert!(path.to_string_lossy().ends_with(ENTRY_SUFFIX));
+    }
+
+    #[test]
+    fn the_folder_is_private_and_checked() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("deep").join("gantry");
+        ModuleCache::open(&dir).unwrap();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let error = ModuleCache::open(&dir).unwrap_err().to_string();
+        assert!(error.contains("may be written by other users"), "{error}");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o720)).unwrap();
+        assert!(ModuleCache::open(&dir).is_err());
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            ModuleCache::open(&dir).is_ok(),
+            "readable by others is fine"
+        );
+
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let error = ModuleCache::open(&link).unwrap_err().to_string();
+        assert!(error.contains("is not a folder"), "{error}");
+
+        let file = base.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(ModuleCache::open(&file).is_err());
+    }
+
+    #[test]
+    fn a_folder_of_another_user_is_refused() {
+        // Only root can give a folder away; elsewhere `/` stands in, which
+        // root owns.
+        let error = if unsafe { libc::geteuid() } == 0 {
+            let base = tempfile::tempdir().unwrap();
+            let dir = base.path().join("gantry");
+            fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+            std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+            ModuleCache::open(&dir).unwrap_err()
+        } else {
+            ModuleCache::open(Path::new("/")).unwrap_err()
+        };
+        assert!(error.to_string().contains("is owned by user"), "{error}");
+    }
+
+    #[test]
+    fn clear_removes_entries_only() {
+        let engine = engine();
+        let (_base, cache) = cache();
+        cache.store(&engine, "aa", &compiled(&engine)).unwrap();
+        cache.store(&engine, "bb", &compiled(&engine)).unwrap();
+        fs::write(cache.dir().join("README"), b"keep").unwrap();
+        assert_eq!(cache.clear().unwrap(), 2);
+        assert!(matches!(cache.load(&engine, "aa"), Lookup::Miss));
+        assert!(cache.dir().join("README").exists());
+    }
+}

@@ -1,0 +1,245 @@
+//! Checks every step of a plan against its plugin's metadata before
+//! anything runs, and applies the metadata's input defaults.
+//!
+//! It runs on verified bytes only (the metadata is part of what was
+//! pinned), after the plan is resolved and before the first step starts. A
+//! plugin without a `gantry:step` section is taken as it is: any `with:`
+//! key, no defaults, no declared needs.
+
+use std::fmt;
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::VerifiedPlugin;
+use super::metadata::{self, DirAccess, Metadata, MetadataError, WorkspaceNeed};
+use crate::expr::Template;
+use crate::manifest::model::WorkspaceAccess;
+use crate::manifest::{ManifestError, did_you_mean};
+use crate::plan::{Input, Plan, StepPlan, input_variable};
+
+/// One reason a plan does not fit its plugins.
+#[derive(Debug)]
+pub enum CheckError {
+    /// A plugin's `gantry:step` section is malformed.
+    Metadata {
+        alias: String,
+        source_path: String,
+        error: MetadataError,
+    },
+    /// A step asks for what its plugin does not take, or does not give or
+    /// grant what it needs.
+    Step(ManifestError),
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Metadata {
+                alias,
+                source_path,
+                error,
+            } => write!(f, "plugin `{alias}` (`{source_path}`): {error}"),
+            CheckError::Step(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Reads the metadata of every verified plugin, checks each step that uses
+/// one against it, and adds each defaulted input a step does not give, as
+/// if it were written in `with:`. Every problem is reported at once.
+pub fn apply_metadata(
+    plan: &mut Plan,
+    verified: &IndexMap<String, VerifiedPlugin>,
+) -> Result<(), Vec<CheckError>> {
+    let mut errors = Vec::new();
+    let mut described: IndexMap<&str, Metadata> = IndexMap::new();
+    for (alias, plugin) in verified {
+        match metadata::read(&plugin.bytes) {
+            Ok(Some(meta)) => {
+                described.insert(alias, meta);
+            }
+            Ok(None) => {}
+            // Bytes that are not a core module are refused when the sandbox
+            // admits them, with that reason; there is no metadata to check.
+            Err(MetadataError::NotAModule(_) | MetadataError::Component) => {}
+            Err(error) => errors.push(CheckError::Metadata {
+                alias: alias.clone(),
+                source_path: plan
+                    .plugins
+                    .get(alias)
+                    .map_or_else(|| alias.clone(), |p| p.source.clone()),
+                error,
+            }),
+        }
+    }
+    let Plan {
+        manifest_path,
+        source,
+        jobs,
+        ..
+    } = plan;
+    for job in jobs.iter_mut() {
+        for step in &mut job.steps {
+            if let Some(meta) = described.get(step.plugin.as_str()) {
+                let mut at = StepChecker {
+                    file: manifest_path,
+                    source,
+                    job: &job.id,
+                    errors: &mut errors,
+                };
+                at.check(step, meta);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+struct StepChecker<'a> {
+    file: &'a Path,
+    source: &'a str,
+    job: &'a str,
+    errors: &'a mut Vec<CheckError>,
+}
+
+impl StepChecker<'_> {
+    fn error(&mut self, location: serde_saphyr::Location, message: String, hint: Option<String>) {
+        let mut error = ManifestError::at(self.file, self.source, location, message);
+        error.hint = hint;
+        self.errors.push(CheckError::Step(error));
+    }
+
+    fn check(&mut self, step: &mut StepPlan, meta: &Metadata) {
+        let who = format!(
+            "step `{}` of job `{}` (plugin `{}`)",
+            step.display_name, self.job, step.plugin
+        );
+        if let Some(declared) = &meta.inputs {
+            self.inputs(step, &who, declared);
+        }
+        self.permissions(step, &who, meta);
+    }
+
+    fn inputs(
+        &mut self,
+        step: &mut StepPlan,
+        who: &str,
+        declared: &IndexMap<String, metadata::InputMeta>,
+    ) {
+        // Keys are compared as the guest sees them: `out-dir` and `out_dir`
+        // both reach it as `INPUT_OUT_DIR`.
+        for input in &step.inputs {
+            if declared
+                .keys()
+                .any(|name| input_variable(name) == input.variable)
+            {
+                continue;
+            }
+            let hint = match did_you_mean(&input.name, declared.keys().map(String::as_str)) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if declared.is_empty() => "this plugin takes no inputs".to_owned(),
+                None => format!(
+                    "this plugin takes: {}",
+                    declared
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            self.error(
+                input.location,
+                format!("unknown input `{}` for {who}", input.name),
+                Some(hint),
+            );
+        }
+        for (name, spec) in declared {
+            let variable = input_variable(name);
+            if step.inputs.iter().any(|i| i.variable == variable) {
+                continue;
+            }
+            if spec.required {
+                let what = spec
+                    .description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                self.error(
+                    step.location,
+                    format!("{who} is missing the required input `{name}`{what}"),
+                    Some(format!("add `{name}:` under the step's `with:`")),
+                );
+            } else if let Some(text) = spec.default_text() {
+                step.inputs.push(Input {
+                    name: name.clone(),
+                    variable,
+                    value: Template::literal(text),
+                    location: step.location,
+                });
+            }
+        }
+    }
+
+    fn permissions(&mut self, step: &StepPlan, who: &str, meta: &Metadata) {
+        let needs = &meta.permissions;
+        let granted = match step.grants.workspace {
+            WorkspaceAccess::None => WorkspaceNeed::None,
+            WorkspaceAccess::Read => WorkspaceNeed::Read,
+            WorkspaceAccess::Write => WorkspaceNeed::Write,
+        };
+        if needs.workspace > granted {
+            self.error(
+                step.location,
+                format!(
+                    "{who} needs {} access to the workspace, but the step grants `{granted}`",
+                    needs.workspace
+                ),
+                Some(format!(
+                    "add `permissions: {{ workspace: {} }}` to the step if it should have it",
+                    needs.workspace
+                )),
+            );
+        }
+        for dir in &needs.dirs {
+            let guest = dir.guest.trim_end_matches('/');
+            let mount = step.grants.dirs.iter().find(|d| d.guest == guest);
+            let enough = match (mount, dir.access) {
+                (None, _) => false,
+                (Some(_), DirAccess::Read) => true,
+                (Some(mount), DirAccess::Write) => mount.writable,
+            };
+            if !enough {
+                let found = match mount {
+                    None => "the step mounts nothing there".to_owned(),
+                    Some(_) => "the step grants it read-only".to_owned(),
+                };
+                self.error(
+                    step.location,
+                    format!(
+                        "{who} needs {} access to the folder `{guest}`, but {found}",
+                        dir.access
+                    ),
+                    Some(format!(
+                        "grant it under `permissions.dirs`: {{ host: <folder>, guest: {guest}, access: {} }}",
+                        dir.access
+                    )),
+                );
+            }
+        }
+        for name in &needs.env {
+            if !step.grants.host_env.iter().any(|granted| granted == name) {
+                self.error(
+                    step.location,
+                    format!("{who} needs the host environment variable `{name}`, which the step does not pass through"),
+                    Some(format!("add `{name}` to the step's `permissions.env`")),
+                );
+            }
+        }
+    }
+}

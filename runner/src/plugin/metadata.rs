@@ -1,0 +1,505 @@
+//! Self-describing plugins: the `gantry:step` custom section.
+//!
+//! A plugin may carry UTF-8 JSON describing itself — its name, inputs,
+//! outputs, whether it has a rollback phase and the permissions it needs —
+//! in one WebAssembly custom section named `gantry:step` (see the *Plugin
+//! metadata* contract in `DESIGN.md` and `sdk/ABI.md`). This module owns
+//! the host's model of that JSON, reading it out of a module's bytes, and
+//! [`annotate`], which writes it into a module built by any toolchain.
+//!
+//! Unknown keys: tolerated at the top level and inside `inputs` and
+//! `outputs` entries, so a plugin written for a newer gantry still loads
+//! (the SDK's model does the same). Inside `permissions` they are refused:
+//! a need this runner cannot check must not be silently treated as met.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use wasmparser::{Encoding, Parser, Payload};
+
+/// The name of the custom section holding a plugin's metadata.
+pub const SECTION: &str = "gantry:step";
+
+/// The most metadata JSON gantry accepts, in bytes.
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+/// Why metadata could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("not a WebAssembly module: {0}")]
+    NotAModule(String),
+    #[error(
+        "this is a WebAssembly component; gantry runs WASI preview 1 core modules (`wasm32-wasip1`)"
+    )]
+    Component,
+    #[error("the module has {0} `{SECTION}` custom sections; at most one is allowed")]
+    Duplicate(usize),
+    #[error("the `{SECTION}` section is larger than {MAX_METADATA_BYTES} bytes")]
+    TooLarge,
+    #[error("the `{SECTION}` metadata is not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    #[error("the `{SECTION}` metadata is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the `{SECTION}` metadata is not valid: {0}")]
+    Invalid(String),
+}
+
+/// A plugin's description of itself. Every field but `name` is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The `with:` keys the plugin reads, in the order written. `None` when
+    /// the metadata does not say, in which case any key is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<IndexMap<String, InputMeta>>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub outputs: IndexMap<String, OutputMeta>,
+    /// Whether the plugin does something in the rollback phase.
+    #[serde(default)]
+    pub rollback: bool,
+    /// What a step must grant for the plugin to work.
+    #[serde(default)]
+    pub permissions: Needs,
+}
+
+/// One entry of [`Metadata::inputs`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// A string, number or boolean used when a step does not give the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+}
+
+impl InputMeta {
+    /// The default as the text a step would see in `INPUT_*`.
+    pub fn default_text(&self) -> Option<String> {
+        self.default.as_ref().map(|value| match value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// One entry of [`Metadata::outputs`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `permissions` in metadata: the shape of a step's `permissions`, read as
+/// what the plugin needs rather than what it is given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Needs {
+    /// `none` (the default here) needs nothing of the workspace.
+    #[serde(default)]
+    pub workspace: WorkspaceNeed,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<DirNeed>,
+    /// Host environment variables the plugin expects passed through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+/// Workspace access a plugin needs, ordered from least to most.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceNeed {
+    #[default]
+    None,
+    Read,
+    Write,
+}
+
+impl fmt::Display for WorkspaceNeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkspaceNeed::None => "none",
+            WorkspaceNeed::Read => "read",
+            WorkspaceNeed::Write => "write",
+        })
+    }
+}
+
+/// A folder a plugin expects mounted at `guest`. A `host` may be written,
+/// to keep the shape of a step's grant, but only the step decides it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirNeed {
+    pub guest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub access: DirAccess,
+}
+
+/// Access to a folder a plugin needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirAccess {
+    #[default]
+    Read,
+    Write,
+}
+
+impl fmt::Display for DirAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DirAccess::Read => "read",
+            DirAccess::Write => "write",
+        })
+    }
+}
+
+impl Metadata {
+    /// Parses and checks metadata JSON: a JSON object with a non-empty
+    /// `name`, well-typed fields, scalar defaults, no input both required
+    /// and defaulted, and well-formed permissions.
+    pub fn from_json(json: &str) -> Result<Metadata, MetadataError> {
+        if json.len() > MAX_METADATA_BYTES {
+            return Err(MetadataError::TooLarge);
+        }
+        let meta: Metadata = serde_json::from_str(json)?;
+        meta.check()?;
+        Ok(meta)
+    }
+
+    /// Like [`Metadata::from_json`], from the section's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Metadata, MetadataError> {
+        if bytes.len() > MAX_METADATA_BYTES {
+            return Err(MetadataError::TooLarge);
+        }
+        Metadata::from_json(std::str::from_utf8(bytes)?)
+    }
+
+    fn check(&self) -> Result<(), MetadataError> {
+        let invalid = |message: String| Err(MetadataError::Invalid(message));
+        if self.name.trim().is_empty() {
+            return invalid("`name` is empty".into());
+        }
+        for (name, input) in self.inputs.iter().flatten() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return invalid(format!("invalid input name `{name}`"));
+            }
+            if input.required && input.default.is_some() {
+                return invalid(format!("input `{name}` is both required and defaulted"));
+            }
+            if let Some(value) = &input.default
+                && !(value.is_string() || value.is_number() || value.is_boolean())
+            {
+                return invalid(format!(
+                    "the default of input `{name}` must be a string, a number or a boolean, found `{value}`"
+                ));
+            }
+        }
+        for dir in &self.permissions.dirs {
+            if !dir.guest.starts_with('/') || dir.guest.split('/').any(|part| part == "..") {
+                return invalid(format!(
+                    "`permissions.dirs`: the guest path `{}` must be absolute, without `..`",
+                    dir.guest
+                ));
+            }
+        }
+        for name in &self.permissions.env {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return invalid(format!("`permissions.env`: invalid variable name `{name}`"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the `gantry:step` sections of a module are, and what they hold.
+struct Sections<'a> {
+    /// Byte ranges of whole sections (id, size and contents).
+    ranges: Vec<std::ops::Range<usize>>,
+    /// The contents of the first one.
+    first: Option<&'a [u8]>,
+}
+
+/// Walks the module's sections, refusing anything that is not a core
+/// module.
+fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    let mut sections = Sections {
+        ranges: Vec::new(),
+        first: None,
+    };
+    let not_a_module = |e: wasmparser::BinaryReaderError| MetadataError::NotAModule(e.to_string());
+    loop {
+        let (consumed, payload) = match parser
+            .parse(&module[offset..], true)
+            .map_err(not_a_module)?
+        {
+            wasmparser::Chunk::Parsed { consumed, payload } => (consumed, payload),
+            wasmparser::Chunk::NeedMoreData(_) => {
+                return Err(MetadataError::NotAModule("unexpected end of file".into()));
+            }
+        };
+        let start = offset;
+        offset += consumed;
+        match payload {
+            Payload::Version {
+                encoding: Encoding::Component,
+                ..
+            } => return Err(MetadataError::Component),
+            Payload::CustomSection(reader) if reader.name() == SECTION => {
+                sections.ranges.push(start..offset);
+                sections.first.get_or_insert(reader.data());
+            }
+            Payload::End(_) => return Ok(sections),
+            _ => {}
+        }
+    }
+}
+
+/// The raw contents of the module's `gantry:step` section, if it has one.
+pub fn section(module: &[u8]) -> Result<Option<&[u8]>, MetadataError> {
+    let sections = find_sections(module)?;
+    match sections.ranges.len() {
+        0 | 1 => Ok(sections.first),
+        n => Err(MetadataError::Duplicate(n)),
+    }
+}
+
+/// The module's metadata, if it has any.
+pub fn read(module: &[u8]) -> Result<Option<Metadata>, MetadataError> {
+    section(module)?.map(Metadata::from_bytes).transpose()
+}
+
+/// Returns `module` with `json` as its `gantry:step` section: the JSON is
+/// checked first, any existing `gantry:step` section is removed, and the new
+/// one is appended at the end. Everything else is kept byte for byte.
+pub fn annotate(module: &[u8], json: &str) -> Result<Vec<u8>, MetadataError> {
+    Metadata::from_json(json)?;
+    let sections = find_sections(module)?;
+    let mut out = Vec::with_capacity(module.len() + json.len() + 32);
+    let mut kept_from = 0;
+    for range in &sections.ranges {
+        out.extend_from_slice(&module[kept_from..range.start]);
+        kept_from = range.end;
+    }
+    out.extend_from_slice(&module[kept_from..]);
+    out.extend_from_slice(&custom_section(SECTION, json.as_bytes()));
+    Ok(out)
+}
+
+/// Encodes a custom section: id 0, the size of the rest, the name (length
+/// and bytes), then the payload.
+fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(name.len() + payload.len() + 5);
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut section = vec![0u8];
+    leb128(body.len(), &mut section);
+    section.extend_from_slice(&body);
+    section
+}
+
+/// Appends `value` as unsigned LEB128.
+fn leb128(mut value: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+      "name": "render",
+      "description": "Fill templates from inputs",
+      "version": "1.2.0",
+      "inputs": {
+        "template": { "description": "template path", "required": true },
+        "out":      { "description": "output name", "default": "index.html" }
+      },
+      "outputs": { "digest": { "description": "sha256 of the result" } },
+      "rollback": false,
+      "permissions": { "workspace": "read" }
+    }"#;
+
+    fn module() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+                 (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+                 (memory (export "memory") 1)
+                 (func (export "_start")))"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_the_contract_example() {
+        let meta = Metadata::from_json(EXAMPLE).unwrap();
+        assert_eq!(meta.name, "render");
+        let inputs = meta.inputs.as_ref().unwrap();
+        assert!(inputs["template"].required);
+        assert_eq!(inputs["out"].default_text().as_deref(), Some("index.html"));
+        assert!(meta.outputs.contains_key("digest"));
+        assert_eq!(meta.permissions.workspace, WorkspaceNeed::Read);
+        assert!(!meta.rollback);
+    }
+
+    #[test]
+    fn annotate_then_read_round_trips() {
+        let plain = module();
+        assert_eq!(read(&plain).unwrap(), None);
+        let annotated = annotate(&plain, EXAMPLE).unwrap();
+        assert_eq!(section(&annotated).unwrap(), Some(EXAMPLE.as_bytes()));
+        assert_eq!(
+            read(&annotated).unwrap(),
+            Some(Metadata::from_json(EXAMPLE).unwrap())
+        );
+        // The module is still a valid module, and its code is untouched.
+        wasmparser::Validator::new()
+            .validate_all(&annotated)
+            .unwrap();
+        assert!(annotated.starts_with(&plain));
+    }
+
+    #[test]
+    fn annotate_replaces_an_existing_section() {
+        let once = annotate(&module(), EXAMPLE).unwrap();
+        let twice = annotate(&once, r#"{"name": "other"}"#).unwrap();
+        assert_eq!(read(&twice).unwrap().unwrap().name, "other");
+        assert_eq!(find_sections(&twice).unwrap().ranges.len(), 1);
+        let again = annotate(&twice, EXAMPLE).unwrap();
+        assert_eq!(again, once);
+    }
+
+    #[test]
+    fn long_sections_use_multi_byte_sizes() {
+        let description = "x".repeat(70_000);
+        let json = format!(r#"{{"name": "big", "description": "{description}"}}"#);
+        let annotated = annotate(&module(), &json).unwrap();
+        let meta = read(&annotated).unwrap().unwrap();
+        assert_eq!(meta.description.unwrap().len(), 70_000);
+        wasmparser::Validator::new()
+            .validate_all(&annotated)
+            .unwrap();
+    }
+
+    #[test]
+    fn leb128_encoding() {
+        let encode = |n| {
+            let mut out = Vec::new();
+            leb128(n, &mut out);
+            out
+        };
+        assert_eq!(encode(0), [0]);
+        assert_eq!(encode(127), [0x7f]);
+        assert_eq!(encode(128), [0x80, 0x01]);
+        assert_eq!(encode(624_485), [0xe5, 0x8e, 0x26]);
+    }
+
+    #[test]
+    fn duplicate_sections_are_refused() {
+        let mut doubled = annotate(&module(), EXAMPLE).unwrap();
+        doubled.extend_from_slice(&custom_section(SECTION, br#"{"name": "again"}"#));
+        assert!(matches!(read(&doubled), Err(MetadataError::Duplicate(2))));
+        // Annotating repairs it: both go, one comes back.
+        let repaired = annotate(&doubled, EXAMPLE).unwrap();
+        assert_eq!(read(&repaired).unwrap().unwrap().name, "render");
+    }
+
+    #[test]
+    fn malformed_sections_are_refused_with_a_reason() {
+        let with = |payload: &[u8]| {
+            let mut bytes = module();
+            bytes.extend_from_slice(&custom_section(SECTION, payload));
+            read(&bytes).unwrap_err().to_string()
+        };
+        assert!(with(b"{not json").contains("not valid"));
+        assert!(with(&[0xff, 0xfe]).contains("not UTF-8"));
+        assert!(with(br#"{"description": "no name"}"#).contains("missing field `name`"));
+        assert!(with(br#"{"name": " "}"#).contains("`name` is empty"));
+        assert!(with(br#"{"name": "x", "rollback": "yes"}"#).contains("invalid type"));
+        assert!(
+            with(br#"{"name": "x", "inputs": {"a": {"required": true, "default": 1}}}"#)
+                .contains("both required and defaulted")
+        );
+        assert!(
+            with(br#"{"name": "x", "inputs": {"a": {"default": [1]}}}"#)
+                .contains("must be a string, a number or a boolean")
+        );
+        assert!(
+            with(br#"{"name": "x", "permissions": {"workspace": "all"}}"#)
+                .contains("unknown variant")
+        );
+        assert!(
+            with(br#"{"name": "x", "permissions": {"network": true}}"#).contains("unknown field")
+        );
+        assert!(
+            with(br#"{"name": "x", "permissions": {"dirs": [{"guest": "rel"}]}}"#)
+                .contains("must be absolute")
+        );
+        // Other sections are no concern of ours.
+        let mut other = module();
+        other.extend_from_slice(&custom_section("producers", b"\xff"));
+        assert_eq!(read(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_keys_outside_permissions_are_tolerated() {
+        let meta = Metadata::from_json(
+            r#"{"name": "x", "homepage": "later", "inputs": {"a": {"type": "int"}}}"#,
+        )
+        .unwrap();
+        assert!(meta.inputs.unwrap().contains_key("a"));
+    }
+
+    #[test]
+    fn annotate_refuses_bad_json_and_non_modules() {
+        assert!(matches!(
+            annotate(&module(), "{}"),
+            Err(MetadataError::Json(_))
+        ));
+        assert!(matches!(
+            annotate(b"not wasm", r#"{"name": "x"}"#),
+            Err(MetadataError::NotAModule(_))
+        ));
+        let mut truncated = module();
+        truncated.pop();
+        assert!(matches!(
+            annotate(&truncated, r#"{"name": "x"}"#),
+            Err(MetadataError::NotAModule(_))
+        ));
+        let component = wat::parse_str("(component)").unwrap();
+        assert!(matches!(
+            annotate(&component, r#"{"name": "x"}"#),
+            Err(MetadataError::Component)
+        ));
+    }
+
+    #[test]
+    fn defaults_become_input_text() {
+        let meta = Metadata::from_json(
+            r#"{"name": "x", "inputs": {"n": {"default": 1}, "b": {"default": false}, "s": {"default": "a b"}}}"#,
+        )
+        .unwrap();
+        let inputs = meta.inputs.unwrap();
+        assert_eq!(inputs["n"].default_text().as_deref(), Some("1"));
+        assert_eq!(inputs["b"].default_text().as_deref(), Some("false"));
+        assert_eq!(inputs["s"].default_text().as_deref(), Some("a b"));
+    }
+}

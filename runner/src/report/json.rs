@@ -1,0 +1,195 @@
+//! `--format json`: one JSON object per line, for machines. The schema is
+//! documented in `docs/EVENTS.md`; every object has an `"event"` field and
+//! the run id, and, inside a job, the job and step.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value, json};
+
+use super::{Conclusion, Event, Level, Reporter, StepRef};
+use crate::sandbox::output::Stream;
+
+/// Writes NDJSON events to a stream (stdout by default).
+pub struct Json {
+    state: Mutex<State>,
+}
+
+struct State {
+    out: Box<dyn Write + Send>,
+    run_id: String,
+    /// The step currently running in each job instance, for log events.
+    current_step: HashMap<String, String>,
+}
+
+impl Json {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Json {
+            state: Mutex::new(State {
+                out,
+                run_id: String::new(),
+                current_step: HashMap::new(),
+            }),
+        }
+    }
+
+    pub fn stdout() -> Self {
+        Json::new(Box::new(std::io::stdout()))
+    }
+}
+
+fn step_fields(fields: &mut Map<String, Value>, step: &StepRef<'_>) {
+    fields.insert("step".into(), json!(step.key()));
+    fields.insert("step_name".into(), json!(step.name));
+}
+
+impl Reporter for Json {
+    fn report(&self, event: Event<'_>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fields = Map::new();
+        let name = match &event {
+            Event::RunStarted { pipeline, run_id } => {
+                state.run_id = (*run_id).to_owned();
+                fields.insert("pipeline".into(), json!(pipeline));
+                "run_started"
+            }
+            Event::JobStarted { job } => {
+                fields.insert("job".into(), json!(job));
+                "job_started"
+            }
+            Event::JobSkipped { job, reason } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("status".into(), json!("skipped"));
+                fields.insert("reason".into(), json!(reason));
+                "job_finished"
+            }
+            Event::JobFinished {
+                job,
+                conclusion,
+                outputs,
+            } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("status".into(), json!(conclusion.as_str()));
+                fields.insert("outputs".into(), json!(outputs));
+                "job_finished"
+            }
+            Event::StepStarted { job, step, plugin } => {
+                state.current_step.insert((*job).to_owned(), step.key());
+                fields.insert("job".into(), json!(job));
+                step_fields(&mut fields, step);
+                fields.insert("plugin".into(), json!(plugin));
+                "step_started"
+            }
+            Event::StepLog { job, stream, text } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                let stream = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                fields.insert("stream".into(), json!(stream));
+                fields.insert("text".into(), json!(text));
+                "log"
+            }
+            Event::StepAnnotation {
+                job,
+                level,
+                message,
+                annotation,
+            } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                let level = match level {
+                    Level::Debug => "debug",
+                    Level::Notice => "notice",
+                    Level::Warning => "warning",
+                    Level::Error => "error",
+                };
+                fields.insert("level".into(), json!(level));
+                fields.insert("text".into(), json!(message));
+                fields.insert("title".into(), json!(annotation.title));
+                fields.insert("file".into(), json!(annotation.file));
+                fields.insert("line".into(), json!(annotation.line));
+                fields.insert("col".into(), json!(annotation.col));
+                "annotation"
+            }
+            Event::GroupStarted { job, name } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                fields.insert("name".into(), json!(name));
+                "group_started"
+            }
+            Event::GroupEnded { job } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                "group_ended"
+            }
+            Event::StepNote { job, text } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                fields.insert("text".into(), json!(text));
+                "note"
+            }
+            Event::StepSkipped { job, step, reason } => {
+                fields.insert("job".into(), json!(job));
+                step_fields(&mut fields, step);
+                fields.insert("status".into(), json!("skipped"));
+                fields.insert("reason".into(), json!(reason));
+                fields.insert("duration_ms".into(), json!(0));
+                fields.insert("outputs".into(), json!([] as [&str; 0]));
+                "step_finished"
+            }
+            Event::StepFinished {
+                job,
+                step,
+                outcome,
+                status,
+                continued_on_error,
+                outputs,
+                duration,
+            } => {
+                state.current_step.remove(*job);
+                fields.insert("job".into(), json!(job));
+                step_fields(&mut fields, step);
+                fields.insert("status".into(), json!(status.as_str()));
+                if let Err(reason) = outcome {
+                    fields.insert("reason".into(), json!(reason));
+                }
+                fields.insert("continue_on_error".into(), json!(continued_on_error));
+                fields.insert("duration_ms".into(), json!(duration.as_millis() as u64));
+                fields.insert("outputs".into(), json!(outputs));
+                "step_finished"
+            }
+            Event::RunFinished {
+                success,
+                failed_steps,
+                summary_path,
+                duration,
+            } => {
+                let status = if *success {
+                    Conclusion::Success
+                } else {
+                    Conclusion::Failure
+                };
+                fields.insert("status".into(), json!(status.as_str()));
+                fields.insert("exit_code".into(), json!(if *success { 0 } else { 1 }));
+                fields.insert("failed_steps".into(), json!(failed_steps));
+                fields.insert(
+                    "summary_path".into(),
+                    json!(summary_path.map(|p| p.display().to_string())),
+                );
+                fields.insert("duration_ms".into(), json!(duration.as_millis() as u64));
+                "run_finished"
+            }
+        };
+        let mut object = Map::new();
+        object.insert("event".into(), json!(name));
+        object.insert("run_id".into(), json!(state.run_id));
+        object.extend(fields);
+        let line = Value::Object(object).to_string();
+        // A closed stdout must not stop the run.
+        let _ = writeln!(state.out, "{line}");
+        let _ = state.out.flush();
+    }
+}

@@ -1,0 +1,197 @@
+//! How a run is shown: the JSON event stream, JUnit XML, GitHub Actions and
+//! GitLab logs, and plain text without escape codes when piped.
+
+use gantry_tests::{Project, probe_pipeline};
+use serde_json::Value;
+
+/// A run with a passing step with outputs, a warning annotation, a secret
+/// printed, a failing step and a skipped one.
+fn eventful() -> Project {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(
+        &sha,
+        "      - id: hello\n        uses: probe\n        with: { action: echo, message: hi }\n\
+         \x20     - id: noisy\n        uses: probe\n        with: { action: print, text: '::warning file=app.rs,line=3::careful|secret ${{ secrets.TOKEN }}|::set-env name=X::y' }\n\
+         \x20     - id: broken\n        uses: probe\n        with: { action: exit, code: 3 }\n\
+         \x20     - id: never\n        uses: probe\n        with: { action: echo, message: never }\n",
+    ));
+    project
+}
+
+#[test]
+fn json_events_one_per_line() {
+    let outcome = eventful().gantry(&["run", "--format", "json", "--secret", "TOKEN=s3cr3t-value"]);
+    outcome.expect_code(1).stdout_lacks("s3cr3t-value");
+    let events: Vec<Value> = outcome
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let run_id = events[0]["run_id"].as_str().unwrap().to_owned();
+    assert!(!run_id.is_empty());
+    for event in &events {
+        assert_eq!(event["run_id"], run_id.as_str(), "{event}");
+        assert!(event["event"].is_string());
+    }
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    for kind in [
+        "job_started",
+        "step_started",
+        "log",
+        "annotation",
+        "step_finished",
+        "job_finished",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let finished = |step: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "step_finished" && e["step"] == step)
+            .unwrap_or_else(|| panic!("no step_finished for {step}"))
+    };
+    assert_eq!(finished("hello")["status"], "success");
+    assert_eq!(
+        finished("hello")["outputs"],
+        serde_json::json!(["message", "lines"])
+    );
+    assert!(finished("hello")["duration_ms"].is_u64());
+    assert_eq!(finished("hello")["job"], "main");
+    assert_eq!(finished("broken")["status"], "failure");
+    assert_eq!(finished("broken")["reason"], "exited with status 3");
+    assert_eq!(finished("never")["status"], "skipped");
+    let log = events
+        .iter()
+        .find(|e| {
+            e["event"] == "log" && e["text"].as_str().is_some_and(|t| t.starts_with("secret"))
+        })
+        .unwrap();
+    assert_eq!(log["text"], "secret ***");
+    assert_eq!(log["step"], "noisy");
+    assert_eq!(log["stream"], "stdout");
+    let end = events.last().unwrap();
+    assert_eq!(end["status"], "failure");
+    assert_eq!(end["exit_code"], 1);
+}
+
+#[test]
+fn junit_report_for_ci_readers() {
+    let project = eventful();
+    project
+        .gantry(&["run", "--junit", "report/junit.xml"])
+        .expect_code(1);
+    let xml = std::fs::read_to_string(project.path().join("report/junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("4"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    assert_eq!(root.attribute("skipped"), Some("1"));
+    let suite = root
+        .children()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("name"), Some("main"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4);
+    let failure = cases[2]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(failure.attribute("message"), Some("exited with status 3"));
+    assert!(cases[3].children().any(|n| n.has_tag_name("skipped")));
+}
+
+#[test]
+fn github_actions_logs_look_native() {
+    let project = eventful();
+    let summary = project.write("gh/summary.md", "");
+    let output = project.write("gh/output", "");
+    project.manifest(
+        &std::fs::read_to_string(project.path().join("gantry.yml"))
+            .unwrap()
+            .replace("jobs:\n  main:\n", "jobs:\n  main:\n    outputs:\n      greeting: ${{ steps.hello.outputs.message }}\n"),
+    );
+    let outcome = project.gantry_with_env(
+        &["run", "--secret", "TOKEN=s3cr3t-value"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ],
+    );
+    outcome.expect_code(1);
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    assert_eq!(lines[0], "::add-mask::s3cr3t-value", "masks come first");
+    outcome
+        .stdout_has("::group::main / hello [probe] (ok, ")
+        .stdout_has("::endgroup::")
+        .stdout_has("::warning file=app.rs,line=3::careful")
+        .stdout_has("::error title=main / broken failed::exited with status 3")
+        .stdout_has("secret ***");
+    assert_eq!(
+        outcome.stdout.matches("s3cr3t-value").count(),
+        1,
+        "only the mask names it"
+    );
+    // A guest's own text is fenced off from the runner's command parser.
+    let set_env = lines
+        .iter()
+        .position(|l| *l == "::set-env name=X::y")
+        .unwrap();
+    let stop = lines[..set_env]
+        .iter()
+        .rposition(|l| l.starts_with("::stop-commands::"))
+        .unwrap();
+    let token = lines[stop].trim_start_matches("::stop-commands::");
+    let resume = lines[set_env..]
+        .iter()
+        .position(|l| *l == format!("::{token}::"));
+    assert!(resume.is_some(), "commands were never resumed");
+
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.contains("| job | step | outcome | duration |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| main | broken | failure |"), "{summary}");
+    assert!(summary.contains("| main | never | skipped |"), "{summary}");
+    assert!(summary.contains("### probe says hi"), "{summary}");
+    let output = std::fs::read_to_string(output).unwrap();
+    assert!(output.starts_with("main-greeting<<"), "{output}");
+    assert!(output.contains("\nhi\n"), "{output}");
+}
+
+#[test]
+fn gitlab_gets_collapsible_sections() {
+    let outcome = eventful().gantry_with_env(&["run"], &[("GITLAB_CI", "true")]);
+    outcome
+        .expect_code(1)
+        .stdout_has("\x1b[0Ksection_start:")
+        .stdout_has("[collapsed=true]\r\x1b[0Kmain / hello [probe] (ok, ")
+        .stdout_has("\x1b[0Ksection_end:");
+}
+
+#[test]
+fn a_piped_run_has_no_escape_codes() {
+    let project = eventful();
+    let plain = project.gantry(&["run"]);
+    plain.expect_code(1).stdout_has("FAIL broken");
+    assert!(
+        !plain.stdout.contains('\x1b'),
+        "escape codes in piped output"
+    );
+    let forced = project.gantry(&["run", "--color", "always"]);
+    assert!(forced.stdout.contains("\x1b[31mFAIL\x1b[0m"));
+    let no_color = project.gantry_with_env(&["run", "--color", "auto"], &[("NO_COLOR", "1")]);
+    assert!(!no_color.stdout.contains('\x1b'));
+}
