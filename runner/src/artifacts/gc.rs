@@ -1,0 +1,138 @@
+//! Garbage collection of a state folder: all run folders but the newest
+//! few go, then every blob no remaining run's index refers to.
+//!
+//! A running pipeline stores blobs before it records them in its index, so
+//! a collection must never overlap a run: [`collect_garbage`] takes the
+//! state folder's [`RunLock`] as proof that the caller holds it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use super::ArtifactError;
+use super::index::ArtifactIndex;
+use super::store::Store;
+use crate::run_lock::RunLock;
+use crate::runs;
+
+/// What a collection removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// The runs removed, oldest last, each with the bytes its folder held.
+    pub removed_runs: Vec<(String, u64)>,
+    /// The runs kept, newest first.
+    pub kept_runs: Vec<String>,
+    /// How many blobs were removed.
+    pub removed_blobs: usize,
+    /// The bytes of the blobs removed, and of temporary files a killed run
+    /// left in the store.
+    pub store_bytes: u64,
+    /// Whether nothing was actually removed.
+    pub dry_run: bool,
+}
+
+impl GcReport {
+    /// Every byte freed.
+    pub fn freed_bytes(&self) -> u64 {
+        self.removed_runs
+            .iter()
+            .map(|(_, bytes)| bytes)
+            .sum::<u64>()
+            + self.store_bytes
+    }
+}
+
+/// Removes every run folder of `state_dir` but the newest `keep`, then every
+/// blob that no remaining run's `artifacts.json` refers to, and whatever a
+/// killed run left in `store/tmp`. With `dry_run`, only reports what it
+/// would remove.
+///
+/// The indexes of the kept runs are all read before anything is removed:
+/// if one cannot be read, nothing is removed, since its blobs cannot be
+/// told apart from garbage. `_lock` must be the run lock of `state_dir`.
+pub fn collect_garbage(
+    state_dir: &Path,
+    keep: usize,
+    dry_run: bool,
+    _lock: &RunLock,
+) -> Result<GcReport, ArtifactError> {
+    let all = runs::list(state_dir).map_err(ArtifactError::io(
+        "list the runs in",
+        runs::runs_dir(state_dir),
+    ))?;
+    let (kept, removed) = all.split_at(keep.min(all.len()));
+    let mut referenced = HashSet::new();
+    for run in kept {
+        let index = ArtifactIndex::load(state_dir, run)?;
+        referenced.extend(index.blobs().map(str::to_owned));
+    }
+
+    let mut report = GcReport {
+        kept_runs: kept.to_vec(),
+        dry_run,
+        ..GcReport::default()
+    };
+    for run in removed {
+        let folder = runs::run_dir(state_dir, run);
+        let bytes = disk_usage(&folder);
+        if !dry_run {
+            // `remove_dir_all` removes symlinks, never what they point to.
+            fs::remove_dir_all(&folder).map_err(ArtifactError::io("remove", &folder))?;
+        }
+        report.removed_runs.push((run.clone(), bytes));
+    }
+
+    let store = Store::existing(state_dir);
+    let blobs = store
+        .list_blobs()
+        .map_err(ArtifactError::io("list the blobs in", store.root()))?;
+    for (sha256, path, size) in blobs {
+        if referenced.contains(&sha256) {
+            continue;
+        }
+        if !dry_run {
+            fs::remove_file(&path).map_err(ArtifactError::io("remove", &path))?;
+            if let Some(shard) = path.parent() {
+                // Only succeeds once the shard is empty.
+                let _ = fs::remove_dir(shard);
+            }
+        }
+        report.removed_blobs += 1;
+        report.store_bytes += size;
+    }
+    let tmp = store.tmp_dir();
+    if let Ok(read) = fs::read_dir(&tmp) {
+        for entry in read.flatten() {
+            let path = entry.path();
+            report.store_bytes += disk_usage(&path);
+            if !dry_run {
+                let removed = match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+                    _ => fs::remove_file(&path),
+                };
+                removed.map_err(ArtifactError::io("remove", &path))?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The bytes of the files under `path`, following no link; what cannot be
+/// read counts as nothing.
+fn disk_usage(path: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(metadata) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if let Ok(read) = fs::read_dir(&path) {
+                pending.extend(read.flatten().map(|entry| entry.path()));
+            }
+        } else {
+            total += metadata.len();
+        }
+    }
+    total
+}

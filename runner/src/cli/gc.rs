@@ -1,0 +1,89 @@
+//! `gantry gc`: removes old runs from a state folder, and the stored
+//! artifacts only they used.
+
+use clap::Args;
+
+use super::print_error;
+use super::state::{StateArgs, human_bytes, plural};
+use crate::artifacts::collect_garbage;
+use crate::exit::Exit;
+use crate::run_lock::RunLock;
+
+/// Remove all runs but the newest N, and the artifacts no kept run uses.
+///
+/// Removes the run folders (journal, logs, summary, artifact index) of every
+/// run but the newest N, then every stored artifact file that no remaining
+/// run refers to. It takes the state folder's run lock, so it never
+/// overlaps a run. The state folder is `.gantry` beside the manifest
+/// (`--manifest`, default ./gantry.yml), or `--state-dir`.
+///
+/// Exit status: 0 when done; 2 when the state folder is in use (see
+/// `--wait`); 1 when something could not be read or removed.
+#[derive(Debug, Args)]
+pub struct GcCommand {
+    /// How many of the newest runs to keep (0 removes every run)
+    #[arg(long, value_name = "N")]
+    keep: usize,
+    /// Wait for a run using the state folder to finish, instead of failing
+    /// at once
+    #[arg(long)]
+    wait: bool,
+    /// Show what would be removed, and remove nothing
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+impl GcCommand {
+    pub fn execute(self) -> Exit {
+        let state_dir = self.state.state_dir();
+        if !state_dir.is_dir() {
+            println!(
+                "nothing to remove: there is no state folder `{}`",
+                state_dir.display()
+            );
+            return Exit::Success;
+        }
+        if self.wait {
+            eprintln!(
+                "gantry: waiting for the state folder `{}`",
+                state_dir.display()
+            );
+        }
+        let lock = match RunLock::acquire(&state_dir, self.wait) {
+            Ok(lock) => lock,
+            Err(error) => {
+                print_error(error);
+                return Exit::Invalid;
+            }
+        };
+        let report = match collect_garbage(&state_dir, self.keep, self.dry_run, &lock) {
+            Ok(report) => report,
+            Err(error) => {
+                print_error(error);
+                return Exit::StepFailed;
+            }
+        };
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for (run, bytes) in &report.removed_runs {
+            println!("{verb} run {run} ({})", human_bytes(*bytes));
+        }
+        println!(
+            "{verb} {} ({})",
+            plural(report.removed_blobs, "unused artifact blob"),
+            human_bytes(report.store_bytes)
+        );
+        println!(
+            "{} {}; kept {}",
+            if self.dry_run { "would free" } else { "freed" },
+            human_bytes(report.freed_bytes()),
+            plural(report.kept_runs.len(), "run")
+        );
+        Exit::Success
+    }
+}

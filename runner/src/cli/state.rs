@@ -1,0 +1,72 @@
+//! What the commands that read or tidy a state folder share: finding the
+//! folder from `--manifest` or `--state-dir`, and printing sizes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::manifest;
+
+/// Which state folder a command works on.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The manifest, or a folder holding `gantry.yml`, whose `.gantry` state
+    /// folder to use [default: ./gantry.yml]
+    #[arg(long, short = 'm', value_name = "PATH", global = true)]
+    manifest: Option<PathBuf>,
+    /// The state folder, as given to `gantry run --state-dir` [default:
+    /// `.gantry` beside the manifest]
+    #[arg(long, value_name = "DIR", global = true)]
+    state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// `--state-dir`, or `.gantry` in the manifest's folder, as `gantry
+    /// run` resolves it. The manifest itself is not read.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        let file = manifest::locate(self.manifest.as_deref());
+        let folder = match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        folder.canonicalize().unwrap_or(folder).join(".gantry")
+    }
+}
+
+/// `bytes` for a person: `512 B`, `1.5 KiB`, `3.2 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `count` and `noun`, with an `s` unless there is exactly one.
+pub fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(plural(1, "file"), "1 file");
+        assert_eq!(plural(2, "file"), "2 files");
+    }
+}
