@@ -18,16 +18,19 @@
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;
+pub mod artifacts;
 pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod expr;
 pub mod fsutil;
+pub mod journal;
 pub mod lint;
 pub mod manifest;
 pub mod plan;
 pub mod plugin;
 pub mod report;
 pub mod run_lock;
+pub mod runs;
 pub mod sandbox;
 pub mod secrets;

@@ -29,7 +29,7 @@ pub fn lints(plan: &Plan) -> Vec<String> {
                 .filter(|dir| dir.writable)
                 .map(|dir| dir.guest.as_str())
                 .collect();
-            if (writes_workspace || !writable_dirs.is_empty()) && !step.has_rollback {
+            if (writes_workspace || !writable_dirs.is_empty()) && step.rollback.is_none() {
                 let mut what: Vec<String> = Vec::new();
                 if writes_workspace {
                     what.push("/workspace".into());

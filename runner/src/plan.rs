@@ -145,8 +145,39 @@ pub struct StepPlan {
     pub memory_bytes: u64,
     pub grants: Grants,
     pub retry: RetryPolicy,
-    /// Whether the step declares a `rollback:` hook.
-    pub has_rollback: bool,
+    pub artifacts: StepArtifacts,
+    /// Its compensation hook, if it declares one.
+    pub rollback: Option<RollbackPlan>,
+}
+
+/// The artifacts a step uploads and downloads.
+#[derive(Debug)]
+pub struct StepArtifacts {
+    pub upload: Vec<String>,
+    pub download: Vec<String>,
+    /// Where `artifacts:` is written.
+    pub location: Location,
+}
+
+/// A step's `rollback:` hook.
+#[derive(Debug)]
+pub struct RollbackPlan {
+    /// The plugin alias that compensates.
+    pub plugin: String,
+    /// Its own `with:`; `None` reuses the step's inputs.
+    pub inputs: Option<Vec<Input>>,
+    pub timeout: Duration,
+}
+
+/// Whether `name` may name an artifact (it becomes a folder name).
+pub fn is_artifact_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 /// How often a failed step is tried again, and how long to wait between.
@@ -241,7 +272,7 @@ impl Resolver<'_> {
         let plugins = self.plugins();
         let env = self.env_block(&manifest.env, &Scope::pipeline());
         let order = self.job_order();
-        let jobs = order
+        let jobs: Vec<JobPlan> = order
             .into_iter()
             .map(|index| {
                 let (id, job) = manifest
@@ -251,6 +282,7 @@ impl Resolver<'_> {
                 self.job(id, job, &plugins)
             })
             .collect();
+        self.check_downloads(&jobs);
         Plan {
             name: manifest.name.value.clone(),
             manifest_path: self.loaded.path.clone(),
@@ -259,6 +291,25 @@ impl Resolver<'_> {
             env,
             plugins,
             jobs,
+        }
+    }
+
+    /// A download of a name no step uploads could never succeed.
+    fn check_downloads(&mut self, jobs: &[JobPlan]) {
+        let steps = || jobs.iter().flat_map(|job| &job.steps);
+        let uploaded: Vec<&String> = steps().flat_map(|s| &s.artifacts.upload).collect();
+        for step in steps() {
+            for name in &step.artifacts.download {
+                if !uploaded.contains(&name) {
+                    self.error(
+                        step.artifacts.location,
+                        format!("artifact `{name}` is downloaded but no step uploads it"),
+                    )
+                    .hint = Some(format!(
+                        "add `artifacts: {{ upload: [{name}] }}` to the step that produces it"
+                    ));
+                }
+            }
         }
     }
 
@@ -559,48 +610,16 @@ impl Resolver<'_> {
             self.error(id.referenced, format!("invalid step id `{}`", id.value))
                 .hint = Some("a step id uses only letters, digits, `-` and `_`".into());
         }
-        if !plugins.contains_key(&step.uses.value) {
-            let hint = did_you_mean(&step.uses.value, plugins.keys().map(String::as_str))
-                .map(|s| format!("did you mean `{s}`?"))
-                .unwrap_or_else(|| "add the plugin under `plugins:` with its source".into());
-            self.error(
-                step.uses.referenced,
-                format!("unknown plugin `{}`", step.uses.value),
-            )
-            .hint = Some(hint);
-        }
-        if let Some(artifacts) = &step.artifacts {
-            self.not_yet(artifacts.referenced, "artifacts");
-        }
-        if let Some(rollback) = &step.rollback {
-            self.not_yet(rollback.referenced, "rollback");
-        }
-
-        let mut inputs: Vec<Input> = Vec::with_capacity(step.with.len());
-        for (name, value) in &step.with {
-            let variable = input_variable(&name.value);
-            if name.value.is_empty() || name.value.contains('=') {
-                self.error(
-                    name.referenced,
-                    format!("invalid input name `{}`", name.value),
-                );
-            } else if let Some(other) = inputs.iter().find(|i| i.variable == variable) {
-                self.error(
-                    name.referenced,
-                    format!(
-                        "inputs `{}` and `{}` both become `{variable}`",
-                        other.name, name.value
-                    ),
-                );
-            }
-            let value = self.template(value, scope);
-            inputs.push(Input {
-                name: name.value.clone(),
-                variable,
-                value,
-                location: name.referenced,
-            });
-        }
+        self.plugin_alias(&step.uses, plugins);
+        let artifacts = step.artifacts.as_ref().map_or_else(
+            || StepArtifacts {
+                upload: Vec::new(),
+                download: Vec::new(),
+                location: step.uses.referenced,
+            },
+            |artifacts| self.artifacts(artifacts),
+        );
+        let inputs = self.inputs(&step.with, scope);
         let env = self.env_block(&step.env, scope);
         let condition = step.condition.as_ref().and_then(|c| {
             let scope = Scope {
@@ -612,6 +631,24 @@ impl Resolver<'_> {
         });
 
         let timeout = self.timeout(step.timeout_minutes.as_ref());
+        let rollback = step.rollback.as_ref().map(|hook| RollbackPlan {
+            plugin: hook.value.uses.as_ref().map_or_else(
+                || step.uses.value.clone(),
+                |uses| {
+                    self.plugin_alias(uses, plugins);
+                    uses.value.clone()
+                },
+            ),
+            inputs: hook
+                .value
+                .with
+                .as_ref()
+                .map(|with| self.inputs(with, scope)),
+            timeout: match &hook.value.timeout_minutes {
+                Some(minutes) => self.timeout(Some(minutes)),
+                None => timeout,
+            },
+        });
         let retry = self.retry(step.retry.as_ref());
         let memory_mb = match &step.limits.memory_mb {
             None => DEFAULT_MEMORY_MB,
@@ -646,7 +683,85 @@ impl Resolver<'_> {
             memory_bytes: memory_mb * 1024 * 1024,
             grants: self.grants(&step.permissions),
             retry,
-            has_rollback: step.rollback.is_some(),
+            artifacts,
+            rollback,
+        }
+    }
+
+    /// Checks that `uses` names a declared plugin.
+    fn plugin_alias(&mut self, uses: &Spanned<String>, plugins: &IndexMap<String, PluginRef>) {
+        if plugins.contains_key(&uses.value) {
+            return;
+        }
+        let hint = did_you_mean(&uses.value, plugins.keys().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| "add the plugin under `plugins:` with its source".into());
+        self.error(uses.referenced, format!("unknown plugin `{}`", uses.value))
+            .hint = Some(hint);
+    }
+
+    /// A `with:` block as inputs, each with its `INPUT_*` variable.
+    fn inputs(
+        &mut self,
+        with: &IndexMap<Spanned<String>, Spanned<Scalar>>,
+        scope: &Scope,
+    ) -> Vec<Input> {
+        let mut inputs: Vec<Input> = Vec::with_capacity(with.len());
+        for (name, value) in with {
+            let variable = input_variable(&name.value);
+            if name.value.is_empty() || name.value.contains('=') {
+                self.error(
+                    name.referenced,
+                    format!("invalid input name `{}`", name.value),
+                );
+            } else if let Some(other) = inputs.iter().find(|i| i.variable == variable) {
+                self.error(
+                    name.referenced,
+                    format!(
+                        "inputs `{}` and `{}` both become `{variable}`",
+                        other.name, name.value
+                    ),
+                );
+            }
+            let value = self.template(value, scope);
+            inputs.push(Input {
+                name: name.value.clone(),
+                variable,
+                value,
+                location: name.referenced,
+            });
+        }
+        inputs
+    }
+
+    /// A step's `artifacts:`, each name checked.
+    fn artifacts(&mut self, artifacts: &Spanned<model::Artifacts>) -> StepArtifacts {
+        let mut seen: Vec<&str> = Vec::new();
+        for name in artifacts
+            .value
+            .upload
+            .iter()
+            .chain(&artifacts.value.download)
+        {
+            if !is_artifact_name(name) {
+                self.error(
+                    artifacts.referenced,
+                    format!("invalid artifact name `{name}`"),
+                )
+                .hint = Some("an artifact name uses only letters, digits, `.`, `-` and `_`".into());
+            } else if seen.contains(&name.as_str()) {
+                self.error(
+                    artifacts.referenced,
+                    format!("artifact `{name}` is named twice in one step"),
+                )
+                .hint = Some("a step either uploads or downloads a name, once".into());
+            }
+            seen.push(name);
+        }
+        StepArtifacts {
+            upload: artifacts.value.upload.clone(),
+            download: artifacts.value.download.clone(),
+            location: artifacts.referenced,
         }
     }
 
@@ -686,14 +801,6 @@ impl Resolver<'_> {
             attempts: attempts.value.clamp(1, MAX_ATTEMPTS),
             backoff,
         }
-    }
-
-    fn not_yet(&mut self, location: Location, key: &str) {
-        self.error(
-            location,
-            format!("`{key}` is not supported by this version of gantry yet"),
-        )
-        .hint = Some(format!("remove `{key}` from the step"));
     }
 
     fn grants(&mut self, permissions: &model::Permissions) -> Grants {

@@ -1,6 +1,7 @@
 //! gantry's integration tests: whole pipelines through the real binary.
 //! One test binary, one module per area.
 
+mod artifacts;
 mod cache;
 mod hostile;
 mod manifest_errors;
@@ -8,9 +9,11 @@ mod metadata;
 mod pinning;
 mod pipelines;
 mod reports;
+mod rollback;
 mod sandbox;
 mod scaffold;
 mod step_abi;
+mod uploads;
 
 use gantry_tests::Project;
 

@@ -180,9 +180,10 @@ impl Project {
         self.gantry_with_env(args, &[])
     }
 
-    /// Runs `gantry` with extra host environment variables.
-    pub fn gantry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-        let output = Command::new(gantry_bin())
+    /// `gantry` with `args`, to run in the project folder.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(gantry_bin());
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("XDG_CACHE_HOME", self.cache.path())
@@ -190,7 +191,14 @@ impl Project {
             .env_remove("GITHUB_ACTIONS")
             .env_remove("GITLAB_CI")
             .env_remove("GITHUB_STEP_SUMMARY")
-            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_OUTPUT");
+        command
+    }
+
+    /// Runs `gantry` with extra host environment variables.
+    pub fn gantry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let output = self
+            .command(args)
             .envs(env.iter().copied())
             .output()
             .expect("running gantry");

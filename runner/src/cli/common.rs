@@ -1,13 +1,24 @@
 //! What several commands share: finding, loading and resolving a manifest,
-//! and reading its lock file, each failure printed with its exit status.
+//! reading its lock file, verifying and compiling its plugins, the state
+//! folder and its lock, secrets and signals; each failure printed with its
+//! exit status.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use super::print_error;
+use crate::engine::AdmittedPlugins;
 use crate::exit::Exit;
 use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::plugin::LockFile;
+use crate::plugin::cache::ModuleCache;
+use crate::plugin::{self, LockFile};
+use crate::run_lock::RunLock;
+use crate::sandbox::Sandbox;
+use crate::secrets::Secrets;
 
 /// Loads and resolves the manifest at `path` (a file, a folder, or the
 /// current folder's `gantry.yml`). Errors are printed; the `Err` is the
@@ -45,4 +56,174 @@ pub fn load_plan_and_lock(path: Option<&Path>) -> Result<(Plan, LockFile), Exit>
     let plan = load_plan(path)?;
     let lock = read_lock(&plan)?;
     Ok((plan, lock))
+}
+
+/// The secrets of a run, from the command line.
+#[derive(Debug, clap::Args)]
+pub struct SecretArgs {
+    /// A secret for `${{ secrets.NAME }}`: NAME=VALUE, or NAME to take the
+    /// value of the host variable NAME (may be repeated)
+    #[arg(long = "secret", value_name = "NAME[=VALUE]")]
+    secrets: Vec<String>,
+    /// A dotenv file of secrets (NAME=VALUE lines)
+    #[arg(long, value_name = "PATH")]
+    secrets_file: Vec<PathBuf>,
+}
+
+impl SecretArgs {
+    /// Reads the secrets; a bad argument or file is a usage error.
+    pub fn load(&self) -> Result<Secrets, Exit> {
+        let mut secrets = Secrets::default();
+        let loaded = self
+            .secrets_file
+            .iter()
+            .try_for_each(|path| secrets.add_file(path))
+            .and_then(|()| {
+                self.secrets.iter().try_for_each(|argument| {
+                    secrets.add_argument(argument, |name| std::env::var(name).ok())
+                })
+            });
+        loaded.map(|()| secrets).map_err(|message| {
+            print_error(message);
+            Exit::Invalid
+        })
+    }
+}
+
+/// The state folder and its lock, from the command line.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Where run records are kept [default: `.gantry` beside the manifest]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Wait for another run using the same state folder to finish, instead
+    /// of failing at once
+    #[arg(long)]
+    pub wait: bool,
+}
+
+impl StateArgs {
+    /// The state folder of `plan`.
+    pub fn folder(&self, plan: &Plan) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| plan.root.join(".gantry"))
+    }
+
+    /// Takes the state folder's run lock, held until the guard is dropped.
+    pub fn lock(&self, folder: &Path) -> Result<RunLock, Exit> {
+        if self.wait {
+            eprintln!(
+                "gantry: waiting for the state folder `{}`",
+                folder.display()
+            );
+        }
+        RunLock::acquire(folder, self.wait).map_err(|error| {
+            print_error(error);
+            Exit::Invalid
+        })
+    }
+}
+
+/// Every plugin of a plan verified against its pin and compiled.
+pub struct Admitted {
+    pub sandbox: Arc<Sandbox>,
+    pub plugins: AdmittedPlugins,
+    /// The verified sha256 of each alias.
+    pub hashes: BTreeMap<String, String>,
+}
+
+/// Verifies every plugin (exit 3 on a bad pin), checks the steps against
+/// the plugins' metadata (exit 2), and compiles them. The verified bytes
+/// are compiled and dropped here: what was hashed is exactly what runs.
+pub fn admit_plugins(plan: &mut Plan, lock: &LockFile, no_cache: bool) -> Result<Admitted, Exit> {
+    let verified = plugin::verify_all(plan, lock).map_err(|errors| {
+        for error in errors {
+            print_error(error);
+        }
+        eprintln!("nothing ran: every plugin must match its pin");
+        Exit::Verification
+    })?;
+    plugin::check::apply_metadata(plan, &verified).map_err(|errors| {
+        for error in errors {
+            print_error(error);
+        }
+        eprintln!("nothing ran: every step must fit its plugin's metadata");
+        Exit::Invalid
+    })?;
+    let sandbox = Sandbox::new().map(Arc::new).map_err(|error| {
+        print_error(format!("cannot start the WebAssembly engine: {error:#}"));
+        Exit::StepFailed
+    })?;
+    let cache = if no_cache {
+        None
+    } else {
+        ModuleCache::open_default()
+            .map_err(|error| eprintln!("gantry: compiling without the module cache: {error}"))
+            .ok()
+    };
+    let (plugins, notes) = sandbox.admit_all(&verified, cache.as_ref());
+    for note in notes {
+        eprintln!("gantry: {note}");
+    }
+    let hashes = verified
+        .values()
+        .map(|plugin| (plugin.alias.clone(), plugin.sha256.clone()))
+        .collect();
+    Ok(Admitted {
+        sandbox,
+        plugins,
+        hashes,
+    })
+}
+
+/// The multi-threaded runtime the engine runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            print_error(format!("cannot start the async runtime: {error}"));
+            Exit::StepFailed
+        })
+}
+
+/// Turns SIGINT and SIGTERM into cancellation: the first cancels `run`
+/// (running steps stop, the rollback starts), the second cancels
+/// `rollback` (the rollback stops where it is, for `gantry resume`).
+pub fn watch_signals(
+    runtime: &tokio::runtime::Runtime,
+    run: CancellationToken,
+    rollback: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        runtime.block_on(async { signal(SignalKind::interrupt()) }),
+        runtime.block_on(async { signal(SignalKind::terminate()) }),
+    ) else {
+        eprintln!("gantry: cannot watch for signals; an interrupt stops gantry at once");
+        return;
+    };
+    runtime.spawn(async move {
+        let mut received = 0;
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            received += 1;
+            if received == 1 {
+                eprintln!(
+                    "gantry: interrupted: stopping the running steps and rolling back (interrupt again to stop the rollback)"
+                );
+                run.cancel();
+            } else {
+                eprintln!(
+                    "gantry: interrupted again: stopping the rollback; `gantry resume` finishes it"
+                );
+                rollback.cancel();
+                run.cancel();
+            }
+        }
+    });
 }

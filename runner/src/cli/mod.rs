@@ -2,15 +2,20 @@
 //! `execute` that returns the contract's [`Exit`] status. Doc comments on
 //! the structs are the `--help` text.
 
+mod artifacts;
 mod cache;
 mod common;
+mod compensate;
+mod gc;
 mod inspect;
 mod lock;
 mod new;
 mod plan;
 mod plugin;
 mod run;
+mod runs;
 mod schema;
+mod state;
 mod validate;
 mod verify;
 
@@ -31,6 +36,9 @@ pub struct Cli {
 enum Command {
     Run(run::RunCommand),
     Plan(plan::PlanCommand),
+    Runs(runs::RunsCommand),
+    Rollback(compensate::RollbackCommand),
+    Resume(compensate::ResumeCommand),
     Schema(schema::SchemaCommand),
     Lock(lock::LockCommand),
     Verify(verify::VerifyCommand),
@@ -39,6 +47,8 @@ enum Command {
     Plugin(plugin::PluginCommand),
     Inspect(inspect::InspectCommand),
     New(new::NewCommand),
+    Artifacts(artifacts::ArtifactsCommand),
+    Gc(gc::GcCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -47,6 +57,9 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Run(command) => command.execute(),
         Command::Plan(command) => command.execute(),
+        Command::Runs(command) => command.execute(),
+        Command::Rollback(command) => command.execute(),
+        Command::Resume(command) => command.execute(),
         Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),
         Command::Verify(command) => command.execute(),
@@ -55,6 +68,8 @@ pub fn main() -> ExitCode {
         Command::Plugin(command) => command.execute(),
         Command::Inspect(command) => command.execute(),
         Command::New(command) => command.execute(),
+        Command::Artifacts(command) => command.execute(),
+        Command::Gc(command) => command.execute(),
     };
     exit.into()
 }

@@ -142,5 +142,27 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
         limits.push("continue-on-error".into());
     }
     out.push_str(&format!("    limits: {}\n", limits.join(", ")));
-    out.push_str("    rollback: none\n");
+    if !step.artifacts.upload.is_empty() || !step.artifacts.download.is_empty() {
+        let mut artifacts = Vec::new();
+        if !step.artifacts.upload.is_empty() {
+            artifacts.push(format!("uploads {}", step.artifacts.upload.join(", ")));
+        }
+        if !step.artifacts.download.is_empty() {
+            artifacts.push(format!("downloads {}", step.artifacts.download.join(", ")));
+        }
+        out.push_str(&format!("    artifacts: {}\n", artifacts.join("; ")));
+    }
+    match &step.rollback {
+        None => out.push_str("    rollback: none\n"),
+        Some(hook) => out.push_str(&format!(
+            "    rollback: {} ({}, timeout {})\n",
+            hook.plugin,
+            if hook.inputs.is_some() {
+                "its own inputs"
+            } else {
+                "the step's inputs"
+            },
+            human_duration(hook.timeout)
+        )),
+    }
 }

@@ -7,16 +7,14 @@ use std::sync::Arc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::load_plan_and_lock;
+use super::common::{
+    SecretArgs, StateArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+};
 use super::print_error;
 use crate::engine::{self, RunOptions};
 use crate::exit::Exit;
-use crate::plugin;
-use crate::plugin::cache::ModuleCache;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
-use crate::run_lock::RunLock;
-use crate::sandbox::{DEFAULT_OUTPUT_LIMIT, Sandbox};
-use crate::secrets::Secrets;
+use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
 
 /// Run a pipeline.
 #[derive(Debug, Args)]
@@ -26,23 +24,13 @@ pub struct RunCommand {
     /// Run only this job and the jobs it needs
     #[arg(long, value_name = "ID")]
     job: Option<String>,
-    /// Where run records are kept [default: `.gantry` beside the manifest]
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Wait for another run using the same state folder to finish, instead
-    /// of failing at once
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    state: StateArgs,
     /// How many jobs may run at once [default: the number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_parallel: Option<u32>,
-    /// A secret for `${{ secrets.NAME }}`: NAME=VALUE, or NAME to take the
-    /// value of the host variable NAME (may be repeated)
-    #[arg(long = "secret", value_name = "NAME[=VALUE]")]
-    secrets: Vec<String>,
-    /// A dotenv file of secrets (NAME=VALUE lines)
-    #[arg(long, value_name = "PATH")]
-    secrets_file: Vec<PathBuf>,
+    #[command(flatten)]
+    secrets: SecretArgs,
     /// The most one step may print, in bytes; past it the step fails
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTPUT_LIMIT)]
     output_limit: usize,
@@ -66,79 +54,24 @@ pub struct RunCommand {
 
 impl RunCommand {
     pub fn execute(self) -> Exit {
-        let (mut plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
-        if let Some(job) = &self.job
-            && let Err(message) = plan.keep_job_and_needs(job)
-        {
-            print_error(message);
-            return Exit::Invalid;
+        match self.run() {
+            Ok(exit) | Err(exit) => exit,
         }
-        let secrets = match self.secrets() {
-            Ok(secrets) => secrets,
-            Err(message) => {
+    }
+
+    fn run(self) -> Result<Exit, Exit> {
+        let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        if let Some(job) = &self.job {
+            plan.keep_job_and_needs(job).map_err(|message| {
                 print_error(message);
-                return Exit::Invalid;
-            }
-        };
-        let verified = match plugin::verify_all(&plan, &lock) {
-            Ok(verified) => verified,
-            Err(errors) => {
-                for error in errors {
-                    print_error(error);
-                }
-                eprintln!("nothing ran: every plugin must match its pin");
-                return Exit::Verification;
-            }
-        };
-        if let Err(errors) = plugin::check::apply_metadata(&mut plan, &verified) {
-            for error in errors {
-                print_error(error);
-            }
-            eprintln!("nothing ran: every step must fit its plugin's metadata");
-            return Exit::Invalid;
+                Exit::Invalid
+            })?;
         }
-        let state_dir = self
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| plan.root.join(".gantry"));
-        if self.wait {
-            eprintln!(
-                "gantry: waiting for the state folder `{}`",
-                state_dir.display()
-            );
-        }
-        let _lock = match RunLock::acquire(&state_dir, self.wait) {
-            Ok(lock) => lock,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
-        let sandbox = match Sandbox::new() {
-            Ok(sandbox) => Arc::new(sandbox),
-            Err(error) => {
-                print_error(format!("cannot start the WebAssembly engine: {error:#}"));
-                return Exit::StepFailed;
-            }
-        };
-        // The verified bytes are compiled here and then dropped: what was
-        // hashed is exactly what runs.
-        let cache = if self.no_cache {
-            None
-        } else {
-            ModuleCache::open_default()
-                .map_err(|error| eprintln!("gantry: compiling without the module cache: {error}"))
-                .ok()
-        };
-        let (admitted, notes) = sandbox.admit_all(&verified, cache.as_ref());
-        drop(verified);
-        for note in notes {
-            eprintln!("gantry: {note}");
-        }
-        let admitted: engine::AdmittedPlugins = admitted;
+        let secrets = self.secrets.load()?;
+        let admitted = admit_plugins(&mut plan, &lock, self.no_cache)?;
+        let state_dir = self.state.folder(&plan);
+        let _lock = self.state.lock(&state_dir)?;
+        let runtime = runtime()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let options = RunOptions {
             state_dir,
@@ -146,17 +79,14 @@ impl RunCommand {
             max_parallel: self.max_parallel.map_or(cores, |n| n as usize),
             secrets,
             cancel: CancellationToken::new(),
+            stop_rollback: CancellationToken::new(),
+            plugin_hashes: admitted.hashes,
         };
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                print_error(format!("cannot start the async runtime: {error}"));
-                return Exit::StepFailed;
-            }
-        };
+        watch_signals(
+            &runtime,
+            options.cancel.clone(),
+            options.stop_rollback.clone(),
+        );
         let label_jobs = plan.jobs.iter().map(|j| j.instance_count()).sum::<usize>() > 1;
         let reporters = report::build(&ReportOptions {
             format: self.format,
@@ -166,33 +96,16 @@ impl RunCommand {
             junit: self.junit.clone(),
             secrets: &options.secrets,
         });
-        let reporter = reporters.reporter.clone();
-        let plan = Arc::new(plan);
         let outcome = runtime.block_on(engine::run(
-            plan,
-            sandbox,
-            Arc::new(admitted),
-            reporter,
+            Arc::new(plan),
+            admitted.sandbox,
+            Arc::new(admitted.plugins),
+            reporters.reporter.clone(),
             options,
         ));
         if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
             print_error(error);
         }
-        if outcome.success {
-            Exit::Success
-        } else {
-            Exit::StepFailed
-        }
-    }
-
-    fn secrets(&self) -> Result<Secrets, String> {
-        let mut secrets = Secrets::default();
-        for path in &self.secrets_file {
-            secrets.add_file(path)?;
-        }
-        for argument in &self.secrets {
-            secrets.add_argument(argument, |name| std::env::var(name).ok())?;
-        }
-        Ok(secrets)
+        Ok(outcome.exit)
     }
 }

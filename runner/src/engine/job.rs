@@ -8,6 +8,7 @@
 //! whole instance: a step never gets more time than the job has left.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -16,9 +17,10 @@ use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy};
-use crate::expr::FunctionHost;
+use crate::expr::{FunctionHost, Template};
+use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
-use crate::plan::{JobPlan, MatrixCombination, StepPlan};
+use crate::plan::{DirMount, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
 use crate::sandbox::step_files::StepFiles;
 use crate::sandbox::{Failure, Mount, StepInvocation, StepModule, human_duration};
@@ -38,6 +40,9 @@ pub struct JobInstance<'a> {
     steps: BTreeMap<String, StepRecord>,
     failed: bool,
     timed_out: bool,
+    /// The journal number of the step running now, and whether its entries
+    /// must reach the disk (it has a rollback hook).
+    current_seq: Option<(u64, bool)>,
 }
 
 impl<'a> JobInstance<'a> {
@@ -63,6 +68,7 @@ impl<'a> JobInstance<'a> {
             steps: BTreeMap::new(),
             failed: false,
             timed_out: false,
+            current_seq: None,
         }
     }
 
@@ -70,6 +76,10 @@ impl<'a> JobInstance<'a> {
         self.shared
             .reporter
             .report(Event::JobStarted { job: &self.name });
+        let started = Entry::JobStarted {
+            job: self.name.clone(),
+        };
+        self.shared.append(started, false);
         self.env = self.shared.pipeline_env.clone();
         let contexts = self.contexts(false).build();
         let job_env =
@@ -92,6 +102,11 @@ impl<'a> JobInstance<'a> {
             conclusion,
             outputs: &outputs,
         });
+        let finished = Entry::JobFinished {
+            job: self.name.clone(),
+            status: conclusion.as_str().into(),
+        };
+        self.shared.append(finished, false);
         JobResult {
             conclusion,
             outputs,
@@ -240,20 +255,27 @@ impl<'a> JobInstance<'a> {
             }
         }
 
-        self.shared.reporter.report(Event::StepStarted {
-            job: &self.name,
-            step: step_ref(step),
-            plugin: &step.plugin,
-        });
         let plugins = self.shared.plugins.clone();
         let module = match plugins.get(&step.plugin) {
             Some(Ok(module)) => module,
             Some(Err(reason)) => {
+                self.started(step, None);
                 let failure = Failure::Refused(reason.clone());
                 return self.finish(step, Err(failure), StepFiles::default(), Duration::ZERO);
             }
             None => unreachable!("the plan only names declared plugins"),
         };
+        let artifacts = match self.prepare_artifacts(step) {
+            Ok(artifacts) => artifacts,
+            Err(reason) => return self.fail_before_start(step, &reason),
+        };
+        let hook = match self.hook_spec(step, &guest_env, &inputs, &input_contexts) {
+            Ok(hook) => hook,
+            Err(reason) => return self.fail_before_start(step, &reason),
+        };
+        // Journaled before the guest starts: if the runner dies from here
+        // on, `gantry resume` compensates this step.
+        self.started(step, hook);
         // A step that asked to run after a cancellation must not be stopped
         // by that same cancellation.
         let cancel = if cancelled {
@@ -261,10 +283,82 @@ impl<'a> JobInstance<'a> {
         } else {
             self.cancel.clone()
         };
-        let (outcome, files, duration) = self
-            .attempts(step, module, &guest_env, &inputs, &cancel)
+        let (mut outcome, files, duration) = self
+            .attempts(
+                step,
+                module,
+                &guest_env,
+                &inputs,
+                &artifacts.mounts,
+                &cancel,
+            )
             .await;
+        if outcome.is_ok()
+            && let Err(reason) = self.store_uploads(step, &artifacts)
+        {
+            outcome = Err(Failure::Artifact(reason));
+        }
         self.finish(step, outcome, files, duration)
+    }
+
+    /// Mounts a step's artifacts: an empty writable folder per upload, and
+    /// the run's latest upload of each download, extracted (every file
+    /// checked against its digest) into a folder mounted read-only.
+    fn prepare_artifacts(&self, step: &StepPlan) -> Result<ArtifactMounts, String> {
+        let mut mounts = ArtifactMounts::default();
+        if step.artifacts.upload.is_empty() && step.artifacts.download.is_empty() {
+            return Ok(mounts);
+        }
+        let root = tempfile::Builder::new()
+            .prefix("gantry-artifacts-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a folder for its artifacts: {e}"))?;
+        for name in &step.artifacts.download {
+            let Some(upload) = self.shared.uploads.latest(name) else {
+                return Err(format!(
+                    "artifact `{name}` was not uploaded in this run; the step that uploads it must run first (in this job, or in a job this one needs)"
+                ));
+            };
+            let host = root.path().join(name);
+            self.shared
+                .store
+                .materialize(&upload.tree, &host)
+                .map_err(|e| format!("cannot download artifact `{name}`: {e}"))?;
+            mounts.mounts.push(DirMount {
+                host,
+                guest: format!("/artifacts/{name}"),
+                writable: false,
+            });
+        }
+        for name in &step.artifacts.upload {
+            let host = root.path().join(name);
+            std::fs::create_dir(&host)
+                .map_err(|e| format!("cannot create the upload folder of `{name}`: {e}"))?;
+            mounts.uploads.push((name.clone(), host.clone()));
+            mounts.mounts.push(DirMount {
+                host,
+                guest: format!("/artifacts/{name}"),
+                writable: true,
+            });
+        }
+        mounts.root = Some(root);
+        Ok(mounts)
+    }
+
+    /// Stores what a successful step left in its upload folders.
+    fn store_uploads(&self, step: &StepPlan, artifacts: &ArtifactMounts) -> Result<(), String> {
+        for (name, host) in &artifacts.uploads {
+            let tree = self
+                .shared
+                .store
+                .put_tree(host)
+                .map_err(|e| format!("artifact `{name}`: {e}"))?;
+            self.shared
+                .uploads
+                .record(name, &self.name, &step_ref(step).key(), tree)
+                .map_err(|e| format!("artifact `{name}`: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Runs the step up to `retry.attempts` times, waiting longer before
@@ -275,6 +369,7 @@ impl<'a> JobInstance<'a> {
         module: &StepModule,
         guest_env: &BTreeMap<String, String>,
         inputs: &[(String, String)],
+        artifacts: &[DirMount],
         cancel: &CancellationToken,
     ) -> (Result<(), Failure>, StepFiles, Duration) {
         let started = Instant::now();
@@ -282,8 +377,9 @@ impl<'a> JobInstance<'a> {
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             let job_limited = left < step.timeout;
-            let invocation =
+            let mut invocation =
                 self.invocation(step, guest_env, inputs, left.min(step.timeout), cancel);
+            invocation.extra_dirs = artifacts.to_vec();
             let shared_sandbox = self.shared.sandbox.clone();
             // The guest runs on this thread with the executor's other tasks
             // moved elsewhere, so a busy or blocking guest stalls no job.
@@ -344,6 +440,7 @@ impl<'a> JobInstance<'a> {
         env.extend(step_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(inputs.iter().cloned());
         env.insert("GANTRY_PHASE".into(), "run".into());
+        env.insert("GANTRY_RUN_ID".into(), self.shared.run_id.clone());
         env.insert("GANTRY_ARTIFACTS".into(), "/artifacts".into());
         let workspace = match step.grants.workspace {
             WorkspaceAccess::None => None,
@@ -365,6 +462,7 @@ impl<'a> JobInstance<'a> {
             env: env.into_iter().collect(),
             workspace,
             dirs: &step.grants.dirs,
+            extra_dirs: Vec::new(),
             timeout,
             memory_bytes: step.memory_bytes,
             output_limit: self.shared.options.output_limit,
@@ -373,12 +471,123 @@ impl<'a> JobInstance<'a> {
         }
     }
 
-    fn fail_before_start(&mut self, step: &StepPlan, reason: &str) -> StepRecord {
+    /// Reports and journals that a step starts.
+    fn started(&mut self, step: &StepPlan, hook: Option<Box<HookSpec>>) {
         self.shared.reporter.report(Event::StepStarted {
             job: &self.name,
             step: step_ref(step),
             plugin: &step.plugin,
         });
+        let seq = self.shared.next_seq();
+        let durable = hook.is_some();
+        self.current_seq = Some((seq, durable));
+        let entry = Entry::StepStarted {
+            seq,
+            job: self.name.clone(),
+            step: step_ref(step).key(),
+            hook,
+        };
+        self.shared.append(entry, durable);
+    }
+
+    /// The step's rollback hook as the journal keeps it: its inputs (the
+    /// hook's own `with:`, else the step's), environment and grants.
+    fn hook_spec(
+        &self,
+        step: &StepPlan,
+        guest_env: &BTreeMap<String, String>,
+        inputs: &[(String, String)],
+        contexts: &crate::expr::Contexts,
+    ) -> Result<Option<Box<HookSpec>>, String> {
+        let Some(hook) = &step.rollback else {
+            return Ok(None);
+        };
+        let masked = |name: &str, value: &str, template: Option<&Template>| {
+            let shown = self.shared.mask(value);
+            let template = (shown != value)
+                .then(|| {
+                    template
+                        .filter(|t| !t.is_literal())
+                        .map(|t| t.source().to_owned())
+                })
+                .flatten();
+            HookValue {
+                name: name.to_owned(),
+                value: shown,
+                template,
+            }
+        };
+        let hook_inputs = match &hook.inputs {
+            None => step
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(input, (name, value))| masked(name, value, Some(&input.value)))
+                .collect(),
+            Some(own) => {
+                let functions = self.shared.functions(self.job_status());
+                let mut values = Vec::with_capacity(own.len());
+                for input in own {
+                    let value = input
+                        .value
+                        .render_with(contexts, &functions as &dyn FunctionHost)
+                        .map_err(|e| {
+                            format!(
+                                "rollback input `{}` could not be evaluated: {}",
+                                input.name, e.message
+                            )
+                        })?;
+                    values.push(masked(&input.variable, &value, Some(&input.value)));
+                }
+                values
+            }
+        };
+        let step_templates: BTreeMap<&str, &Template> =
+            step.env.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        let env = guest_env
+            .iter()
+            .map(|(name, value)| masked(name, value, step_templates.get(name.as_str()).copied()))
+            .collect();
+        let sha256 = self
+            .shared
+            .options
+            .plugin_hashes
+            .get(&hook.plugin)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(Box::new(HookSpec {
+            job: self.name.clone(),
+            step_name: step.display_name.clone(),
+            step_id: step.id.clone(),
+            step_number: step.number,
+            plugin: hook.plugin.clone(),
+            sha256,
+            inputs: hook_inputs,
+            env,
+            workspace: match step.grants.workspace {
+                WorkspaceAccess::None => "none",
+                WorkspaceAccess::Read => "read",
+                WorkspaceAccess::Write => "write",
+            }
+            .into(),
+            dirs: step
+                .grants
+                .dirs
+                .iter()
+                .map(|dir| HookDir {
+                    host: dir.host.clone(),
+                    guest: dir.guest.clone(),
+                    writable: dir.writable,
+                })
+                .collect(),
+            host_env: step.grants.host_env.clone(),
+            memory_bytes: step.memory_bytes,
+            timeout_ms: u64::try_from(hook.timeout.as_millis()).unwrap_or(u64::MAX),
+        })))
+    }
+
+    fn fail_before_start(&mut self, step: &StepPlan, reason: &str) -> StepRecord {
+        self.started(step, None);
         self.finish(
             step,
             Err(Failure::Setup(reason.to_owned())),
@@ -404,6 +613,21 @@ impl<'a> JobInstance<'a> {
             Err(_) => Conclusion::Failure,
         };
         let output_names: Vec<String> = files.outputs.iter().map(|(k, _)| k.clone()).collect();
+        if let Some((seq, durable)) = self.current_seq.take() {
+            let masked = |pairs: &[(String, String)]| -> Vec<(String, String)> {
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.shared.mask(v)))
+                    .collect()
+            };
+            let entry = Entry::StepFinished {
+                seq,
+                status: status.as_str().into(),
+                outputs: masked(&files.outputs).into_iter().collect(),
+                state: masked(&files.state),
+            };
+            self.shared.append(entry, durable);
+        }
         self.shared.reporter.report(Event::StepFinished {
             job: &self.name,
             step: step_ref(step),
@@ -451,6 +675,15 @@ impl<'a> JobInstance<'a> {
             conclusion,
         }
     }
+}
+
+/// A step's artifact folders on the host, removed when dropped.
+#[derive(Default)]
+struct ArtifactMounts {
+    root: Option<tempfile::TempDir>,
+    mounts: Vec<DirMount>,
+    /// Each upload's name and host folder.
+    uploads: Vec<(String, PathBuf)>,
 }
 
 fn step_ref(step: &StepPlan) -> StepRef<'_> {

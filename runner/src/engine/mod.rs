@@ -8,17 +8,24 @@
 //! `block_in_place`, which hands the worker's other tasks to a fresh thread
 //! first.
 //!
-//! [`job`] runs one job instance step by step; [`contexts`] builds what
-//! expressions see; [`status`] holds the status functions of `if:`.
+//! Every step is journaled (see [`crate::journal`]) before its guest
+//! starts; when the run fails or is interrupted, [`rollback`] runs the
+//! hooks of the steps that started, newest first, from that journal.
+//!
+//! [`job`] runs one job instance step by step, with its artifacts;
+//! [`contexts`] builds what expressions see; [`status`] holds the status
+//! functions of `if:`.
 
 mod contexts;
 mod job;
 mod log;
+pub mod rollback;
 pub mod run_id;
 mod status;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -29,9 +36,13 @@ use tokio_util::sync::CancellationToken;
 
 use self::contexts::ContextsBuilder;
 use self::job::JobInstance;
+use self::rollback::{Compensation, HookRunner};
 use self::status::{Functions, JobStatus, asks_for_status};
 use crate::abi::Masker;
+use crate::artifacts::{RunArtifacts, Store};
+use crate::exit::Exit;
 use crate::expr::{Template, Value};
+use crate::journal::{self, Entry, Journal};
 use crate::plan::{JobPlan, MatrixCombination, Plan};
 use crate::report::{Conclusion, Event, Reporter};
 use crate::sandbox::{Sandbox, StepModule};
@@ -49,6 +60,11 @@ pub struct RunOptions {
     /// Cancelling it stops the run: running steps end at once, nothing new
     /// starts, and `cancelled()` becomes true.
     pub cancel: CancellationToken,
+    /// Cancelling it stops the rollback that follows a failure, leaving the
+    /// rest for `gantry resume`.
+    pub stop_rollback: CancellationToken,
+    /// The verified sha256 of each plugin alias, journaled with each hook.
+    pub plugin_hashes: BTreeMap<String, String>,
 }
 
 /// How a run ended.
@@ -56,6 +72,9 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub run_id: String,
     pub success: bool,
+    /// What `gantry run` exits with: success, a failure whose rollback
+    /// succeeded, or a failed (or stopped) rollback.
+    pub exit: Exit,
     /// Every job in plan order, with its result.
     pub jobs: Vec<(String, JobResult)>,
 }
@@ -92,12 +111,46 @@ struct Shared {
     masker: Arc<Mutex<Masker>>,
     summaries: Mutex<String>,
     failed_steps: Mutex<Vec<String>>,
+    journal: Journal,
+    /// The content-addressed store and this run's index of uploads.
+    store: Store,
+    uploads: RunArtifacts,
+    /// Numbers steps in the order they start, across jobs.
+    next_seq: AtomicU64,
+    journal_failed: AtomicBool,
     /// Free places for job instances (`--max-parallel`).
     slots: Semaphore,
     pipeline_env: BTreeMap<String, String>,
 }
 
 impl Shared {
+    /// Appends to the journal and waits for the disk. If that fails, the
+    /// run cannot promise to undo what it does next, so it stops.
+    fn record(&self, entry: Entry) {
+        self.append(entry, true);
+    }
+
+    /// Appends to the journal; `sync` waits for the disk, for entries a
+    /// compensation depends on.
+    fn append(&self, entry: Entry, sync: bool) {
+        if let Err(error) = self.journal.append(entry, sync) {
+            if !self.journal_failed.swap(true, Ordering::SeqCst) {
+                self.reporter.report(Event::StepNote {
+                    job: &self.plan.name,
+                    text: &format!(
+                        "cannot write the run journal `{}`: {error}; stopping the run",
+                        self.journal.path().display()
+                    ),
+                });
+            }
+            self.options.cancel.cancel();
+        }
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::SeqCst)
+    }
+
     fn mask(&self, text: &str) -> String {
         self.masker
             .lock()
@@ -165,6 +218,27 @@ pub async fn run(
     for (_, value) in options.secrets.iter() {
         masker.add(value);
     }
+    let run_folder = options.state_dir.join("runs").join(&run_id);
+    let journal = match Journal::create(&run_folder) {
+        Ok(journal) => journal,
+        Err(error) => {
+            // Without a journal nothing could be undone: run nothing.
+            let why = format!(
+                "cannot create the run journal in `{}`: {error}",
+                run_folder.display()
+            );
+            return nothing_ran(&*reporter, &plan.name, run_id, &why, started);
+        }
+    };
+    let store = Store::open(&options.state_dir).map_err(|e| e.to_string());
+    let uploads = RunArtifacts::open(&options.state_dir, &run_id).map_err(|e| e.to_string());
+    let (store, uploads) = match (store, uploads) {
+        (Ok(store), Ok(uploads)) => (store, uploads),
+        (Err(error), _) | (_, Err(error)) => {
+            let why = format!("cannot open the artifact store: {error}");
+            return nothing_ran(&*reporter, &plan.name, run_id, &why, started);
+        }
+    };
     let mut shared = Shared {
         plan: plan.clone(),
         sandbox,
@@ -176,8 +250,18 @@ pub async fn run(
         masker: Arc::new(Mutex::new(masker)),
         summaries: Mutex::new(String::new()),
         failed_steps: Mutex::new(Vec::new()),
+        journal,
+        store,
+        uploads,
+        next_seq: AtomicU64::new(0),
+        journal_failed: AtomicBool::new(false),
         pipeline_env: BTreeMap::new(),
     };
+    shared.record(Entry::RunStarted {
+        run_id: run_id.clone(),
+        pipeline: plan.name.clone(),
+        manifest: plan.manifest_path.clone(),
+    });
     let contexts = shared.contexts().build();
     let status = JobStatus {
         failed: false,
@@ -202,6 +286,21 @@ pub async fn run(
         && jobs
             .iter()
             .all(|(_, r)| matches!(r.conclusion, Conclusion::Success | Conclusion::Skipped));
+    let status = if success {
+        Conclusion::Success
+    } else if shared.options.cancel.is_cancelled() {
+        Conclusion::Cancelled
+    } else {
+        Conclusion::Failure
+    };
+    shared.record(Entry::RunFinished {
+        status: status.as_str().into(),
+    });
+    let exit = if success {
+        Exit::Success
+    } else {
+        roll_back(&shared).await
+    };
     let summary_path = write_summary(&shared);
     let failed_steps = shared
         .failed_steps
@@ -210,6 +309,7 @@ pub async fn run(
         .clone();
     reporter.report(Event::RunFinished {
         success,
+        exit_code: exit as i32,
         failed_steps: &failed_steps,
         summary_path: summary_path.as_deref(),
         duration: started.elapsed(),
@@ -217,7 +317,91 @@ pub async fn run(
     RunOutcome {
         run_id,
         success,
+        exit,
         jobs,
+    }
+}
+
+/// Ends a run that could not start, saying why.
+fn nothing_ran(
+    reporter: &dyn Reporter,
+    pipeline: &str,
+    run_id: String,
+    why: &str,
+    started: Instant,
+) -> RunOutcome {
+    reporter.report(Event::StepNote {
+        job: pipeline,
+        text: &format!("{why}; nothing ran"),
+    });
+    reporter.report(Event::RunFinished {
+        success: false,
+        exit_code: Exit::StepFailed as i32,
+        failed_steps: &[],
+        summary_path: None,
+        duration: started.elapsed(),
+    });
+    RunOutcome {
+        run_id,
+        success: false,
+        exit: Exit::StepFailed,
+        jobs: Vec::new(),
+    }
+}
+
+/// Compensates a failed run from its own journal, as `gantry rollback`
+/// would, and returns the exit status the contract gives the outcome.
+async fn roll_back(shared: &Shared) -> Exit {
+    let note = |text: &str| {
+        shared.reporter.report(Event::StepNote {
+            job: &shared.plan.name,
+            text,
+        });
+    };
+    let records = match journal::read(shared.journal.path()) {
+        Ok(records) => records,
+        Err(error) => {
+            note(&format!(
+                "cannot read the run journal back ({error}); nothing was rolled back"
+            ));
+            return Exit::RollbackFailed;
+        }
+    };
+    let compensation = Compensation::from_journal(&records);
+    if compensation.is_empty() {
+        return Exit::StepFailed;
+    }
+    let runner = HookRunner {
+        sandbox: &shared.sandbox,
+        plugins: &shared.plugins,
+        hashes: &shared.options.plugin_hashes,
+        journal: &shared.journal,
+        reporter: shared.reporter.clone(),
+        secrets: &shared.options.secrets,
+        masker: shared.masker.clone(),
+        run_id: &shared.run_id,
+        workspace: &shared.plan.root,
+        output_limit: shared.options.output_limit,
+        stop: shared.options.stop_rollback.clone(),
+    };
+    match runner.compensate(&compensation, "the run failed").await {
+        Ok(outcome) if outcome.succeeded() => Exit::StepFailed,
+        Ok(outcome) => {
+            if outcome.stopped {
+                note(&format!(
+                    "the rollback was stopped; `gantry resume {}` finishes it",
+                    shared.run_id
+                ));
+            }
+            Exit::RollbackFailed
+        }
+        Err(error) => {
+            note(&format!(
+                "cannot write the run journal ({error}); the rollback stopped; `gantry resume {}` finishes it",
+                shared.run_id
+            ));
+            Exit::RollbackFailed
+        }
     }
 }
 

@@ -8,6 +8,9 @@ use super::{Contexts, ExprError, Expression, Res, push_unique};
 #[derive(Debug, Clone)]
 pub struct Template {
     parts: Vec<Part>,
+    /// The text it was parsed from, so a value can be rendered again later
+    /// (a rollback hook's secret inputs) without keeping the value itself.
+    source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,13 +42,24 @@ impl Template {
         if from < text.len() {
             parts.push(Part::Text(slice(from, text.len()).to_owned()));
         }
-        Ok(Template { parts })
+        Ok(Template {
+            parts,
+            source: text.to_owned(),
+        })
     }
 
     /// A template that renders to `text` as it is, never scanned for `${{`.
     pub fn literal(text: impl Into<String>) -> Template {
-        let parts = vec![Part::Text(text.into())];
-        Template { parts }
+        let text = text.into();
+        Template {
+            parts: vec![Part::Text(text.clone())],
+            source: text,
+        }
+    }
+
+    /// The text this template was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// True when the text holds no `${{ }}` at all.

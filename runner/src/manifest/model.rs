@@ -223,7 +223,9 @@ pub enum Access {
     Write,
 }
 
-/// Artifacts a step uploads or downloads (the artifact store is not built yet).
+/// Artifacts a step uploads (an empty writable `/artifacts/<name>`, stored
+/// when the step succeeds) or downloads (the run's latest upload of that
+/// name, read-only).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Artifacts {
@@ -233,14 +235,22 @@ pub struct Artifacts {
     pub download: Vec<String>,
 }
 
-/// A step's compensation hook (rollback is not built yet).
+/// A step's compensation hook, run when a later failure undoes the run.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Rollback {
+    /// The plugin that compensates; by default the step's own.
     #[serde(default)]
-    pub uses: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub uses: Option<Spanned<String>>,
+    /// The hook's inputs; by default the step's own.
     #[serde(default)]
-    pub with: BTreeMap<String, Scalar>,
+    #[schemars(with = "Option<IndexMap<String, Scalar>>")]
+    pub with: Option<IndexMap<Spanned<String>, Spanned<Scalar>>>,
+    /// How long the hook may run; by default the step's own timeout.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub timeout_minutes: Option<Spanned<f64>>,
 }
 
 /// A scalar value in `with:` or `env:`: a string, a number or a boolean.

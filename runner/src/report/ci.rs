@@ -276,14 +276,68 @@ impl Reporter for Ci {
                     duration,
                 });
             }
+            Event::RollbackStarted {
+                job,
+                step,
+                plugin,
+                outcome,
+            } => {
+                state.steps.insert(
+                    job.to_owned(),
+                    StepBuffer {
+                        name: format!(
+                            "{job} / rollback of {} [{plugin}] (step {outcome})",
+                            step.name
+                        ),
+                        started: Some(SystemTime::now()),
+                        ..StepBuffer::default()
+                    },
+                );
+            }
+            Event::RollbackFinished {
+                job,
+                step,
+                outcome,
+                duration,
+            } => {
+                let buffer = state.steps.remove(job).unwrap_or_default();
+                let verdict = match outcome {
+                    Ok(()) => "ok".to_owned(),
+                    Err(reason) => format!("failure: {reason}"),
+                };
+                let header = format!("{} ({verdict}, {})", buffer.name, human_duration(duration));
+                self.print_step(&mut state, &header, &buffer);
+                state.rows.push(Row {
+                    job: job.to_owned(),
+                    step: format!("rollback of {}", step.name),
+                    status: if outcome.is_ok() {
+                        "success"
+                    } else {
+                        "failure"
+                    },
+                    duration,
+                });
+                if let Err(reason) = outcome
+                    && self.flavor == Flavor::GitHub
+                {
+                    let title =
+                        escape_property(&format!("{job} / rollback of {} failed", step.name));
+                    state.line(&format!("::error title={title}::{}", escape_data(reason)));
+                }
+            }
             Event::RunFinished {
                 success,
+                exit_code,
                 failed_steps,
                 summary_path,
                 duration,
             } => {
                 let took = human_duration(duration);
-                if success {
+                if exit_code == crate::exit::Exit::RollbackFailed as i32 {
+                    state.line(&format!(
+                        "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
+                    ));
+                } else if success {
                     state.line(&format!("gantry: run succeeded in {took}"));
                 } else {
                     state.line(&format!(

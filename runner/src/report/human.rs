@@ -178,8 +178,43 @@ impl Reporter for Human {
                     }
                 }
             }
+            Event::RollbackStarted {
+                job,
+                step,
+                plugin,
+                outcome,
+            } => self.job_line(
+                job,
+                &format!(
+                    "  {} {} [{plugin}] (the step's outcome: {outcome})",
+                    self.paint("35", "rollback"),
+                    step.name
+                ),
+            ),
+            Event::RollbackFinished {
+                job,
+                step,
+                outcome,
+                duration,
+            } => {
+                let took = human_duration(duration);
+                let line = match outcome {
+                    Ok(()) => format!(
+                        "  {} rolled back {} ({took})",
+                        self.paint("32", "ok"),
+                        step.name
+                    ),
+                    Err(reason) => format!(
+                        "  {} rollback of {} ({took}): {reason}",
+                        self.paint("31", "FAIL"),
+                        step.name
+                    ),
+                };
+                self.job_line(job, &line);
+            }
             Event::RunFinished {
                 success,
+                exit_code,
                 failed_steps,
                 summary_path,
                 duration,
@@ -191,7 +226,11 @@ impl Reporter for Human {
                     ));
                 }
                 let took = human_duration(duration);
-                if success {
+                if exit_code == crate::exit::Exit::RollbackFailed as i32 {
+                    self.line(&format!(
+                        "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
+                    ));
+                } else if success {
                     self.line(&format!("gantry: run succeeded in {took}"));
                 } else if failed_steps.is_empty() {
                     self.line(&format!("gantry: run failed in {took}"));

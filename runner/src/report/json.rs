@@ -161,8 +161,41 @@ impl Reporter for Json {
                 fields.insert("outputs".into(), json!(outputs));
                 "step_finished"
             }
+            Event::RollbackStarted {
+                job,
+                step,
+                plugin,
+                outcome,
+            } => {
+                fields.insert("job".into(), json!(job));
+                step_fields(&mut fields, step);
+                fields.insert("plugin".into(), json!(plugin));
+                fields.insert("step_outcome".into(), json!(outcome));
+                "rollback_started"
+            }
+            Event::RollbackFinished {
+                job,
+                step,
+                outcome,
+                duration,
+            } => {
+                fields.insert("job".into(), json!(job));
+                step_fields(&mut fields, step);
+                let status = if outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                };
+                fields.insert("status".into(), json!(status));
+                if let Err(reason) = outcome {
+                    fields.insert("reason".into(), json!(reason));
+                }
+                fields.insert("duration_ms".into(), json!(duration.as_millis() as u64));
+                "rollback_finished"
+            }
             Event::RunFinished {
                 success,
+                exit_code,
                 failed_steps,
                 summary_path,
                 duration,
@@ -173,7 +206,7 @@ impl Reporter for Json {
                     Conclusion::Failure
                 };
                 fields.insert("status".into(), json!(status.as_str()));
-                fields.insert("exit_code".into(), json!(if *success { 0 } else { 1 }));
+                fields.insert("exit_code".into(), json!(exit_code));
                 fields.insert("failed_steps".into(), json!(failed_steps));
                 fields.insert(
                     "summary_path".into(),

@@ -200,6 +200,22 @@ impl Reporter for JUnit {
                     result,
                 });
             }
+            Event::RollbackFinished {
+                job,
+                step,
+                outcome,
+                duration,
+            } => {
+                let result = match outcome {
+                    Ok(()) => CaseResult::Passed,
+                    Err(reason) => CaseResult::Failed(reason.to_owned()),
+                };
+                state.suite(job).cases.push(Case {
+                    name: format!("rollback of {}", step.name),
+                    time: duration,
+                    result,
+                });
+            }
             Event::RunFinished { .. } => {
                 let xml = state.render();
                 let written = match self.path.parent() {

@@ -122,8 +122,25 @@ pub enum Event<'a> {
         outputs: &'a [String],
         duration: Duration,
     },
+    /// A step's rollback hook starts.
+    RollbackStarted {
+        job: &'a str,
+        step: StepRef<'a>,
+        plugin: &'a str,
+        /// How the compensated step ended: `success` or `failure`.
+        outcome: &'a str,
+    },
+    RollbackFinished {
+        job: &'a str,
+        step: StepRef<'a>,
+        /// `Err` holds the failure reason.
+        outcome: Result<(), &'a str>,
+        duration: Duration,
+    },
     RunFinished {
         success: bool,
+        /// The status `gantry` exits with (see [`crate::exit::Exit`]).
+        exit_code: i32,
         failed_steps: &'a [String],
         summary_path: Option<&'a std::path::Path>,
         duration: Duration,

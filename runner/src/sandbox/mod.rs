@@ -83,6 +83,8 @@ pub struct StepInvocation<'a> {
     /// The manifest's folder, mounted at `/workspace` unless `None`.
     pub workspace: Option<Mount>,
     pub dirs: &'a [DirMount],
+    /// Folders the runner adds itself: `/artifacts/<name>`.
+    pub extra_dirs: Vec<DirMount>,
     pub timeout: Duration,
     pub memory_bytes: u64,
     pub output_limit: usize,
@@ -126,6 +128,8 @@ pub enum Failure {
     },
     /// The step ran, but what it wrote to its files is unusable.
     StepFiles(String),
+    /// The step succeeded, but an artifact it uploaded could not be stored.
+    Artifact(String),
 }
 
 impl fmt::Display for Failure {
@@ -149,6 +153,7 @@ impl fmt::Display for Failure {
                 )
             }
             Failure::StepFiles(reason) => write!(f, "wrote an unusable step file: {reason}"),
+            Failure::Artifact(reason) => write!(f, "its upload could not be stored: {reason}"),
         }
     }
 }
@@ -460,7 +465,7 @@ fn build_wasi(
             workspace.writable,
         )?;
     }
-    for dir in invocation.dirs {
+    for dir in invocation.dirs.iter().chain(&invocation.extra_dirs) {
         if !dir.host.is_dir() {
             return Err(Failure::Setup(format!(
                 "the folder `{}` granted at `{}` does not exist",

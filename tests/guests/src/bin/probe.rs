@@ -125,6 +125,38 @@ fn main() {
                 }
             }
         }
+        // A step with a rollback hook: in either phase it appends what it
+        // saw to the file `log`, then fails or sleeps if asked to in that
+        // phase (`fail`/`sleep` for run, `fail_rollback`/`sleep_rollback`).
+        "record" => {
+            let phase = std::env::var("GANTRY_PHASE").unwrap_or_default();
+            let label = input("label");
+            let line = if phase == "rollback" {
+                format!(
+                    "rollback {label} outcome={} state={}\n",
+                    std::env::var("GANTRY_STEP_OUTCOME").unwrap_or_default(),
+                    std::env::var("STATE_mark").unwrap_or_default()
+                )
+            } else {
+                append("GANTRY_STATE", &format!("mark=saved-by-{label}\n"));
+                format!("run {label}\n")
+            };
+            let mut log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(input("log"))
+                .expect("open the record log");
+            log.write_all(line.as_bytes()).expect("write the record log");
+            println!("{}", line.trim_end());
+            let suffix = if phase == "rollback" { "_rollback" } else { "" };
+            if let Ok(seconds) = input(&format!("sleep{suffix}")).parse::<f64>() {
+                std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+            }
+            if input(&format!("fail{suffix}")) == "true" {
+                println!("::error::{label} fails in phase {phase}");
+                std::process::exit(1);
+            }
+        }
         "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
         "panic" => panic!("the probe was asked to panic"),
         "stderr" => eprintln!("to stderr: {}", input("message")),

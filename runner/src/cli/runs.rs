@@ -1,0 +1,99 @@
+//! `gantry runs`: the runs of a state folder, newest first, each with how
+//! it ended and how far its rollback got, read from its journal.
+
+use clap::Args;
+
+use super::compensate::RunState;
+use super::print_error;
+use super::state::StateArgs;
+use crate::exit::Exit;
+use crate::journal::{self, Entry, Record};
+use crate::run_lock::RunLock;
+use crate::runs;
+
+/// List the runs of a pipeline, newest first, with their status.
+#[derive(Debug, Args)]
+pub struct RunsCommand {
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+impl RunsCommand {
+    pub fn execute(self) -> Exit {
+        let state_dir = self.state.state_dir();
+        let ids = match runs::list(&state_dir) {
+            Ok(ids) => ids,
+            Err(error) => {
+                print_error(format!(
+                    "cannot list the runs in `{}`: {error}",
+                    state_dir.display()
+                ));
+                return Exit::Invalid;
+            }
+        };
+        if ids.is_empty() {
+            println!("no runs in `{}`", state_dir.display());
+            return Exit::Success;
+        }
+        // A run without an end is still going only if someone holds the
+        // lock; otherwise its runner died.
+        let live = RunLock::acquire(&state_dir, false).is_err();
+        println!("{:<24} {:<20} {:>5}  STATUS", "RUN", "PIPELINE", "STEPS");
+        for (index, id) in ids.iter().enumerate() {
+            let path = runs::run_dir(&state_dir, id).join(journal::FILE_NAME);
+            let line = match journal::read(&path) {
+                Ok(records) => {
+                    let (pipeline, steps) = overview(&records);
+                    let status = status(&records, live && index == 0);
+                    format!("{id:<24} {pipeline:<20} {steps:>5}  {status}")
+                }
+                Err(error) => format!(
+                    "{id:<24} {:<20} {:>5}  unreadable journal: {error}",
+                    "?", "?"
+                ),
+            };
+            println!("{line}");
+        }
+        Exit::Success
+    }
+}
+
+/// The pipeline's name and how many steps started.
+fn overview(records: &[Record]) -> (String, usize) {
+    let mut pipeline = String::from("?");
+    let mut steps = 0;
+    for record in records {
+        match &record.entry {
+            Entry::RunStarted { pipeline: name, .. } => pipeline = name.clone(),
+            Entry::StepStarted { .. } => steps += 1,
+            _ => {}
+        }
+    }
+    (pipeline, steps)
+}
+
+/// How a run ended, and its rollback, in a few words.
+pub fn status(records: &[Record], maybe_running: bool) -> String {
+    let run = records.iter().rev().find_map(|r| match &r.entry {
+        Entry::RunFinished { status } => Some(status.as_str()),
+        _ => None,
+    });
+    let rollback = records.iter().rev().find_map(|r| match &r.entry {
+        Entry::RollbackEnded { status } => Some(status.as_str()),
+        Entry::RollbackBegun { .. } => Some("running"),
+        _ => None,
+    });
+    match (RunState::of(records), run, rollback) {
+        (RunState::Unfinished, _, _) if maybe_running => "running".into(),
+        (RunState::Unfinished, _, _) => {
+            "interrupted: the runner died (`gantry resume` rolls it back)".into()
+        }
+        (RunState::RollbackUnfinished, Some(run), _) => {
+            format!("{run}, rollback interrupted (`gantry resume` finishes it)")
+        }
+        (_, Some(run), Some("success")) => format!("{run}, rolled back"),
+        (_, Some(run), Some("failure")) => format!("{run}, rollback FAILED"),
+        (_, Some(run), _) => run.to_owned(),
+        (_, None, _) => "unknown".into(),
+    }
+}

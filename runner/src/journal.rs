@@ -1,0 +1,329 @@
+//! The run journal: `runs/<run-id>/journal.jsonl` in the state folder, one
+//! JSON object per line, append-only.
+//!
+//! Every entry is written and fsynced before the action it announces
+//! begins, so after a crash the journal says exactly which steps started,
+//! which finished (with their outputs and saved state, secrets masked) and
+//! which rollback hooks ran. A step that started declares its hook in full
+//! ([`HookSpec`]), so `gantry rollback` and `gantry resume` can compensate
+//! without the process that ran it. A crash can tear only the last line;
+//! reading drops such a line and appending first cuts it off.
+//!
+//! Entries a compensation depends on (a step with a hook starting or
+//! finishing, every rollback transition, the run's start and end) are
+//! fsynced; the others (jobs, steps without hooks) are written without
+//! waiting for the disk, which survives the runner being killed and costs
+//! a step no fsync of its own.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The journal's file name inside a run's folder.
+pub const FILE_NAME: &str = "journal.jsonl";
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Milliseconds since the Unix epoch when the entry was written.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// What happened. `seq` numbers steps in the order they started, across
+/// all jobs of the run; rollback entries refer to a step by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Entry {
+    RunStarted {
+        run_id: String,
+        pipeline: String,
+        manifest: PathBuf,
+    },
+    JobStarted {
+        job: String,
+    },
+    StepStarted {
+        seq: u64,
+        job: String,
+        step: String,
+        /// Everything needed to run the step's rollback hook later.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hook: Option<Box<HookSpec>>,
+    },
+    StepFinished {
+        seq: u64,
+        /// success, failure or cancelled: the step's own outcome.
+        status: String,
+        #[serde(default)]
+        outputs: BTreeMap<String, String>,
+        /// What the step saved for its rollback (`GANTRY_STATE`).
+        #[serde(default)]
+        state: Vec<(String, String)>,
+    },
+    JobFinished {
+        job: String,
+        status: String,
+    },
+    RunFinished {
+        /// success, failure or cancelled.
+        status: String,
+    },
+    /// A compensation of the run begins (after a failure, or asked for by
+    /// `gantry rollback`).
+    RollbackBegun {
+        reason: String,
+    },
+    RollbackStarted {
+        seq: u64,
+    },
+    RollbackFinished {
+        seq: u64,
+        /// success or failure.
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The compensation ended: every pending hook ran (`success` when all
+    /// succeeded, else `failure`), or it was `interrupted` and `gantry
+    /// resume` finishes it.
+    RollbackEnded {
+        status: String,
+    },
+}
+
+/// A step's rollback hook, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookSpec {
+    /// The job instance's name (`deploy (eu)`).
+    pub job: String,
+    pub step_name: String,
+    #[serde(default)]
+    pub step_id: Option<String>,
+    pub step_number: usize,
+    /// The plugin alias that compensates, and the sha256 it had: a hook
+    /// never runs a plugin other than the one pinned when its step ran.
+    pub plugin: String,
+    pub sha256: String,
+    /// `INPUT_*` variables, in order.
+    pub inputs: Vec<HookValue>,
+    /// The step's environment (pipeline, job, exported and step `env`).
+    pub env: Vec<HookValue>,
+    /// `none`, `read` or `write`.
+    pub workspace: String,
+    pub dirs: Vec<HookDir>,
+    /// Host variables passed through, by name; read again when it runs.
+    pub host_env: Vec<String>,
+    pub memory_bytes: u64,
+    pub timeout_ms: u64,
+}
+
+/// A variable of a hook. A value that held a secret is stored masked,
+/// with the template it came from, to be rendered again with the secrets
+/// given to the command that runs the hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookValue {
+    pub name: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// A folder a hook is granted, as its step was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookDir {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// An open journal, appended to from any thread.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Creates the journal of a new run in `run_folder` (created too, and
+    /// made durable in its parent).
+    pub fn create(run_folder: &Path) -> io::Result<Journal> {
+        create_dir_durably(run_folder)?;
+        let path = run_folder.join(FILE_NAME);
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)?;
+        File::open(run_folder)?.sync_all()?;
+        Ok(Journal {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Opens an existing journal to append to it, first cutting off a line
+    /// a crash left half-written.
+    pub fn open(path: &Path) -> io::Result<Journal> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let contents = fs::read(path)?;
+        let whole = contents
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if whole < contents.len() {
+            file.set_len(whole as u64)?;
+            file.sync_all()?;
+        }
+        Ok(Journal {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `entry` and waits until it is on disk, with every entry
+    /// before it.
+    pub fn record(&self, entry: Entry) -> io::Result<()> {
+        self.append(entry, true)
+    }
+
+    /// Appends `entry`; with `sync`, waits until it is on disk. Without, it
+    /// survives the runner being killed (it is in the kernel's cache) but
+    /// not the machine crashing until the next synced entry: for entries
+    /// that no compensation depends on.
+    pub fn append(&self, entry: Entry, sync: bool) -> io::Result<()> {
+        let record = Record {
+            at_ms: now_ms(),
+            entry,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&line)?;
+        if sync { file.sync_data() } else { Ok(()) }
+    }
+}
+
+/// Reads a journal. A last line without its newline (a write a crash cut
+/// short) is dropped; any other unreadable line is an error.
+pub fn read(path: &Path) -> io::Result<Vec<Record>> {
+    let contents = fs::read_to_string(path)?;
+    let complete = match contents.rfind('\n') {
+        Some(end) => &contents[..=end],
+        None => "",
+    };
+    complete
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}:{}: {e}", path.display(), index + 1),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Creates `folder` and its missing parents, fsyncing each parent so the
+/// new entries survive a crash.
+fn create_dir_durably(folder: &Path) -> io::Result<()> {
+    if folder.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = folder.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durably(parent)?;
+        match fs::create_dir(folder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        File::open(parent)?.sync_all()
+    } else {
+        fs::create_dir_all(folder)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(seq: u64) -> Entry {
+        Entry::StepStarted {
+            seq,
+            job: "build".into(),
+            step: "one".into(),
+            hook: None,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_one_per_line() {
+        let folder = tempfile::tempdir().unwrap();
+        let run = folder.path().join("runs").join("r1");
+        let journal = Journal::create(&run).unwrap();
+        journal.record(started(0)).unwrap();
+        journal
+            .record(Entry::RunFinished {
+                status: "success".into(),
+            })
+            .unwrap();
+        let text = fs::read_to_string(run.join(FILE_NAME)).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .contains(r#""event":"step_started""#)
+        );
+        let records = read(&run.join(FILE_NAME)).unwrap();
+        assert_eq!(records[0].entry, started(0));
+        assert!(
+            Journal::create(&run).is_err(),
+            "a run's journal is created once"
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_cut_before_appending() {
+        let folder = tempfile::tempdir().unwrap();
+        let journal = Journal::create(folder.path()).unwrap();
+        journal.record(started(0)).unwrap();
+        let path = journal.path().to_owned();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"at_ms":1,"event":"step_sta"#).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
+        let journal = Journal::open(&path).unwrap();
+        journal.record(started(1)).unwrap();
+        let records = read(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].entry, started(1));
+    }
+
+    #[test]
+    fn a_corrupt_line_in_the_middle_is_an_error() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(FILE_NAME);
+        fs::write(&path, "not json\n{}\n").unwrap();
+        let error = read(&path).unwrap_err();
+        assert!(error.to_string().contains(":1:"), "{error}");
+    }
+}

@@ -1,0 +1,403 @@
+//! Rollback as the contract describes it: hooks of every started step in
+//! reverse order of start, the failed step included; a failing hook does
+//! not stop the others; `gantry rollback` and `gantry resume` from the
+//! journal, also after the runner was killed, never running a hook twice.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use gantry_tests::{Outcome, Project, probe_pipeline};
+
+/// A step of the probe's `record` action: it logs `run LABEL` (and, in its
+/// hook, `rollback LABEL outcome=… state=…`) to `log.txt` in the workspace.
+fn recorded(label: &str, extra_inputs: &str) -> String {
+    format!(
+        "      - id: {label}\n        uses: probe\n        with: {{ action: record, label: {label}, log: /workspace/log.txt{extra_inputs} }}\n        permissions: {{ workspace: write }}\n        rollback: {{}}\n"
+    )
+}
+
+fn project(steps: &str) -> Project {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(&sha, steps));
+    project
+}
+
+fn log(project: &Project) -> Vec<String> {
+    std::fs::read_to_string(project.path().join("log.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn journal(project: &Project) -> String {
+    let runs = project.path().join(".gantry/runs");
+    let mut ids: Vec<_> = std::fs::read_dir(&runs)
+        .expect("a runs folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    ids.sort();
+    std::fs::read_to_string(ids.last().unwrap().join("journal.jsonl")).expect("a journal")
+}
+
+#[test]
+fn a_failed_run_rolls_back_in_reverse_order_of_start() {
+    let project = project(&format!(
+        "{}{}      - id: plain\n        uses: probe\n        with: {{ action: echo, message: hi }}\n{}{}",
+        recorded("first", ""),
+        recorded("second", ""),
+        recorded("third", ", fail: true"),
+        recorded("never", ""),
+    ));
+    let outcome = project.gantry(&["run", "--format", "json"]);
+    outcome.expect_code(1);
+    assert_eq!(
+        log(&project),
+        [
+            "run first",
+            "run second",
+            "run third",
+            "rollback third outcome=failure state=saved-by-third",
+            "rollback second outcome=success state=saved-by-second",
+            "rollback first outcome=success state=saved-by-first",
+        ]
+    );
+    let events: Vec<serde_json::Value> = outcome
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let rollbacks: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "rollback_finished")
+        .map(|e| (e["step"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rollbacks,
+        [
+            ("third", "success"),
+            ("second", "success"),
+            ("first", "success")
+        ]
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["exit_code"], 1);
+
+    let journal = journal(&project);
+    for event in [
+        "run_started",
+        "step_started",
+        "step_finished",
+        "run_finished",
+    ] {
+        assert!(
+            journal.contains(&format!(r#""event":"{event}""#)),
+            "{journal}"
+        );
+    }
+    assert_eq!(journal.matches(r#""event":"rollback_finished""#).count(), 3);
+    assert!(
+        journal.contains(r#""event":"rollback_ended","status":"success""#),
+        "{journal}"
+    );
+    // Nothing is left: a later rollback or resume runs no hook again.
+    project
+        .gantry(&["rollback"])
+        .expect_code(0)
+        .stdout_has("no rollback hook is left to run");
+    project
+        .gantry(&["resume"])
+        .expect_code(0)
+        .stdout_has("nothing to resume");
+    assert_eq!(log(&project).len(), 6);
+}
+
+#[test]
+fn a_failing_hook_does_not_stop_the_others_and_exits_4() {
+    let project = project(&format!(
+        "{}{}{}",
+        recorded("first", ""),
+        recorded("second", ", fail_rollback: true"),
+        recorded("third", ", fail: true"),
+    ));
+    project
+        .gantry(&["run"])
+        .expect_code(4)
+        .stdout_has("rollback of second")
+        .stdout_has("a rollback hook failed");
+    let log = log(&project);
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert!(log[5].starts_with("rollback first"), "{log:?}");
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("failure, rollback FAILED");
+}
+
+#[test]
+fn hooks_use_their_own_plugin_and_inputs_when_given() {
+    let project = project(&format!(
+        "      - id: own\n        uses: probe\n        with: {{ action: record, label: step, log: /workspace/log.txt }}\n        permissions: {{ workspace: write }}\n        rollback:\n          uses: probe\n          with:\n            action: record\n            label: hook-${{{{ env.WHO }}}}\n            log: /workspace/log.txt\n        env: {{ WHO: custom }}\n{}",
+        recorded("boom", ", fail: true")
+    ));
+    project.gantry(&["run"]).expect_code(1);
+    assert_eq!(
+        log(&project),
+        [
+            "run step",
+            "run boom",
+            "rollback boom outcome=failure state=saved-by-boom",
+            "rollback hook-custom outcome=success state=saved-by-step",
+        ]
+    );
+}
+
+#[test]
+fn a_successful_run_is_rolled_back_later_once() {
+    let project = project(&format!("{}{}", recorded("a", ""), recorded("b", "")));
+    project.gantry(&["run"]).expect_code(0);
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("success");
+    project
+        .gantry(&["rollback"])
+        .expect_code(0)
+        .stdout_has("rolled back");
+    assert_eq!(
+        log(&project)[2..],
+        [
+            "rollback b outcome=success state=saved-by-b",
+            "rollback a outcome=success state=saved-by-a"
+        ]
+    );
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("success, rolled back");
+    project.gantry(&["rollback"]).expect_code(0);
+    assert_eq!(log(&project).len(), 4, "no hook runs twice");
+    project
+        .gantry(&["rollback", "20200101T000000Z-000000"])
+        .expect_code(2)
+        .stderr_has("no run `20200101T000000Z-000000`");
+}
+
+#[test]
+fn parallel_jobs_roll_back_in_the_order_their_steps_started() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: par\nplugins:\n  probe: {{ source: probe.wasm, sha256: {sha} }}\njobs:\n  a:\n    steps:\n{}  b:\n    needs: a\n    steps:\n{}  c:\n    needs: b\n    steps:\n{}",
+        recorded("a", ""),
+        recorded("b", ""),
+        recorded("c", ", fail: true"),
+    ));
+    project.gantry(&["run"]).expect_code(1);
+    let rollbacks: Vec<String> = log(&project)
+        .into_iter()
+        .filter(|l| l.starts_with("rollback"))
+        .map(|l| l.split(' ').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(rollbacks, ["c", "b", "a"]);
+}
+
+#[test]
+fn a_secret_input_is_masked_in_the_journal_and_given_again_later() {
+    let project = project(
+        "      - id: s\n        uses: probe\n        with: { action: record, label: 'tok-${{ secrets.TOKEN }}', log: /workspace/log.txt }\n        permissions: { workspace: write }\n        rollback: {}\n",
+    );
+    project
+        .gantry(&["run", "--secret", "TOKEN=hunter2"])
+        .expect_code(0);
+    let journal = journal(&project);
+    assert!(!journal.contains("hunter2"), "{journal}");
+    assert!(journal.contains("tok-***"), "{journal}");
+    // Without the secret the hook cannot get its input back: it fails.
+    project
+        .gantry(&["rollback"])
+        .expect_code(4)
+        .stdout_has("pass the secret with --secret");
+    let project2 = project;
+    std::fs::remove_dir_all(project2.path().join(".gantry")).unwrap();
+    project2
+        .gantry(&["run", "--secret", "TOKEN=hunter2"])
+        .expect_code(0);
+    project2
+        .gantry(&["rollback", "--secret", "TOKEN=hunter2"])
+        .expect_code(0);
+    assert!(
+        log(&project2)
+            .contains(&"rollback tok-hunter2 outcome=success state=saved-by-tok-***".to_owned()),
+        "{:?}",
+        log(&project2)
+    );
+}
+
+#[test]
+fn a_hook_never_runs_a_changed_plugin() {
+    let project = project(&recorded("a", ""));
+    project.gantry(&["run"]).expect_code(0);
+    // Re-pin the manifest to different bytes: the journal's hook no longer matches.
+    let mut bytes = std::fs::read(project.path().join("probe.wasm")).unwrap();
+    bytes.extend_from_slice(&[0, 4, 1, b'x', 0]); // a trailing empty custom section
+    let sha = gantry_tests::sha256_hex(&bytes);
+    std::fs::write(project.path().join("probe.wasm"), &bytes).unwrap();
+    project.manifest(&probe_pipeline(&sha, &recorded("a", "")));
+    project
+        .gantry(&["rollback"])
+        .expect_code(4)
+        .stdout_has("changed since the step ran");
+    assert_eq!(log(&project), ["run a"]);
+}
+
+/// Waits until `log.txt` has `lines` lines, or panics after a while.
+fn wait_for_log(project: &Project, lines: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while log(project).len() < lines {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("gantry ended early with {status}; log: {:?}", log(project));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out; log: {:?}",
+            log(project)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn(project: &Project, args: &[&str]) -> Child {
+    project
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning gantry")
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    let result = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(result, 0);
+}
+
+fn finish(child: Child) -> Outcome {
+    let output = child.wait_with_output().unwrap();
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_killed_run_is_rolled_back_by_resume() {
+    let project = project(&format!(
+        "{}{}",
+        recorded("a", ""),
+        recorded("slow", ", sleep: 600")
+    ));
+    let mut child = spawn(&project, &["run"]);
+    wait_for_log(&project, 2, &mut child);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("interrupted: the runner died");
+    project
+        .gantry(&["rollback"])
+        .expect_code(2)
+        .stderr_has("gantry resume");
+    project
+        .gantry(&["resume"])
+        .expect_code(1)
+        .stdout_has("the runner died while the run was executing");
+    assert_eq!(
+        log(&project)[2..],
+        [
+            "rollback slow outcome=failure state=",
+            "rollback a outcome=success state=saved-by-a"
+        ]
+    );
+    project.gantry(&["resume"]).expect_code(0);
+    assert_eq!(log(&project).len(), 4);
+}
+
+#[test]
+fn a_rollback_killed_halfway_is_finished_without_running_a_hook_twice() {
+    let project = project(&format!(
+        "{}{}{}",
+        recorded("a", ""),
+        recorded("b", ", sleep_rollback: 600"),
+        recorded("c", ", fail: true"),
+    ));
+    let mut child = spawn(&project, &["run"]);
+    // run a, run b, run c, rollback c, rollback b (which then sleeps).
+    wait_for_log(&project, 5, &mut child);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("rollback interrupted");
+    project
+        .gantry(&["resume"])
+        .expect_code(4)
+        .stdout_has("not run twice");
+    let log = log(&project);
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert_eq!(log[5], "rollback a outcome=success state=saved-by-a");
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("rollback b")).count(),
+        1
+    );
+}
+
+#[test]
+fn an_interrupt_stops_the_step_and_rolls_back_and_a_second_stops_the_rollback() {
+    let project = project(&format!(
+        "{}{}",
+        recorded("a", ", sleep_rollback: 600"),
+        recorded("slow", ", sleep: 600")
+    ));
+    let started = Instant::now();
+    let mut child = spawn(&project, &["run"]);
+    wait_for_log(&project, 2, &mut child);
+    signal(&child, libc::SIGINT);
+    // The sleeping step stops, its hook runs, then `a`'s hook sleeps.
+    wait_for_log(&project, 4, &mut child);
+    signal(&child, libc::SIGTERM);
+    let outcome = finish(child);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    outcome
+        .expect_code(4)
+        .stderr_has("interrupted: stopping the running steps and rolling back")
+        .stderr_has("gantry resume");
+    // The stopped step saved its state before it slept; its hook gets it.
+    assert_eq!(
+        log(&project)[2..],
+        [
+            "rollback slow outcome=failure state=saved-by-slow",
+            "rollback a outcome=success state=saved-by-a"
+        ]
+    );
+    // `a`'s hook was stopped halfway: resume does not run it again.
+    project.gantry(&["resume"]).expect_code(4);
+    assert_eq!(log(&project).len(), 4);
+}
+
+#[test]
+fn hook_timeout_is_its_own() {
+    let project = project(
+        "      - id: t\n        uses: probe\n        with: { action: record, label: t, log: /workspace/log.txt, sleep_rollback: 600, fail: true }\n        permissions: { workspace: write }\n        rollback: { timeout-minutes: 0.02 }\n",
+    );
+    project
+        .gantry(&["run"])
+        .expect_code(4)
+        .stdout_has("rollback of t")
+        .stdout_has("timed out after 1.2 s");
+}
