@@ -61,7 +61,7 @@ fn a_corrupted_blob_fails_the_downloading_step_naming_the_file() {
     let project = pipeline(&format!(
         "{BUILD}  release:\n    needs: build\n    steps:\n      - uses: probe\n        with: {{ action: record, label: waiting, log: /workspace/log.txt, sleep: 3 }}\n        permissions: {{ workspace: write }}\n      - uses: probe\n        with: {{ action: read, path: /artifacts/site/index.txt }}\n        artifacts: {{ download: [site] }}\n"
     ));
-    let mut child = project
+    let child = project
         .command(&["run"])
         .stdout(std::process::Stdio::piped())
         .spawn()

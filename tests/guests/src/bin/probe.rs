@@ -146,7 +146,8 @@ fn main() {
                 .append(true)
                 .open(input("log"))
                 .expect("open the record log");
-            log.write_all(line.as_bytes()).expect("write the record log");
+            log.write_all(line.as_bytes())
+                .expect("write the record log");
             println!("{}", line.trim_end());
             let suffix = if phase == "rollback" { "_rollback" } else { "" };
             if let Ok(seconds) = input(&format!("sleep{suffix}")).parse::<f64>() {
@@ -156,6 +157,23 @@ fn main() {
                 println!("::error::{label} fails in phase {phase}");
                 std::process::exit(1);
             }
+        }
+        // Leaves a marker named `me` in `dir`, then waits up to `wait`
+        // seconds for the marker of `peer`: succeeds only when both steps
+        // run at the same time, whatever the machine's speed.
+        "meet" => {
+            let dir = std::path::PathBuf::from(input("dir"));
+            fs::write(dir.join(input("me")), "here").expect("write the marker");
+            let wait: f64 = input("wait").parse().unwrap_or(30.0);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait);
+            while !dir.join(input("peer")).exists() {
+                if std::time::Instant::now() > deadline {
+                    println!("alone: {} never came", input("peer"));
+                    std::process::exit(1);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            println!("met {}", input("peer"));
         }
         "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
         "panic" => panic!("the probe was asked to panic"),
