@@ -1,40 +1,62 @@
 //! `gantry-bench`: what a step costs in gantry, measured beside what it
 //! costs in wasmtime alone (the floor) and as a native process, in one run.
 //!
-//! Every figure is the median of `--repeat` rounds; the machines this runs
-//! on are shared and noisy, so the ratios matter more than the absolute
-//! numbers. See `docs/BENCHMARKS.md`.
+//! The machines this runs on are shared and noisy, so each measurement is
+//! repeated for `--repeat` rounds, the rounds interleave gantry with its
+//! baselines, and every ratio is the median of the ratios taken within a
+//! round. How to run it and what each line means: `docs/BENCHMARKS.md`.
+//!
+//! - [`guests`]: the modules run, the same bytes for gantry and baseline;
+//! - [`baselines`]: the wasmtime floor loops and a native process per step;
+//! - [`in_process`]: gantry's sandbox and engine inside this process;
+//! - [`process`]: whole `gantry run` processes, wall time and peak RSS;
+//! - [`verification`]: sha256 throughput.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+mod baselines;
+mod guests;
+mod in_process;
+mod process;
+mod verification;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use gantry::engine::{self, AdmittedPlugins, RunOptions};
-use gantry::plugin::VerifiedPlugin;
-use gantry::plugin::cache::ModuleCache;
-use gantry::report::{Event, Reporter};
-use gantry::sandbox::{Sandbox, StepInvocation, StepModule};
-use gantry::secrets::Secrets;
-use indexmap::IndexMap;
-use tokio_util::sync::CancellationToken;
+use baselines::{AsyncFloor, Bare, Floor};
+use guests::{PROBE_NOOP_ENV, PROBE_NOOP_WITH};
+use in_process::Gantry;
+use process::{ProcessRun, gantry_run, measure, write_pipeline};
 
-/// The no-op step: exports `_start` and a memory, imports nothing.
-const NOOP_WAT: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+/// The size of the "new plugin" whose first and second runs are compared.
+const NEW_PLUGIN_BYTES: usize = 100 * 1024;
+/// How many native processes are spawned per round (they are slow).
+const NATIVE_STEPS: usize = 300;
+
+/// The issue's targets.
+const MAX_FLOOR_RATIO: f64 = 1.5;
+const MIN_STEPS_PER_SECOND: f64 = 5000.0;
+const MAX_CACHED_RUN_SECONDS: f64 = 0.020;
+const MIN_SECOND_RUN_SPEEDUP: f64 = 10.0;
+const MAX_PEAK_RSS_BYTES: f64 = 100e6;
+/// "No growth from step to step": what RSS may gain between the early
+/// sample and the last step, per step. A leaked store, WASI context or
+/// step folder would cost kilobytes per step; page-granular allocator
+/// noise over 900 steps stays well below this.
+const MAX_GROWTH_BYTES_PER_STEP: f64 = 256.0;
 
 struct Options {
     steps: usize,
     repeat: usize,
     gantry: Option<PathBuf>,
+    /// Real plugins whose first and second runs are compared too.
+    plugins: Vec<PathBuf>,
 }
 
 fn parse_args() -> Options {
     let mut options = Options {
         steps: 1000,
-        repeat: 5,
+        repeat: 7,
         gantry: None,
+        plugins: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,485 +65,633 @@ fn parse_args() -> Options {
             "--steps" => options.steps = value().parse().unwrap_or_else(|_| usage("--steps")),
             "--repeat" => options.repeat = value().parse().unwrap_or_else(|_| usage("--repeat")),
             "--gantry" => options.gantry = Some(PathBuf::from(value())),
+            "--plugin" => options.plugins.push(PathBuf::from(value())),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             _ => usage(&arg),
         }
     }
     options.repeat = options.repeat.max(1);
-    options.steps = options.steps.max(10);
+    // Divisible by 8 (the parallel jobs) and by 10 (the early RSS sample).
+    options.steps = options.steps.max(80).div_ceil(40) * 40;
     options
 }
 
+const USAGE: &str = "usage: gantry-bench [--steps N] [--repeat R] [--gantry PATH] [--plugin WASM]...\n\
+    \n\
+    --steps N    steps per measurement (default 1000; rounded up to a multiple of 40)\n\
+    --repeat R   rounds; every figure is the median of R (default 7)\n\
+    --gantry P   the gantry binary to time (default: the one beside this binary)\n\
+    --plugin W   also time the first and second run of the plugin W, run without inputs";
+
 fn usage(bad: &str) -> ! {
-    eprintln!(
-        "gantry-bench: bad argument `{bad}`\nusage: gantry-bench [--steps N] [--repeat R] [--gantry PATH]"
-    );
+    eprintln!("gantry-bench: bad argument `{bad}`\n{USAGE}");
     std::process::exit(2)
 }
 
+/// Every round's value of each figure.
+#[derive(Default)]
+struct Rounds {
+    floor: Vec<f64>,
+    bare: Vec<f64>,
+    async_floor: Vec<f64>,
+    sandbox: Vec<f64>,
+    probe_floor: Vec<f64>,
+    probe_sandbox: Vec<f64>,
+    native: Vec<f64>,
+    step_folder: Vec<f64>,
+    sandbox_start: Vec<f64>,
+    engine_start: Vec<f64>,
+    sandbox_drop: Vec<f64>,
+    one_job_rate: Vec<f64>,
+    eight_jobs_rate: Vec<f64>,
+    growth_kib: Vec<f64>,
+    rss_early_kib: Vec<f64>,
+    // Whole processes.
+    true_process: Vec<ProcessRun>,
+    version: Vec<f64>,
+    noop_first: Vec<f64>,
+    noop_second: Vec<f64>,
+    sized_first: Vec<f64>,
+    sized_second: Vec<f64>,
+    probe_first: Vec<f64>,
+    probe_second: Vec<f64>,
+    /// Per `--plugin`: first runs, second runs.
+    plugins: Vec<(Vec<f64>, Vec<f64>)>,
+    big: Vec<ProcessRun>,
+    small: Vec<ProcessRun>,
+    big_tmpfs: Vec<ProcessRun>,
+    // Verification.
+    sha_gantry: Vec<f64>,
+    sha_coreutils: Vec<f64>,
+}
+
 fn main() {
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == process::HELPER_ARG) {
+        process::helper_main(args.skip(1));
+    }
     let options = parse_args();
+    let n = options.steps;
+    let r = options.repeat;
     let work = tempfile::Builder::new()
         .prefix("gantry-bench-")
         .tempdir()
         .expect("a temp folder");
-    let noop = wat::parse_str(NOOP_WAT).expect("valid wat");
-    let probe = std::fs::read(gantry_tests::PROBE_WASM).expect("the probe guest was built");
     let gantry_bin = options.gantry.clone().unwrap_or_else(find_gantry);
-    let n = options.steps;
-    let r = options.repeat;
+    let noop = guests::noop();
+    let probe = guests::probe();
+    let sized = guests::sized_plugin(NEW_PLUGIN_BYTES);
 
-    println!("gantry-bench: {n} steps per round, median of {r} rounds");
-    println!("machine: {}", machine());
-    println!("gantry binary: {}", gantry_bin.display());
+    println!("gantry-bench: {n} steps per measurement, median of {r} interleaved rounds");
+    for line in machine() {
+        println!("  {line}");
+    }
+    println!("  gantry binary: {}", gantry_bin.display());
+    println!(
+        "  guests: no-op .wat {} B; Rust probe {} KB; generated plugin {} KB",
+        noop.len(),
+        probe.len() / 1000,
+        sized.len() / 1000
+    );
     println!();
 
-    // Baselines.
-    let floor = median(r, || raw_wasmtime_per_step(&noop, n));
-    let floor_wasi = median(r, || raw_wasmtime_wasi_per_step(&noop, n));
-    let native = median(r, || native_process_per_step(n.min(300)));
+    // In-process: baselines and gantry, built once, outside any timing.
+    let floor = Floor::new(&noop, &[]);
+    let bare = Bare::new(&noop);
+    let async_floor = AsyncFloor::new(&noop, &[]);
+    let probe_floor = Floor::new(&probe, &PROBE_NOOP_ENV);
+    let gantry = Gantry::new(&work.path().join("in-process-cache"));
+    let noop_module = gantry.admit_cached("step", &noop);
+    let probe_module = gantry.admit_cached("step", &probe);
+    let one_job = write_pipeline(work.path(), "one-job", &noop, 1, n, &[]);
+    let eight_jobs = write_pipeline(work.path(), "eight-jobs", &noop, 8, n / 8, &[]);
+    let one_job_plan = in_process::load_plan(&one_job);
+    let eight_jobs_plan = in_process::load_plan(&eight_jobs);
+    let early = n / 10;
 
-    // gantry's sandbox, one step after another, module from the cache.
-    let cache_home = work.path().join("cache");
-    let cache = ModuleCache::open(&cache_home.join("gantry")).expect("bench cache");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let sandbox = Arc::new(Sandbox::new().expect("sandbox"));
-    let noop_plugin = verified("noop", &noop);
-    // Fill the cache, then admit from it as a second run would.
-    sandbox
-        .admit_plugin(&noop_plugin, Some(&cache))
-        .0
-        .expect("admitted");
-    let (module, note) = sandbox.admit_plugin(&noop_plugin, Some(&cache));
-    assert!(note.is_none(), "{note:?}");
-    let module = module.expect("admitted from the cache");
-    let sandbox_step = median(r, || {
-        runtime.block_on(sandbox_per_step(&sandbox, &module, n, &mut |_, _| {}))
-    });
-
-    // Memory: RSS after a warm-up and after many more steps.
-    let (rss_warm, rss_end, rss_steps) = runtime.block_on(async {
-        let warm = n / 10;
-        let mut at_warm = 0;
-        let mut sample = |i: usize, total: usize| {
-            if i + 1 == warm {
-                at_warm = rss_kib("VmRSS");
-            }
-            let _ = total;
-        };
-        sandbox_per_step(&sandbox, &module, n * 2, &mut sample).await;
-        (at_warm, rss_kib("VmRSS"), n * 2 - warm)
-    });
-
-    // The engine: a 1,000-step job, and 1,000 steps over 8 parallel jobs.
-    let one_job = write_pipeline(work.path(), "one-job", &noop, 1, n);
-    let eight_jobs = write_pipeline(work.path(), "eight-jobs", &noop, 8, n / 8);
-    let one_job_rate = median(r, || {
-        engine_steps_per_second(&runtime, &sandbox, &module, &one_job, n)
-    });
-    let eight_jobs_rate = median(r, || {
-        engine_steps_per_second(&runtime, &sandbox, &module, &eight_jobs, (n / 8) * 8)
-    });
-    drop(runtime);
-
-    // Whole `gantry run` processes.
-    let one_noop = write_pipeline(work.path(), "one-noop", &noop, 1, 1);
-    let one_probe = write_probe_pipeline(work.path(), &probe);
+    // Whole processes: their pipelines and a cache folder of their own.
+    let one_noop = write_pipeline(work.path(), "one-noop", &noop, 1, 1, &[]);
+    let one_sized = write_pipeline(work.path(), "one-new-plugin", &sized, 1, 1, &[]);
+    let one_probe = write_pipeline(work.path(), "one-probe", &probe, 1, 1, &PROBE_NOOP_WITH);
+    let plugins: Vec<(String, usize, PathBuf)> = options
+        .plugins
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
+            let name = path.file_name().map_or_else(
+                || format!("plugin {i}"),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let manifest = write_pipeline(work.path(), &format!("plugin-{i}"), &bytes, 1, 1, &[]);
+            (name, bytes.len(), manifest)
+        })
+        .collect();
+    let small = write_pipeline(work.path(), "small", &noop, 1, early, &[]);
     let process_cache = work.path().join("process-cache");
-    let run = |manifest: &Path, fresh: bool| {
-        if fresh {
-            let _ = std::fs::remove_dir_all(&process_cache);
+    let fresh_cache = || {
+        let _ = std::fs::remove_dir_all(&process_cache);
+    };
+    let run = |manifest: &Path| gantry_run(&gantry_bin, manifest, &process_cache, None);
+    // The same runs with the step folders in memory, where there is a tmpfs.
+    let tmpfs = tmpfs_dir();
+
+    // Verification: the same bytes in a file for coreutils. They are made
+    // again in each round and dropped after, so 64 MiB of them do not sit
+    // in this process's RSS while the engine's is sampled.
+    let data_file = work.path().join("hashed.bin");
+    std::fs::write(&data_file, verification::data()).expect("the hashed file");
+
+    // One warm-up round, thrown away: faults in code and caches.
+    floor.per_step(n / 10);
+    bare.per_step(n / 10);
+    async_floor.per_step(n / 10);
+    probe_floor.per_step(n / 10);
+    gantry.sandbox_per_step(&noop_module, &[], n / 10);
+    gantry.sandbox_per_step(&probe_module, &PROBE_NOOP_ENV, n / 10);
+    gantry.engine_run(&one_job_plan, "step", &noop_module, n, early);
+    fresh_cache();
+    run(&one_noop);
+    run(&one_noop);
+
+    let load_before = loadavg();
+    let mut rounds = Rounds::default();
+    for round in 1..=r {
+        eprint!("\rround {round}/{r} ");
+        rounds.floor.push(floor.per_step(n));
+        rounds
+            .sandbox
+            .push(gantry.sandbox_per_step(&noop_module, &[], n));
+        rounds.bare.push(bare.per_step(n));
+        rounds.async_floor.push(async_floor.per_step(n));
+        rounds.probe_floor.push(probe_floor.per_step(n));
+        rounds
+            .probe_sandbox
+            .push(gantry.sandbox_per_step(&probe_module, &PROBE_NOOP_ENV, n));
+        rounds
+            .native
+            .push(baselines::native_process_per_step(NATIVE_STEPS.min(n)));
+        rounds.step_folder.push(in_process::step_folder_per_step(n));
+        rounds.sandbox_start.push(gantry.sandbox_start());
+        rounds.engine_start.push(baselines::engine_start());
+        rounds
+            .sandbox_drop
+            .push(gantry.sandbox_drop_after_a_step(&noop));
+        let one = gantry.engine_run(&one_job_plan, "step", &noop_module, n, early);
+        rounds.one_job_rate.push(one.steps_per_second);
+        rounds.rss_early_kib.push(one.rss_early_kib as f64);
+        rounds
+            .growth_kib
+            .push(one.rss_end_kib as f64 - one.rss_early_kib as f64);
+        let eight = gantry.engine_run(&eight_jobs_plan, "step", &noop_module, n, early);
+        rounds.eight_jobs_rate.push(eight.steps_per_second);
+
+        rounds
+            .true_process
+            .push(measure(&Command::new("/bin/true")).1);
+        let (ok, version) = measure(Command::new(&gantry_bin).arg("--version"));
+        assert!(ok, "`gantry --version` failed");
+        rounds.version.push(version.wall);
+        fresh_cache();
+        rounds.sized_first.push(run(&one_sized).wall);
+        rounds.sized_second.push(run(&one_sized).wall);
+        fresh_cache();
+        rounds.probe_first.push(run(&one_probe).wall);
+        rounds.probe_second.push(run(&one_probe).wall);
+        rounds.plugins.resize(plugins.len(), Default::default());
+        for ((_, _, manifest), (first, second)) in plugins.iter().zip(&mut rounds.plugins) {
+            fresh_cache();
+            first.push(run(manifest).wall);
+            second.push(run(manifest).wall);
         }
-        gantry_run(&gantry_bin, manifest, &process_cache).0
-    };
-    let noop_uncached = median(r, || run(&one_noop, true));
-    let noop_cached = median(r, || run(&one_noop, false));
-    let probe_uncached = median(r, || run(&one_probe, true));
-    let probe_cached = median(r, || run(&one_probe, false));
-    let _ = std::fs::remove_dir_all(&process_cache);
-    gantry_run(&gantry_bin, &one_job, &process_cache);
-    let (big_wall, big_peak) = {
-        let runs: Vec<(f64, u64)> = (0..r)
-            .map(|_| gantry_run(&gantry_bin, &one_job, &process_cache))
-            .collect();
-        let mut walls: Vec<f64> = runs.iter().map(|(w, _)| *w).collect();
-        let peak = runs.iter().map(|(_, p)| *p).max().unwrap_or(0);
-        (median_of(&mut walls), peak)
-    };
+        fresh_cache();
+        rounds.noop_first.push(run(&one_noop).wall);
+        rounds.noop_second.push(run(&one_noop).wall);
+        // The cache now holds the no-op module, as for any second run.
+        rounds.big.push(run(&one_job));
+        rounds.small.push(run(&small));
+        if let Some(tmpfs) = &tmpfs {
+            let tmpdir = Some(tmpfs.path());
+            let big = gantry_run(&gantry_bin, &one_job, &process_cache, tmpdir);
+            rounds.big_tmpfs.push(big);
+        }
 
-    // sha256 verification.
-    let sha_mib_s = median(r, sha256_throughput);
+        let data = verification::data();
+        rounds
+            .sha_gantry
+            .push(verification::gantry_mib_per_second(&data));
+        drop(data);
+        let len = verification::HASHED_BYTES;
+        if let Some(rate) = verification::sha256sum_mib_per_second(&data_file, len) {
+            rounds.sha_coreutils.push(rate);
+        }
+    }
+    eprintln!("\r                ");
+    let load_after = loadavg();
 
-    let mut out = String::new();
-    let us = |secs: f64| secs * 1e6;
-    let _ = writeln!(out, "baselines");
-    let _ = writeln!(
-        out,
-        "  raw wasmtime loop (floor)          {:>9.1} µs/step",
-        us(floor)
-    );
-    let _ = writeln!(
-        out,
-        "  raw wasmtime + WASI ctx, async     {:>9.1} µs/step",
-        us(floor_wasi)
-    );
-    let _ = writeln!(
-        out,
-        "  native process (/bin/true)         {:>9.1} µs/step",
-        us(native)
-    );
-    let _ = writeln!(out, "gantry");
-    let _ = writeln!(
-        out,
-        "  sandbox step, cached module        {:>9.1} µs/step   {:>6.2}× floor  {:>6.2}× wasmtime+WASI  {:>6.3}× native",
-        us(sandbox_step),
-        sandbox_step / floor,
-        sandbox_step / floor_wasi,
-        sandbox_step / native
-    );
-    let _ = writeln!(
-        out,
-        "  engine, {n} steps in one job     {:>9.0} steps/s  {:>6.1} µs/step  {:>6.2}× floor",
-        one_job_rate,
-        1e6 / one_job_rate,
-        (1.0 / one_job_rate) / floor
-    );
-    let _ = writeln!(
-        out,
-        "  engine, {} steps over 8 jobs     {:>9.0} steps/s  {:>6.1} µs/step  {:>6.2}× floor",
-        (n / 8) * 8,
-        eight_jobs_rate,
-        1e6 / eight_jobs_rate,
-        (1.0 / eight_jobs_rate) / floor
-    );
-    let _ = writeln!(out, "whole `gantry run` process, one step (wall)");
-    let _ = writeln!(
-        out,
-        "  no-op .wat, empty cache            {:>9.1} ms",
-        noop_uncached * 1e3
-    );
-    let _ = writeln!(
-        out,
-        "  no-op .wat, cached                 {:>9.1} ms   {:>6.1}× native process",
-        noop_cached * 1e3,
-        noop_cached / native
-    );
-    let _ = writeln!(
-        out,
-        "  {} KB Rust guest, first run       {:>9.1} ms",
-        probe.len() / 1024,
-        probe_uncached * 1e3
-    );
-    let _ = writeln!(
-        out,
-        "  {} KB Rust guest, second run      {:>9.1} ms   {:>6.1}× faster than the first",
-        probe.len() / 1024,
-        probe_cached * 1e3,
-        probe_uncached / probe_cached
-    );
-    let _ = writeln!(
-        out,
-        "  {n}-step pipeline                {:>9.1} ms   {:>6.0} steps/s",
-        big_wall * 1e3,
-        n as f64 / big_wall
-    );
-    let _ = writeln!(out, "memory");
-    let _ = writeln!(
-        out,
-        "  peak RSS of `gantry run`, {n} steps {:>7.1} MiB",
-        big_peak as f64 / 1024.0
-    );
-    let growth = rss_end as f64 - rss_warm as f64;
-    let _ = writeln!(
-        out,
-        "  bench RSS growth over {rss_steps} steps    {:>+7.0} KiB ({:+.1} bytes/step; after warm-up {} KiB)",
-        growth,
-        growth * 1024.0 / rss_steps as f64,
-        rss_warm
-    );
-    let _ = writeln!(out, "verification");
-    let _ = writeln!(
-        out,
-        "  sha256                             {:>9.0} MiB/s",
-        sha_mib_s
-    );
-    println!("{out}");
+    let plugins: Vec<(String, usize)> = plugins.into_iter().map(|(n, l, _)| (n, l)).collect();
+    report(&rounds, &plugins, n, &load_before, &load_after);
+}
 
-    println!("targets (from issue 7)");
-    let target = |name: &str, ok: bool, value: String| {
-        println!("  [{}] {name}: {value}", if ok { "met" } else { "MISSED" });
+/// Prints every figure, its ratios to the baselines, and each target.
+fn report(
+    rounds: &Rounds,
+    plugins: &[(String, usize)],
+    n: usize,
+    load_before: &str,
+    load_after: &str,
+) {
+    let us = |secs: f64| format!("{:.1} µs/step", secs * 1e6);
+    let ms = |secs: f64| format!("{:.2} ms", secs * 1e3);
+    let mb = |kib: u64| format!("{:.1} MB", kib as f64 * 1024.0 / 1e6);
+    let early = n / 10;
+    let walls = |runs: &[ProcessRun]| runs.iter().map(|p| p.wall).collect::<Vec<f64>>();
+    let peak = |runs: &[ProcessRun]| runs.iter().map(|p| p.peak_rss_kib).max().unwrap_or(0);
+
+    let one_job_step: Vec<f64> = rounds.one_job_rate.iter().map(|r| 1.0 / r).collect();
+    let eight_jobs_step: Vec<f64> = rounds.eight_jobs_rate.iter().map(|r| 1.0 / r).collect();
+    let sandbox_ratio = ratio(&rounds.sandbox, &rounds.floor);
+    let one_job_ratio = ratio(&one_job_step, &rounds.floor);
+    let probe_ratio = ratio(&rounds.probe_sandbox, &rounds.probe_floor);
+    let one_job_rate = median(&rounds.one_job_rate);
+
+    println!("baselines, per step (the no-op .wat unless named)");
+    line(
+        "floor: wasmtime + WASI, minimal loop",
+        us(median(&rounds.floor)),
+        "1.00× floor".into(),
+    );
+    line(
+        "wasmtime without WASI",
+        us(median(&rounds.bare)),
+        format!("{:.2}× floor", ratio(&rounds.bare, &rounds.floor)),
+    );
+    line(
+        "wasmtime + WASI, async + epochs",
+        us(median(&rounds.async_floor)),
+        format!("{:.2}× floor", ratio(&rounds.async_floor, &rounds.floor)),
+    );
+    line(
+        "floor, Rust probe guest (exit 0)",
+        us(median(&rounds.probe_floor)),
+        String::new(),
+    );
+    line(
+        "native process per step (/bin/true)",
+        us(median(&rounds.native)),
+        format!("{:.1}× floor", ratio(&rounds.native, &rounds.floor)),
+    );
+    println!();
+
+    println!("gantry in process, module from the cache");
+    line(
+        "sandbox step, no-op .wat",
+        us(median(&rounds.sandbox)),
+        format!(
+            "{sandbox_ratio:.2}× floor  {:.2}× async floor  {:.3}× native",
+            ratio(&rounds.sandbox, &rounds.async_floor),
+            ratio(&rounds.sandbox, &rounds.native)
+        ),
+    );
+    line(
+        "  of which the step folder alone",
+        us(median(&rounds.step_folder)),
+        format!(
+            "{:.0}% of the sandbox step",
+            100.0 * ratio(&rounds.step_folder, &rounds.sandbox)
+        ),
+    );
+    line(
+        "sandbox step, Rust probe (exit 0)",
+        us(median(&rounds.probe_sandbox)),
+        format!(
+            "{probe_ratio:.2}× its floor  {:.3}× native",
+            ratio(&rounds.probe_sandbox, &rounds.native)
+        ),
+    );
+    line(
+        &format!("engine, {n} steps in one job"),
+        format!("{one_job_rate:.0} steps/s"),
+        format!(
+            "{}  {one_job_ratio:.2}× floor  {:.3}× native",
+            us(1.0 / one_job_rate),
+            ratio(&one_job_step, &rounds.native)
+        ),
+    );
+    line(
+        &format!("engine, {n} steps over 8 parallel jobs"),
+        format!("{:.0} steps/s", median(&rounds.eight_jobs_rate)),
+        format!(
+            "{}  {:.2}× floor  {:.2}× one job's rate",
+            us(1.0 / median(&rounds.eight_jobs_rate)),
+            ratio(&eight_jobs_step, &rounds.floor),
+            ratio(&rounds.eight_jobs_rate, &rounds.one_job_rate)
+        ),
+    );
+    line(
+        "Sandbox::new",
+        ms(median(&rounds.sandbox_start)),
+        format!(
+            "of which wasmtime's Engine::new {}",
+            ms(median(&rounds.engine_start))
+        ),
+    );
+    line(
+        "dropping the Sandbox after one step",
+        ms(median(&rounds.sandbox_drop)),
+        "joins its epoch thread, which sleeps in 10 ms ticks".into(),
+    );
+    println!();
+
+    let sized_speedup = ratio(&rounds.sized_first, &rounds.sized_second);
+    let probe_speedup = ratio(&rounds.probe_first, &rounds.probe_second);
+    let true_walls = walls(&rounds.true_process);
+    let big_walls = walls(&rounds.big);
+    let noop_second = median(&rounds.noop_second);
+    let vs_true = |walls: &[f64]| format!("{:.1}× /bin/true", ratio(walls, &true_walls));
+    println!("whole processes, wall time from spawn to exit");
+    line("/bin/true", ms(median(&true_walls)), String::new());
+    line(
+        "gantry --version",
+        ms(median(&rounds.version)),
+        vs_true(&rounds.version),
+    );
+    line(
+        "gantry run, 1 no-op step, empty cache",
+        ms(median(&rounds.noop_first)),
+        vs_true(&rounds.noop_first),
+    );
+    line(
+        "gantry run, 1 no-op step, cached",
+        ms(noop_second),
+        vs_true(&rounds.noop_second),
+    );
+    line(
+        &format!("new {} KB plugin, first run", NEW_PLUGIN_BYTES / 1024),
+        ms(median(&rounds.sized_first)),
+        String::new(),
+    );
+    line(
+        "  second run, cached",
+        ms(median(&rounds.sized_second)),
+        format!("{sized_speedup:.1}× faster than the first"),
+    );
+    line(
+        "Rust probe guest, first run",
+        ms(median(&rounds.probe_first)),
+        String::new(),
+    );
+    line(
+        "  second run, cached",
+        ms(median(&rounds.probe_second)),
+        format!("{probe_speedup:.1}× faster than the first"),
+    );
+    for ((name, len), (first, second)) in plugins.iter().zip(&rounds.plugins) {
+        line(
+            &format!("{name} ({} KB), first run", len / 1000),
+            ms(median(first)),
+            String::new(),
+        );
+        line(
+            "  second run, cached",
+            ms(median(second)),
+            format!("{:.1}× faster than the first", ratio(first, second)),
+        );
+    }
+    line(
+        &format!("gantry run, {n} no-op steps, cached"),
+        ms(median(&big_walls)),
+        format!("{:.0} steps/s", n as f64 / median(&big_walls)),
+    );
+    if !rounds.big_tmpfs.is_empty() {
+        let tmpfs_walls = walls(&rounds.big_tmpfs);
+        line(
+            "  the same, step folders on tmpfs",
+            ms(median(&tmpfs_walls)),
+            format!(
+                "{:.0} steps/s  {:.2}× faster",
+                n as f64 / median(&tmpfs_walls),
+                ratio(&big_walls, &tmpfs_walls)
+            ),
+        );
+    }
+    println!();
+
+    let growth = median(&rounds.growth_kib);
+    let growth_per_step = growth * 1024.0 / (n - early) as f64;
+    let worst_growth = rounds
+        .growth_kib
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let big_peak = peak(&rounds.big);
+    let small_peak = peak(&rounds.small);
+    println!("memory (peak RSS: the highest of all rounds)");
+    line(
+        &format!("peak RSS, gantry run of {n} steps"),
+        mb(big_peak),
+        format!(
+            "{:+.0} KB against {early} steps",
+            (big_peak as f64 - small_peak as f64) * 1.024
+        ),
+    );
+    line(
+        &format!("peak RSS, gantry run of {early} steps"),
+        mb(small_peak),
+        String::new(),
+    );
+    line(
+        "peak RSS, /bin/true (the method's floor)",
+        mb(peak(&rounds.true_process)),
+        String::new(),
+    );
+    line(
+        &format!("in-process RSS growth, step {early} to {n}"),
+        format!("{growth:+.0} KiB"),
+        format!(
+            "{growth_per_step:+.1} B/step; worst round {worst_growth:+.0} KiB; RSS at step {early}: {:.1} MB",
+            median(&rounds.rss_early_kib) * 1.024 / 1000.0
+        ),
+    );
+    println!();
+
+    println!("verification");
+    let sha = median(&rounds.sha_gantry);
+    let versus = if rounds.sha_coreutils.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{:.2}× sha256sum, which did {:.0} MiB/s",
+            ratio(&rounds.sha_gantry, &rounds.sha_coreutils),
+            median(&rounds.sha_coreutils)
+        )
     };
+    line("sha256 of plugin bytes", format!("{sha:.0} MiB/s"), versus);
+    println!();
+    println!("load average before: {load_before}; after: {load_after}");
+    println!();
+
+    println!("targets");
     target(
-        "per-step cost within 1.5× of the raw wasmtime loop",
-        sandbox_step <= 1.5 * floor,
-        format!("{:.2}×", sandbox_step / floor),
+        "per step ≤ 1.5× floor: sandbox step, no-op .wat",
+        sandbox_ratio <= MAX_FLOOR_RATIO,
+        format!("{sandbox_ratio:.2}× floor"),
+    );
+    target(
+        "per step ≤ 1.5× floor: engine step in one job",
+        one_job_ratio <= MAX_FLOOR_RATIO,
+        format!("{one_job_ratio:.2}× floor"),
+    );
+    target(
+        "per step ≤ 1.5× floor: sandbox step, Rust guest",
+        probe_ratio <= MAX_FLOOR_RATIO,
+        format!("{probe_ratio:.2}× its floor"),
     );
     target(
         "≥ 5,000 no-op steps/s in one job",
-        one_job_rate >= 5000.0,
-        format!("{one_job_rate:.0} steps/s"),
+        one_job_rate >= MIN_STEPS_PER_SECOND,
+        format!(
+            "{one_job_rate:.0} steps/s = {:.2}× the target",
+            one_job_rate / MIN_STEPS_PER_SECOND
+        ),
     );
     target(
-        "cached one-step `gantry run` ≤ 20 ms",
-        noop_cached <= 0.020,
-        format!("{:.1} ms", noop_cached * 1e3),
+        "cached one-step `gantry run` ≤ 20 ms wall",
+        noop_second <= MAX_CACHED_RUN_SECONDS,
+        format!(
+            "{} = {:.2}× the limit",
+            ms(noop_second),
+            noop_second / MAX_CACHED_RUN_SECONDS
+        ),
     );
     target(
-        "a new ~100 KB plugin starts ≥ 10× faster on its second run",
-        probe_uncached >= 10.0 * probe_cached,
-        format!("{:.1}×", probe_uncached / probe_cached),
+        "new 100 KB plugin: second run ≥ 10× faster",
+        sized_speedup >= MIN_SECOND_RUN_SPEEDUP,
+        format!(
+            "{sized_speedup:.1}× = {:.2}× the target (Rust probe: {probe_speedup:.1}×)",
+            sized_speedup / MIN_SECOND_RUN_SPEEDUP
+        ),
+    );
+    for ((name, len), (first, second)) in plugins.iter().zip(&rounds.plugins) {
+        let speedup = ratio(first, second);
+        target(
+            &format!("{name} ({} KB): second run ≥ 10× faster", len / 1000),
+            speedup >= MIN_SECOND_RUN_SPEEDUP,
+            format!(
+                "{speedup:.1}× = {:.2}× the target",
+                speedup / MIN_SECOND_RUN_SPEEDUP
+            ),
+        );
+    }
+    let peak_bytes = big_peak as f64 * 1024.0;
+    target(
+        "peak RSS of a 1,000-step run ≤ 100 MB",
+        peak_bytes <= MAX_PEAK_RSS_BYTES,
+        format!(
+            "{} = {:.2}× the limit",
+            mb(big_peak),
+            peak_bytes / MAX_PEAK_RSS_BYTES
+        ),
     );
     target(
-        "peak RSS for 1,000 steps ≤ 100 MB",
-        (big_peak as f64) * 1024.0 <= 100e6,
-        format!("{:.1} MB", big_peak as f64 * 1024.0 / 1e6),
+        "no RSS growth from step to step (≤ 256 B/step)",
+        growth_per_step <= MAX_GROWTH_BYTES_PER_STEP,
+        format!("{growth_per_step:+.1} B/step over {} steps", n - early),
     );
 }
 
-fn verified(alias: &str, bytes: &[u8]) -> VerifiedPlugin {
-    VerifiedPlugin {
-        alias: alias.into(),
-        sha256: gantry::plugin::sha256_hex(bytes),
-        bytes: bytes.to_vec(),
+/// One figure: what, how much, and its ratios.
+fn line(label: &str, value: String, ratios: String) {
+    println!("  {label:<40} {value:>16}  {ratios}");
+}
+
+fn target(name: &str, pass: bool, measured: String) {
+    let verdict = if pass { "PASS" } else { "MISS" };
+    println!("  {verdict}  {name:<50} {measured}");
+}
+
+/// The median of a non-empty list.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
     }
 }
 
-/// The median of `rounds` measurements.
-fn median(rounds: usize, mut measure: impl FnMut() -> f64) -> f64 {
-    let mut values: Vec<f64> = (0..rounds).map(|_| measure()).collect();
-    median_of(&mut values)
+/// The median of the ratios `a[i] / b[i]`, each pair from the same round.
+fn ratio(a: &[f64], b: &[f64]) -> f64 {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    median(&ratios)
 }
 
-fn median_of(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The floor: a fresh store, instantiate, call `_start`; nothing else.
-fn raw_wasmtime_per_step(bytes: &[u8], n: usize) -> f64 {
-    use wasmtime::{Engine, Linker, Module, Store};
-    let engine = Engine::default();
-    let module = Module::new(&engine, bytes).unwrap();
-    let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
-    let started = Instant::now();
-    for _ in 0..n {
-        let mut store = Store::new(&engine, ());
-        let instance = pre.instantiate(&mut store).unwrap();
-        let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
-            .unwrap();
-        start.call(&mut store, ()).unwrap();
-    }
-    started.elapsed().as_secs_f64() / n as f64
-}
-
-/// What any async WASI host pays: the floor plus a WASI context (no
-/// folders), an async call and epoch interruption.
-fn raw_wasmtime_wasi_per_step(bytes: &[u8], n: usize) -> f64 {
-    use wasmtime::{Config, Engine, Linker, Module, Store};
-    use wasmtime_wasi::WasiCtxBuilder;
-    use wasmtime_wasi::p1::WasiP1Ctx;
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, bytes).unwrap();
-    let mut linker = Linker::<WasiP1Ctx>::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |cx| cx).unwrap();
-    let pre = linker.instantiate_pre(&module).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let started = Instant::now();
-        for _ in 0..n {
-            let wasi = WasiCtxBuilder::new().build_p1();
-            let mut store = Store::new(&engine, wasi);
-            store.epoch_deadline_async_yield_and_update(1);
-            let instance = pre.instantiate_async(&mut store).await.unwrap();
-            let start = instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .unwrap();
-            start.call_async(&mut store, ()).await.unwrap();
-        }
-        started.elapsed().as_secs_f64() / n as f64
-    })
-}
-
-fn native_process_per_step(n: usize) -> f64 {
-    let started = Instant::now();
-    for _ in 0..n {
-        let status = Command::new("/bin/true").status().expect("/bin/true");
-        assert!(status.success());
-    }
-    started.elapsed().as_secs_f64() / n as f64
-}
-
-/// `n` no-op steps through [`Sandbox::run`], one after another; `each` is
-/// called after every step with its index.
-async fn sandbox_per_step(
-    sandbox: &Sandbox,
-    module: &StepModule,
-    n: usize,
-    each: &mut dyn FnMut(usize, usize),
-) -> f64 {
-    let started = Instant::now();
-    for i in 0..n {
-        let invocation = StepInvocation {
-            program: "noop",
-            env: vec![("GANTRY_PHASE".into(), "run".into())],
-            workspace: None,
-            dirs: &[],
-            timeout: Duration::from_secs(60),
-            memory_bytes: 64 << 20,
-            output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
-            sink: Arc::new(|_, _| {}),
-            cancel: CancellationToken::new(),
-        };
-        let run = sandbox.run(module, invocation).await;
-        assert!(run.outcome.is_ok(), "{:?}", run.outcome);
-        each(i, n);
-    }
-    started.elapsed().as_secs_f64() / n as f64
-}
-
-/// Writes a pipeline of `jobs` independent jobs of `steps` no-op steps.
-fn write_pipeline(work: &Path, name: &str, wasm: &[u8], jobs: usize, steps: usize) -> PathBuf {
-    let folder = work.join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("noop.wasm"), wasm).unwrap();
-    let mut yaml = format!(
-        "name: {name}\nplugins:\n  noop:\n    source: noop.wasm\n    sha256: {}\njobs:\n",
-        gantry::plugin::sha256_hex(wasm)
-    );
-    for job in 0..jobs {
-        let _ = writeln!(yaml, "  job{job}:\n    steps:");
-        for _ in 0..steps {
-            yaml.push_str("      - uses: noop\n");
-        }
-    }
-    let manifest = folder.join("gantry.yml");
-    std::fs::write(&manifest, yaml).unwrap();
-    manifest
-}
-
-fn write_probe_pipeline(work: &Path, wasm: &[u8]) -> PathBuf {
-    let folder = work.join("probe");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("probe.wasm"), wasm).unwrap();
-    let yaml = format!(
-        "name: probe\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {}\njobs:\n  main:\n    steps:\n      - uses: probe\n        with: {{ action: print, text: hello }}\n",
-        gantry::plugin::sha256_hex(wasm)
-    );
-    let manifest = folder.join("gantry.yml");
-    std::fs::write(&manifest, yaml).unwrap();
-    manifest
-}
-
-/// Runs a pipeline through [`engine::run`] as `gantry run` does (the
-/// module already admitted) and returns steps per second.
-fn engine_steps_per_second(
-    runtime: &tokio::runtime::Runtime,
-    sandbox: &Arc<Sandbox>,
-    module: &StepModule,
-    manifest: &Path,
-    steps: usize,
-) -> f64 {
-    let loaded = gantry::manifest::load(manifest).expect("bench manifest");
-    let plan = Arc::new(gantry::plan::resolve(&loaded).expect("bench plan"));
-    let mut plugins: AdmittedPlugins = IndexMap::new();
-    plugins.insert("noop".into(), Ok(module.clone()));
-    let state = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        state_dir: state.path().to_owned(),
-        output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
-        max_parallel: 8,
-        secrets: Secrets::default(),
-        cancel: CancellationToken::new(),
-    };
-    let started = Instant::now();
-    let outcome = runtime.block_on(engine::run(
-        plan,
-        sandbox.clone(),
-        Arc::new(plugins),
-        Arc::new(Quiet),
-        options,
-    ));
-    let elapsed = started.elapsed().as_secs_f64();
-    assert!(outcome.success, "the bench pipeline failed");
-    steps as f64 / elapsed
-}
-
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn report(&self, _event: Event<'_>) {}
-}
-
-/// Runs `gantry run MANIFEST` and returns its wall time in seconds and
-/// its peak RSS in KiB.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reports its peak RSS"
-)]
-fn gantry_run(gantry: &Path, manifest: &Path, cache_home: &Path) -> (f64, u64) {
-    let started = Instant::now();
-    let child = Command::new(gantry)
-        .arg("run")
-        .arg(manifest)
-        .env("XDG_CACHE_HOME", cache_home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("running gantry");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `child` is our own child, not yet reaped.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let elapsed = started.elapsed().as_secs_f64();
-    assert!(pid > 0, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "gantry run {} failed",
-        manifest.display()
-    );
-    (elapsed, usage.ru_maxrss as u64)
-}
-
-fn sha256_throughput() -> f64 {
-    let data = vec![0x5au8; 64 << 20];
-    let started = Instant::now();
-    let hex = gantry::plugin::sha256_hex(&data);
-    let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(hex.len(), 64);
-    64.0 / elapsed
-}
-
-/// A line of this process's `/proc/self/status`, in KiB.
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn machine() -> String {
+/// What the figures came from: date, cores, CPU, kernel, compiler.
+fn machine() -> Vec<String> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model: BTreeMap<&str, ()> = cpuinfo
+    let model = cpuinfo
         .lines()
         .filter_map(|l| l.strip_prefix("model name"))
         .filter_map(|l| l.split(':').nth(1))
-        .map(|m| (m.trim(), ()))
-        .collect();
-    let model = model.keys().next().copied().unwrap_or("unknown CPU");
-    format!("{cores} cores, {model}")
+        .map(str::trim)
+        .next()
+        .unwrap_or("unknown CPU");
+    let threads = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let command = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    vec![
+        format!("date: {}", command("date", &["-u", "+%Y-%m-%d %H:%M UTC"])),
+        format!(
+            "machine: {model}, {threads} logical CPUs, {cores} available (nproc {})",
+            command("nproc", &[])
+        ),
+        format!("kernel: Linux {kernel}"),
+        format!(
+            "source: commit {}{}",
+            command("git", &["rev-parse", "--short", "HEAD"]),
+            match command("git", &["status", "--porcelain"]).as_str() {
+                "" => "",
+                "unknown" => " (not a git checkout?)",
+                _ => " with uncommitted changes",
+            }
+        ),
+        format!(
+            "compiler: {}; wasmtime {}",
+            command("rustc", &["-V"]),
+            gantry::plugin::cache::WASMTIME_VERSION
+        ),
+    ]
 }
 
 /// The `gantry` binary beside this one, built first if it is missing.
@@ -539,4 +709,20 @@ fn find_gantry() -> PathBuf {
         assert!(ok && beside.exists(), "cannot build the gantry binary");
     }
     beside
+}
+
+/// A fresh folder on a tmpfs (`/dev/shm`), if there is one.
+fn tmpfs_dir() -> Option<tempfile::TempDir> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    let shm_is_tmpfs = mounts.lines().any(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        fields.next() == Some("/dev/shm") && fields.next() == Some("tmpfs")
+    });
+    if !shm_is_tmpfs {
+        return None;
+    }
+    tempfile::Builder::new()
+        .prefix("gantry-bench-")
+        .tempdir_in("/dev/shm")
+        .ok()
 }
