@@ -1,26 +1,104 @@
-//! Builds the Rust guest programs in `guests/` for `wasm32-wasip1` and
-//! tells the tests where they are (wasmtime's test-programs pattern).
+//! Builds the Rust guest programs in `guests/` and the first-party plugins
+//! in `../plugins` for `wasm32-wasip1`, and tells the tests where they are
+//! (wasmtime's test-programs pattern).
+//!
+//! Both are workspaces of their own, built by a nested `cargo` into target
+//! folders under `OUT_DIR`, side by side so the two builds overlap.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// The first-party plugins the tests run, as their `.wasm` files are named.
+const PLUGINS: [&str; 6] = [
+    "archive",
+    "checksum",
+    "config-set",
+    "deploy",
+    "hello",
+    "render",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let guests = manifest_dir.join("guests");
-    println!("cargo:rerun-if-changed={}", guests.join("src").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        guests.join("Cargo.toml").display()
-    );
+    let repository = manifest_dir.parent().expect("the repository root");
+    let plugins = repository.join("plugins");
 
-    let target_dir = out_dir.join("guests-target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&guests)
-        .args(["build", "--release", "--target", "wasm32-wasip1", "--bins"])
+    rerun_if_changed(&guests.join("src"));
+    rerun_if_changed(&guests.join("Cargo.toml"));
+    rerun_if_changed(&plugins.join("Cargo.toml"));
+    rerun_if_changed(&plugins.join("Cargo.lock"));
+    for plugin in plugin_crates(&plugins) {
+        rerun_if_changed(&plugin.join("src"));
+        rerun_if_changed(&plugin.join("gantry-step.json"));
+        rerun_if_changed(&plugin.join("Cargo.toml"));
+    }
+    rerun_if_changed(&repository.join("sdk").join("src"));
+    rerun_if_changed(&repository.join("sdk").join("Cargo.toml"));
+
+    let guests_target = out_dir.join("guests-target");
+    let plugins_target = out_dir.join("plugins-target");
+    let guests_build = wasm_build(&guests, &guests_target, &["--bins"]);
+    let plugins_build = wasm_build(&plugins, &plugins_target, &[]);
+    finish(guests_build, "the test guests");
+    finish(plugins_build, "the first-party plugins");
+
+    let guests_release = guests_target.join("wasm32-wasip1").join("release");
+    let probe = guests_release.join("probe.wasm");
+    assert!(probe.exists(), "{} was not built", probe.display());
+    let plugins_release = plugins_target.join("wasm32-wasip1").join("release");
+    for plugin in PLUGINS {
+        let wasm = plugins_release.join(format!("{plugin}.wasm"));
+        assert!(wasm.exists(), "{} was not built", wasm.display());
+    }
+
+    let generated = format!(
+        "/// The `probe` guest, built for wasm32-wasip1.\n\
+         pub const PROBE_WASM: &str = {:?};\n\
+         /// The folder holding the first-party plugins built for wasm32-wasip1\n\
+         /// (`<name>.wasm`, e.g. `config-set.wasm`).\n\
+         pub const PLUGINS_DIR: &str = {:?};\n\
+         /// The names of the first-party plugins in [`PLUGINS_DIR`].\n\
+         pub const FIRST_PARTY_PLUGINS: [&str; {}] = {:?};\n",
+        probe.display().to_string(),
+        plugins_release.display().to_string(),
+        PLUGINS.len(),
+        PLUGINS,
+    );
+    std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+}
+
+/// Asks cargo to run this script again when `path` changes. A path that
+/// does not exist would make it rerun every time, so it is skipped.
+fn rerun_if_changed(path: &Path) {
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+}
+
+/// The folders of the plugins workspace that hold a crate.
+fn plugin_crates(plugins: &Path) -> Vec<PathBuf> {
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(plugins)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", plugins.display()))
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .collect();
+    crates.sort();
+    crates
+}
+
+/// Starts `cargo build --release --target wasm32-wasip1` of the workspace
+/// in `folder`, into `target_dir`.
+fn wasm_build(folder: &Path, target_dir: &Path, extra: &[&str]) -> Child {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    Command::new(cargo)
+        .current_dir(folder)
+        .args(["build", "--release", "--target", "wasm32-wasip1"])
+        .args(extra)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // The host build's flags are not meant for the guest.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
@@ -29,19 +107,13 @@ fn main() {
         // flags; `.ci/run` lints them on their own.
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS")
-        .status()
-        .expect("running cargo to build the test guests");
-    assert!(
-        status.success(),
-        "building the test guests for wasm32-wasip1 failed"
-    );
+        .spawn()
+        .unwrap_or_else(|e| panic!("running cargo to build {}: {e}", folder.display()))
+}
 
-    let release = target_dir.join("wasm32-wasip1").join("release");
-    let probe = release.join("probe.wasm");
-    assert!(probe.exists(), "{} was not built", probe.display());
-    let generated = format!(
-        "/// The `probe` guest, built for wasm32-wasip1.\npub const PROBE_WASM: &str = {:?};\n",
-        probe.display().to_string()
-    );
-    std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+fn finish(mut build: Child, what: &str) {
+    let status = build
+        .wait()
+        .unwrap_or_else(|e| panic!("waiting for cargo to build {what}: {e}"));
+    assert!(status.success(), "building {what} for wasm32-wasip1 failed");
 }

@@ -53,6 +53,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The path of the first-party plugin `name`, built for wasm32-wasip1.
+///
+/// Panics on a name that is not one of [`FIRST_PARTY_PLUGINS`].
+pub fn first_party_wasm(name: &str) -> PathBuf {
+    assert!(
+        FIRST_PARTY_PLUGINS.contains(&name),
+        "`{name}` is not a first-party plugin (one of {FIRST_PARTY_PLUGINS:?})"
+    );
+    Path::new(PLUGINS_DIR).join(format!("{name}.wasm"))
+}
+
 /// What one `gantry` invocation did.
 #[derive(Debug)]
 pub struct Outcome {
@@ -166,6 +177,15 @@ impl Project {
     /// Copies the Rust `probe` guest to `relative` and returns its sha256.
     pub fn probe_plugin(&self, relative: &str) -> String {
         let bytes = std::fs::read(PROBE_WASM).expect("the probe guest was built");
+        self.write(relative, &bytes);
+        sha256_hex(&bytes)
+    }
+
+    /// Copies the first-party plugin `name` (e.g. `"render"`, `"config-set"`)
+    /// to `relative` and returns its sha256.
+    pub fn first_party_plugin(&self, name: &str, relative: &str) -> String {
+        let bytes = std::fs::read(first_party_wasm(name))
+            .unwrap_or_else(|e| panic!("the first-party plugin `{name}` was built: {e}"));
         self.write(relative, &bytes);
         sha256_hex(&bytes)
     }

@@ -333,17 +333,19 @@ fn insert(text: &str, lines: &[Line], block: Block, name: &str, new: &str) -> Re
         .find(|&i| lines[i].is_content())
         .unwrap_or(block.line);
     let at = lines.get(last + 1).map_or(text.len(), |l| l.start);
+    // A new line ends the way the file's lines already do.
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut out = String::with_capacity(text.len() + name.len() + new.len() + 8);
     out.push_str(&text[..at]);
     if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+        out.push_str(newline);
     }
     let key = if crate::plain_string_ok(name) {
         name.to_owned()
     } else {
         crate::double_quoted(name)
     };
-    out.push_str(&format!("{}{key}: {new}\n", " ".repeat(block.col)));
+    out.push_str(&format!("{}{key}: {new}{newline}", " ".repeat(block.col)));
     out.push_str(&text[at..]);
     Ok(Edit {
         text: out,
@@ -446,6 +448,8 @@ spec:
     fn crlf_and_document_marker() {
         let text = "---\r\na:\r\n  b: 1\r\n";
         assert_eq!(edit(text, "a.b", "2"), "---\r\na:\r\n  b: 2\r\n");
+        let created = set(text, &path("a.c"), "3", true).unwrap().text;
+        assert_eq!(created, "---\r\na:\r\n  b: 1\r\n  c: 3\r\n");
     }
 
     #[test]
