@@ -298,11 +298,22 @@ fn render_points_at_an_undefined_variable_unless_not_strict() {
 "#,
     );
     project.write("page.tmpl", "known={{ known }}\nmissing={{ nope }}\n");
-    project
-        .gantry(&["run"])
-        .expect_code(1)
-        .stdout_has("nope")
-        .stdout_has("page.tmpl");
+    let run = JsonRun::new(&project);
+    run.expect_code(1);
+    let error = run
+        .events
+        .iter()
+        .find(|e| e["event"] == "annotation" && e["level"] == "error")
+        .expect("an error annotation");
+    assert_eq!(
+        (&error["file"], &error["line"], &error["col"]),
+        (&Value::from("page.tmpl"), &Value::from(2), &Value::from(9)),
+        "{error}"
+    );
+    assert!(
+        error["text"].as_str().unwrap().contains("`nope`"),
+        "{error}"
+    );
     assert!(!project.path().join("out.txt").exists());
 
     let yaml = read(&project, "gantry.yml").replace("out: out.txt", "out: out.txt, strict: false");
@@ -436,7 +447,7 @@ fn archive_creates_a_reproducible_tar_gz_that_extracts_to_the_same_files() {
     assert_eq!(fields[2], sha);
     assert_eq!(fields[4], sha);
 
-    // Other times and a fresh workspace give the same bytes.
+    // Other file times give the same bytes.
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
     for file in ["public/index.html", "public/css/site.css"] {
         fs::File::options()
