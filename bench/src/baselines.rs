@@ -5,7 +5,10 @@
 use std::process::Command;
 use std::time::Instant;
 
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
@@ -96,9 +99,20 @@ pub struct AsyncFloor {
 }
 
 impl AsyncFloor {
-    pub fn new(bytes: &[u8], env: &[(&str, &str)]) -> AsyncFloor {
+    /// With `pooling`, wasmtime's pooling allocator, which keeps memories
+    /// and fiber stacks for reuse instead of mapping them for every step.
+    pub fn new(bytes: &[u8], env: &[(&str, &str)], pooling: bool) -> AsyncFloor {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_core_instances(8)
+                .total_memories(8)
+                .total_tables(8)
+                .total_stacks(8)
+                .max_memory_size(64 << 20);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).expect("engine");
         let module = Module::new(&engine, bytes).expect("compiles");
         let mut linker = Linker::<WasiP1Ctx>::new(&engine);

@@ -97,6 +97,7 @@ struct Rounds {
     floor: Vec<f64>,
     bare: Vec<f64>,
     async_floor: Vec<f64>,
+    pooled_floor: Vec<f64>,
     sandbox: Vec<f64>,
     probe_floor: Vec<f64>,
     probe_sandbox: Vec<f64>,
@@ -161,7 +162,8 @@ fn main() {
     // In-process: baselines and gantry, built once, outside any timing.
     let floor = Floor::new(&noop, &[]);
     let bare = Bare::new(&noop);
-    let async_floor = AsyncFloor::new(&noop, &[]);
+    let async_floor = AsyncFloor::new(&noop, &[], false);
+    let pooled_floor = AsyncFloor::new(&noop, &[], true);
     let probe_floor = Floor::new(&probe, &PROBE_NOOP_ENV);
     let gantry = Gantry::new(&work.path().join("in-process-cache"));
     let noop_module = gantry.admit_cached("step", &noop);
@@ -210,6 +212,7 @@ fn main() {
     floor.per_step(n / 10);
     bare.per_step(n / 10);
     async_floor.per_step(n / 10);
+    pooled_floor.per_step(n / 10);
     probe_floor.per_step(n / 10);
     gantry.sandbox_per_step(&noop_module, &[], n / 10);
     gantry.sandbox_per_step(&probe_module, &PROBE_NOOP_ENV, n / 10);
@@ -228,6 +231,7 @@ fn main() {
             .push(gantry.sandbox_per_step(&noop_module, &[], n));
         rounds.bare.push(bare.per_step(n));
         rounds.async_floor.push(async_floor.per_step(n));
+        rounds.pooled_floor.push(pooled_floor.per_step(n));
         rounds.probe_floor.push(probe_floor.per_step(n));
         rounds
             .probe_sandbox
@@ -334,6 +338,11 @@ fn report(
         "wasmtime + WASI, async + epochs",
         us(median(&rounds.async_floor)),
         format!("{:.2}× floor", ratio(&rounds.async_floor, &rounds.floor)),
+    );
+    line(
+        "  the same, pooling allocator",
+        us(median(&rounds.pooled_floor)),
+        format!("{:.2}× floor", ratio(&rounds.pooled_floor, &rounds.floor)),
     );
     line(
         "floor, Rust probe guest (exit 0)",
@@ -589,7 +598,7 @@ fn report(
     }
     let peak_bytes = big_peak as f64 * 1024.0;
     target(
-        "peak RSS of a 1,000-step run ≤ 100 MB",
+        &format!("peak RSS of a {n}-step run ≤ 100 MB"),
         peak_bytes <= MAX_PEAK_RSS_BYTES,
         format!(
             "{} = {:.2}× the limit",
@@ -606,7 +615,8 @@ fn report(
 
 /// One figure: what, how much, and its ratios.
 fn line(label: &str, value: String, ratios: String) {
-    println!("  {label:<40} {value:>16}  {ratios}");
+    let text = format!("  {label:<40} {value:>16}  {ratios}");
+    println!("{}", text.trim_end());
 }
 
 fn target(name: &str, pass: bool, measured: String) {
