@@ -569,8 +569,11 @@ impl EpochTicker {
         let thread = std::thread::Builder::new()
             .name("gantry-epoch".into())
             .spawn(move || {
+                // Parked rather than asleep, so `stop` can wake it at once
+                // instead of waiting out the tick (a spurious wake-up only
+                // advances the epoch early, which is harmless).
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                    std::thread::park_timeout(EPOCH_TICK);
                     engine.increment_epoch();
                 }
             })
@@ -580,6 +583,7 @@ impl EpochTicker {
 
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.thread.thread().unpark();
         let _ = self.thread.join();
     }
 }
