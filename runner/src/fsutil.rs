@@ -19,6 +19,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     temporary.write_all(contents)?;
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|e| e.error)?;
+    sync_dir(folder)
+}
+
+/// Makes the entries of `folder` (a file created, renamed or removed in it)
+/// survive a crash.
+pub fn sync_dir(folder: &Path) -> io::Result<()> {
     File::open(folder)?.sync_all()
 }
 

@@ -24,6 +24,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::sync_dir;
+
 /// The journal's file name inside a run's folder.
 pub const FILE_NAME: &str = "journal.jsonl";
 
@@ -160,7 +162,7 @@ impl Journal {
             .append(true)
             .create_new(true)
             .open(&path)?;
-        File::open(run_folder)?.sync_all()?;
+        sync_dir(run_folder)?;
         Ok(Journal {
             path,
             file: Mutex::new(file),
@@ -249,7 +251,7 @@ fn create_dir_durably(folder: &Path) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
             Err(e) => return Err(e),
         }
-        File::open(parent)?.sync_all()
+        sync_dir(parent)
     } else {
         fs::create_dir_all(folder)
     }

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::abi::Masker;
+
 /// The secrets of one run, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
@@ -26,6 +28,15 @@ impl Secrets {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// A masker that hides every secret value.
+    pub fn masker(&self) -> Masker {
+        let mut masker = Masker::default();
+        for value in self.values.values() {
+            masker.add(value);
+        }
+        masker
     }
 
     /// Adds one `--secret` argument; `host_env` looks up `NAME` alone.

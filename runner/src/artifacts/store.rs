@@ -22,7 +22,7 @@
 //! stored (the step that wrote it has ended).
 
 use std::collections::BTreeSet;
-use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
+use std::fs::{self, DirBuilder, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::tree::{Entry, EntryKind, Tree, check_links};
 use super::{ArtifactError, hex, is_sha256_hex};
+use crate::fsutil::sync_dir;
 
 /// How much one upload may hold, so a hostile guest cannot make the host
 /// walk or list without end.
@@ -145,9 +146,7 @@ impl Store {
             }
         }
         for folder in touched {
-            File::open(&folder)
-                .and_then(|folder| folder.sync_all())
-                .map_err(ArtifactError::io("sync", &folder))?;
+            sync_dir(&folder).map_err(ArtifactError::io("sync", &folder))?;
         }
         Ok(Tree::new(entries))
     }

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals};
+use super::common::{
+    SecretArgs, StateArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+};
 use super::print_error;
-use crate::abi::Masker;
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Journal, Record};
 use crate::report::{self, ColorChoice, Format, ReportOptions};
-use crate::run_lock::RunLock;
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
 
@@ -56,13 +56,8 @@ struct CompensateArgs {
     /// The manifest the run came from, or its folder [default: ./gantry.yml]
     #[arg(long, short = 'm', value_name = "PATH")]
     manifest: Option<PathBuf>,
-    /// Where run records are kept [default: `.gantry` beside the manifest]
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Wait for a run using the same state folder to finish, instead of
-    /// failing at once
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    state: StateArgs,
     #[command(flatten)]
     secrets: SecretArgs,
     /// Compile every plugin, neither reading nor writing the module cache
@@ -95,20 +90,8 @@ impl ResumeCommand {
 fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result<Exit, Exit> {
     let (mut plan, lock) = load_plan_and_lock(args.manifest.as_deref())?;
     let secrets = args.secrets.load()?;
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| plan.root.join(".gantry"));
-    if args.wait {
-        eprintln!(
-            "gantry: waiting for the state folder `{}`",
-            state_dir.display()
-        );
-    }
-    let _lock = RunLock::acquire(&state_dir, args.wait).map_err(|error| {
-        print_error(error);
-        Exit::Invalid
-    })?;
+    let state_dir = args.state.folder(&plan);
+    let _lock = args.state.lock(&state_dir)?;
     let run_id = runs::resolve(&state_dir, wanted).map_err(|error| {
         print_error(error);
         Exit::Invalid
@@ -172,10 +155,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.
     watch_signals(&runtime, stop.clone(), stop.clone());
-    let mut masker = Masker::default();
-    for (_, value) in secrets.iter() {
-        masker.add(value);
-    }
+    let masker = secrets.masker();
     let reporters = report::build(&ReportOptions {
         format: Format::Auto,
         color: args.color,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
-use super::{JobResult, Shared, Strategy};
+use super::{JobResult, Shared, Strategy, run_off_executor};
 use crate::expr::{FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
@@ -380,12 +380,7 @@ impl<'a> JobInstance<'a> {
             let mut invocation =
                 self.invocation(step, guest_env, inputs, left.min(step.timeout), cancel);
             invocation.extra_dirs = artifacts.to_vec();
-            let shared_sandbox = self.shared.sandbox.clone();
-            // The guest runs on this thread with the executor's other tasks
-            // moved elsewhere, so a busy or blocking guest stalls no job.
-            let run = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(shared_sandbox.run(module, invocation))
-            });
+            let run = run_off_executor(&self.shared.sandbox, module, invocation);
             let outcome = match run.outcome {
                 Err(Failure::Timeout(_)) if job_limited => {
                     self.timed_out = true;

@@ -214,10 +214,7 @@ pub async fn run(
         pipeline: &plan.name,
         run_id: &run_id,
     });
-    let mut masker = Masker::default();
-    for (_, value) in options.secrets.iter() {
-        masker.add(value);
-    }
+    let masker = options.secrets.masker();
     let run_folder = options.state_dir.join("runs").join(&run_id);
     let journal = match Journal::create(&run_folder) {
         Ok(journal) => journal,
@@ -320,6 +317,18 @@ pub async fn run(
         exit,
         jobs,
     }
+}
+
+/// Runs a step's guest on this thread, with the executor's other tasks
+/// moved elsewhere first, so a busy or blocking guest stalls no job.
+fn run_off_executor(
+    sandbox: &Sandbox,
+    module: &StepModule,
+    invocation: crate::sandbox::StepInvocation<'_>,
+) -> crate::sandbox::StepRun {
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(sandbox.run(module, invocation))
+    })
 }
 
 /// Ends a run that could not start, saying why.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::AdmittedPlugins;
 use super::log::StepLog;
+use super::{AdmittedPlugins, run_off_executor};
 use crate::abi::Masker;
 use crate::expr::{Contexts, Template, Value};
 use crate::journal::{Entry, HookSpec, HookValue, Journal, Record};
@@ -288,9 +288,7 @@ impl HookRunner<'_> {
             sink: log.sink(),
             cancel: self.stop.clone(),
         };
-        let run = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(self.sandbox.run(module, invocation))
-        });
+        let run = run_off_executor(self.sandbox, module, invocation);
         run.outcome.map_err(|failure| failure.to_string())
     }
 
