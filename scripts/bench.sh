@@ -5,7 +5,7 @@
 # --plugin WASM. See docs/BENCHMARKS.md.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p gantry --bin gantry -p gantry-bench
+cargo build --release --quiet -p gantry -p gantry-bench --bins
 # A real plugin of about 100 KB, for the second-run target beside the
 # generated one; the figures are complete without it.
 if cargo build --release --quiet --manifest-path plugins/Cargo.toml \

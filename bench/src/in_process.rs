@@ -13,11 +13,14 @@ use gantry::plan::Plan;
 use gantry::plugin::VerifiedPlugin;
 use gantry::plugin::cache::ModuleCache;
 use gantry::report::{Event, Reporter};
-use gantry::sandbox::step_files::StepFolder;
+use gantry::sandbox::step_files::StepFolders;
 use gantry::sandbox::{Sandbox, StepInvocation, StepModule};
 use gantry::secrets::Secrets;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
+
+/// Jobs the engine runs at once, and the steps the sandbox is sized for.
+const PARALLEL_JOBS: usize = 8;
 
 /// One sandbox and the runtime it runs on, as `gantry run` sets them up.
 pub struct Gantry {
@@ -41,7 +44,7 @@ impl Gantry {
             .enable_all()
             .build()
             .expect("tokio");
-        let sandbox = Arc::new(Sandbox::new().expect("the sandbox starts"));
+        let sandbox = Arc::new(Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts"));
         let cache = ModuleCache::open(&cache_home.join("gantry")).expect("the bench cache");
         Gantry {
             runtime,
@@ -87,7 +90,7 @@ impl Gantry {
     /// Seconds to start a sandbox of its own, as `gantry run` does once.
     pub fn sandbox_start(&self) -> f64 {
         let started = Instant::now();
-        let sandbox = Sandbox::new().expect("the sandbox starts");
+        let sandbox = Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts");
         let elapsed = started.elapsed().as_secs_f64();
         drop(sandbox);
         elapsed
@@ -96,7 +99,7 @@ impl Gantry {
     /// Seconds to drop a sandbox that has run one step of `bytes`, as
     /// `gantry run` does before it exits.
     pub fn sandbox_drop_after_a_step(&self, bytes: &[u8]) -> f64 {
-        let sandbox = Sandbox::new().expect("the sandbox starts");
+        let sandbox = Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts");
         let module = sandbox.admit(bytes).expect("the guest is admitted");
         let run = self
             .runtime
@@ -126,7 +129,7 @@ impl Gantry {
         let options = RunOptions {
             state_dir: state.path().to_owned(),
             output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
-            max_parallel: 8,
+            max_parallel: PARALLEL_JOBS,
             secrets: Secrets::default(),
             cancel: CancellationToken::new(),
             stop_rollback: CancellationToken::new(),
@@ -158,14 +161,15 @@ impl Gantry {
     }
 }
 
-/// Seconds per step of the step's private folder alone, made, read back
-/// and deleted as [`Sandbox::run`] does for every step.
+/// Seconds per step of the step's private folder alone, taken, read back
+/// and emptied for the next step as [`Sandbox::run`] does for every step.
 pub fn step_folder_per_step(n: usize) -> f64 {
+    let folders = StepFolders::default();
     let started = Instant::now();
     for _ in 0..n {
-        let folder = StepFolder::create().expect("a step folder");
+        let folder = folders.take().expect("a step folder");
         folder.read().expect("the empty step files parse");
-        drop(folder);
+        folders.give_back(folder);
     }
     started.elapsed().as_secs_f64() / n as f64
 }

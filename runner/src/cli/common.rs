@@ -136,7 +136,13 @@ pub struct Admitted {
 /// Verifies every plugin (exit 3 on a bad pin), checks the steps against
 /// the plugins' metadata (exit 2), and compiles them. The verified bytes
 /// are compiled and dropped here: what was hashed is exactly what runs.
-pub fn admit_plugins(plan: &mut Plan, lock: &LockFile, no_cache: bool) -> Result<Admitted, Exit> {
+/// The sandbox is sized for `concurrent_steps` steps at once.
+pub fn admit_plugins(
+    plan: &mut Plan,
+    lock: &LockFile,
+    no_cache: bool,
+    concurrent_steps: usize,
+) -> Result<Admitted, Exit> {
     let verified = plugin::verify_all(plan, lock).map_err(|errors| {
         for error in errors {
             print_error(error);
@@ -151,10 +157,12 @@ pub fn admit_plugins(plan: &mut Plan, lock: &LockFile, no_cache: bool) -> Result
         eprintln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
-    let sandbox = Sandbox::new().map(Arc::new).map_err(|error| {
-        print_error(format!("cannot start the WebAssembly engine: {error:#}"));
-        Exit::StepFailed
-    })?;
+    let sandbox = Sandbox::new(concurrent_steps)
+        .map(Arc::new)
+        .map_err(|error| {
+            print_error(format!("cannot start the WebAssembly engine: {error:#}"));
+            Exit::StepFailed
+        })?;
     let cache = if no_cache {
         None
     } else {

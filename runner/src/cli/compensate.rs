@@ -150,7 +150,8 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             Exit::Success
         });
     }
-    let admitted = admit_plugins(&mut plan, &lock, args.no_cache)?;
+    // Hooks run one at a time.
+    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, 1)?;
     let runtime = runtime()?;
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.

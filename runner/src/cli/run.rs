@@ -68,15 +68,16 @@ impl RunCommand {
             })?;
         }
         let secrets = self.secrets.load()?;
-        let admitted = admit_plugins(&mut plan, &lock, self.no_cache)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let max_parallel = self.max_parallel.map_or(cores, |n| n as usize).max(1);
+        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, max_parallel)?;
         let state_dir = self.state.folder(&plan);
         let _lock = self.state.lock(&state_dir)?;
         let runtime = runtime()?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let options = RunOptions {
             state_dir,
             output_limit: self.output_limit.max(1),
-            max_parallel: self.max_parallel.map_or(cores, |n| n as usize),
+            max_parallel,
             secrets,
             cancel: CancellationToken::new(),
             stop_rollback: CancellationToken::new(),

@@ -5,7 +5,7 @@ use wasmtime::ResourceLimiter;
 
 /// Table elements a step may have; generous for real programs, small enough
 /// that a table-growth bomb stays harmless.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 #[derive(Debug)]
 pub struct StepLimiter {

@@ -33,7 +33,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
-use self::step_files::{StepFiles, StepFolder};
+use self::step_files::{StepFiles, StepFolder, StepFolders};
 use crate::plan::DirMount;
 use crate::plugin::VerifiedPlugin;
 use crate::plugin::cache::{Lookup, ModuleCache};
@@ -71,6 +71,11 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<StepState>,
     ticker: Option<EpochTicker>,
+    folders: StepFolders,
+    allocation: Allocation,
+    /// One permit per pool slot, so a step waits for a slot rather than
+    /// fails to instantiate; `None` when allocating on demand.
+    slots: Option<tokio::sync::Semaphore>,
 }
 
 /// What one run of a step is given.
@@ -158,18 +163,52 @@ impl fmt::Display for Failure {
     }
 }
 
+/// How the sandbox allocates each step's memory, tables and stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Mapped for each step and unmapped after it.
+    OnDemand,
+    /// Reserved once, in slots reused from step to step (wasmtime's pooling
+    /// allocator): no `mmap` of a fresh fiber stack and memory per step,
+    /// which is most of what a small step costs in wasmtime.
+    Pooling {
+        /// Steps that may run at once; more wait for a slot.
+        slots: u32,
+    },
+}
+
+/// The most pool slots a sandbox reserves; each reserves address space (not
+/// memory) for a whole 4 GiB linear memory plus its guard.
+pub const MAX_POOL_SLOTS: u32 = 256;
+/// Defined tables a module may have under the pooling allocator.
+const POOL_TABLES_PER_MODULE: u32 = 4;
+
 impl Sandbox {
-    pub fn new() -> wasmtime::Result<Sandbox> {
+    /// A sandbox for up to `concurrent_steps` steps at a time, with the
+    /// pooling allocator, or allocating on demand where the pool's address
+    /// space cannot be reserved (a `ulimit -v`, say).
+    pub fn new(concurrent_steps: usize) -> wasmtime::Result<Sandbox> {
+        let slots = u32::try_from(concurrent_steps)
+            .unwrap_or(u32::MAX)
+            .clamp(1, MAX_POOL_SLOTS);
+        Sandbox::with_allocation(Allocation::Pooling { slots })
+            .or_else(|_| Sandbox::with_allocation(Allocation::OnDemand))
+    }
+
+    pub fn with_allocation(allocation: Allocation) -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        if std::env::var_os("GANTRY_EXPERIMENT_POOLING").is_some() {
+        let mut slots = None;
+        if let Allocation::Pooling { slots: count } = allocation {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
-            pool.total_core_instances(32)
-                .total_memories(32)
-                .total_tables(32)
-                .total_stacks(32)
-                .max_memory_size(256 << 20);
+            pool.total_core_instances(count)
+                .total_memories(count)
+                .total_tables(count * POOL_TABLES_PER_MODULE)
+                .max_tables_per_module(POOL_TABLES_PER_MODULE)
+                .table_elements(limits::MAX_TABLE_ELEMENTS)
+                .total_stacks(count);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+            slots = Some(tokio::sync::Semaphore::new(count as usize));
         }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -181,7 +220,15 @@ impl Sandbox {
             engine,
             linker,
             ticker,
+            folders: StepFolders::default(),
+            allocation,
+            slots,
         })
+    }
+
+    /// How this sandbox allocates steps.
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
     }
 
     /// The engine every step of this sandbox runs on.
@@ -277,10 +324,13 @@ impl Sandbox {
 
     fn compile(&self, bytes: &[u8]) -> Result<Module, Refused> {
         Module::from_binary(&self.engine, bytes).map_err(|e| {
-            Refused(format!(
-                "not a valid WebAssembly module: {}",
-                root_cause(&e)
-            ))
+            let cause = root_cause(&e);
+            // The pooling allocator checks a module against its slots here.
+            if cause.contains("per-instance limit") {
+                Refused(format!("it needs more than one step's share: {cause}"))
+            } else {
+                Refused(format!("not a valid WebAssembly module: {cause}"))
+            }
         })
     }
 
@@ -328,9 +378,19 @@ impl Sandbox {
 
     /// Runs one step in a fresh store and collects what it left behind.
     pub async fn run(&self, module: &StepModule, invocation: StepInvocation<'_>) -> StepRun {
+        let _slot = match &self.slots {
+            Some(slots) => tokio::select! {
+                biased;
+                () = invocation.cancel.cancelled() => {
+                    return early_failure(Instant::now(), Failure::Cancelled);
+                }
+                permit = slots.acquire() => permit.ok(),
+            },
+            None => None,
+        };
         let started = Instant::now();
         let capture = OutputCapture::new(invocation.output_limit, invocation.sink.clone());
-        let folder = match StepFolder::create() {
+        let folder = match self.folders.take() {
             Ok(folder) => folder,
             Err(e) => {
                 return early_failure(
@@ -341,7 +401,10 @@ impl Sandbox {
         };
         let wasi = match build_wasi(&invocation, module, &folder, &capture) {
             Ok(wasi) => wasi,
-            Err(failure) => return early_failure(started, failure),
+            Err(failure) => {
+                self.folders.give_back(folder);
+                return early_failure(started, failure);
+            }
         };
         let mut store = Store::new(
             &self.engine,
@@ -367,7 +430,9 @@ impl Sandbox {
             Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
         drop(store);
-        let (outcome, files) = match folder.read() {
+        let read = folder.read();
+        self.folders.give_back(folder);
+        let (outcome, files) = match read {
             Ok(files) => (outcome, files),
             Err(reason) => (
                 outcome.and(Err(Failure::StepFiles(reason))),
@@ -585,5 +650,119 @@ impl EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.thread().unpark();
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(cancel: CancellationToken) -> StepInvocation<'static> {
+        StepInvocation {
+            program: "step",
+            env: Vec::new(),
+            workspace: None,
+            dirs: &[],
+            extra_dirs: Vec::new(),
+            timeout: Duration::from_secs(30),
+            memory_bytes: 16 << 20,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            sink: Arc::new(|_, _| {}),
+            cancel,
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    const NO_OP: &str = r#"(module (memory 1) (func (export "_start")))"#;
+
+    #[test]
+    fn steps_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
+        let sandbox = Arc::new(Sandbox::new(1).unwrap());
+        assert_eq!(sandbox.allocation(), Allocation::Pooling { slots: 1 });
+        // Sleeps 50 ms in `poll_oneoff`, holding the only slot meanwhile.
+        let sleeper = sandbox
+            .admit(
+                &wat::parse_str(
+                    r#"(module
+                        (import "wasi_snapshot_preview1" "poll_oneoff"
+                          (func $poll (param i32 i32 i32 i32) (result i32)))
+                        (memory (export "memory") 1)
+                        ;; a relative clock subscription: monotonic, 50 ms
+                        (data (i32.const 8) "\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\01\00\00\00\00\00\00\00\80\f0\fa\02\00\00\00\00")
+                        (func (export "_start")
+                          (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let runtime = runtime();
+        let outcomes = runtime.block_on(async {
+            let runs: Vec<_> = (0..3)
+                .map(|_| {
+                    let (sandbox, module) = (sandbox.clone(), sleeper.clone());
+                    tokio::spawn(async move {
+                        sandbox
+                            .run(&module, invocation(CancellationToken::new()))
+                            .await
+                            .outcome
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for run in runs {
+                outcomes.push(run.await.unwrap());
+            }
+            outcomes
+        });
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+
+    #[test]
+    fn a_step_waiting_for_a_slot_can_be_cancelled() {
+        let sandbox = Sandbox::new(1).unwrap();
+        let module = sandbox.admit(&wat::parse_str(NO_OP).unwrap()).unwrap();
+        let runtime = runtime();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let _held = sandbox.slots.as_ref().unwrap().try_acquire().unwrap();
+        let run = runtime.block_on(sandbox.run(&module, invocation(cancel)));
+        assert_eq!(run.outcome, Err(Failure::Cancelled));
+    }
+
+    #[test]
+    fn the_pool_refuses_a_module_it_could_not_hold() {
+        let sandbox = Sandbox::new(2).unwrap();
+        let two_memories =
+            wat::parse_str(r#"(module (memory 1) (memory 1) (func (export "_start")))"#).unwrap();
+        let refused = sandbox.admit(&two_memories).err().unwrap().to_string();
+        assert!(
+            refused.contains("one step's share") && refused.contains("memories"),
+            "{refused}"
+        );
+        let on_demand = Sandbox::with_allocation(Allocation::OnDemand).unwrap();
+        assert!(on_demand.admit(&two_memories).is_ok());
+    }
+
+    #[test]
+    fn the_memory_cap_holds_in_a_pool_slot() {
+        let sandbox = Sandbox::new(1).unwrap();
+        let grower = sandbox
+            .admit(
+                &wat::parse_str(
+                    r#"(module (memory 1)
+                        (func (export "_start") (drop (memory.grow (i32.const 1000)))))"#,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let run = runtime().block_on(sandbox.run(&grower, invocation(CancellationToken::new())));
+        assert_eq!(run.outcome, Err(Failure::MemoryLimit { limit: 16 << 20 }));
     }
 }

@@ -2,13 +2,21 @@
 //! files behind `GANTRY_OUTPUT`, `GANTRY_ENV`, `GANTRY_STATE` and
 //! `GANTRY_STEP_SUMMARY`, mounted at `/gantry`.
 //!
-//! The folder is deleted when the step is done. The files are read back
-//! with a size cap and without following symlinks: the guest could have
-//! replaced any of them with a link to a host file.
+//! The files are read back with a size cap and without following symlinks:
+//! the guest could have replaced any of them with a link to a host file.
+//!
+//! Making and deleting a folder with four files costs about a millisecond
+//! on a journaling file system, far more than running a small guest, so
+//! [`StepFolders`] keeps folders for reuse: after a step its folder is
+//! emptied (every entry in `/tmp` removed, the step files truncated or put
+//! back) and handed to the next step. A folder that cannot be emptied is
+//! deleted instead, so no step ever sees what another one left.
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tempfile::TempDir;
 
@@ -38,9 +46,42 @@ pub struct StepFiles {
     pub summary: String,
 }
 
+/// How many emptied folders are kept for the next steps; more than the
+/// steps that can run at once would only hold disk space.
+const MAX_IDLE_FOLDERS: usize = 64;
+
 /// A step's private host folder.
 pub struct StepFolder {
     root: TempDir,
+}
+
+/// Step folders ready for the next step, each empty.
+#[derive(Default)]
+pub struct StepFolders {
+    idle: Mutex<Vec<StepFolder>>,
+}
+
+impl StepFolders {
+    /// An empty folder: one a previous step used, or a new one.
+    pub fn take(&self) -> io::Result<StepFolder> {
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match reused {
+            Some(folder) => Ok(folder),
+            None => StepFolder::create(),
+        }
+    }
+
+    /// Empties `folder` for the next step, or deletes it if it cannot be
+    /// emptied.
+    pub fn give_back(&self, folder: StepFolder) {
+        if folder.reset().is_err() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_FOLDERS {
+            idle.push(folder);
+        }
+    }
 }
 
 impl StepFolder {
@@ -71,6 +112,40 @@ impl StepFolder {
             .map(|(variable, file)| (*variable, format!("{GUEST_FILES_DIR}/{file}")))
     }
 
+    /// Brings the folder back to how [`StepFolder::create`] left it: `/tmp`
+    /// empty and the four step files present and empty, whatever the guest
+    /// did to them (removed, grew, replaced by a folder or a symlink).
+    /// Nothing is followed: entries are removed as the links or folders
+    /// they are.
+    pub fn reset(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.scratch())? {
+            remove_entry(&entry?)?;
+        }
+        let files = self.files();
+        let mut untouched = 0;
+        for entry in fs::read_dir(&files)? {
+            let entry = entry?;
+            let expected = FILES.iter().any(|(_, name)| entry.file_name() == *name);
+            let metadata = entry.metadata()?;
+            // A written file is replaced rather than truncated: the guest
+            // may have made it a hard link to a file elsewhere.
+            if expected && metadata.is_file() && metadata.len() == 0 && metadata.nlink() == 1 {
+                untouched += 1;
+            } else {
+                remove_entry(&entry)?;
+            }
+        }
+        if untouched < FILES.len() {
+            for (_, file) in FILES {
+                let path = files.join(file);
+                if fs::symlink_metadata(&path).is_err() {
+                    fs::write(path, b"")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and parses what the step wrote.
     pub fn read(&self) -> Result<StepFiles, String> {
         let folder = self.files();
@@ -85,6 +160,15 @@ impl StepFolder {
             state: commands("GANTRY_STATE", "state")?,
             summary: read("GANTRY_STEP_SUMMARY", "summary")?,
         })
+    }
+}
+
+/// Removes a folder entry without following it.
+fn remove_entry(entry: &fs::DirEntry) -> io::Result<()> {
+    if entry.file_type()?.is_dir() {
+        fs::remove_dir_all(entry.path())
+    } else {
+        fs::remove_file(entry.path())
     }
 }
 
@@ -143,5 +227,60 @@ mod tests {
         )
         .unwrap();
         assert!(folder.read().unwrap_err().contains("larger"));
+    }
+
+    /// Everything a guest can do to its folder, undone by `reset`, without
+    /// touching what its links point to.
+    #[test]
+    fn reset_undoes_whatever_the_step_did() {
+        let outside = tempfile::tempdir().unwrap();
+        let kept = outside.path().join("kept");
+        fs::write(&kept, "host data").unwrap();
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
+        let root = folder.root.path().to_owned();
+        let (tmp, files) = (folder.scratch(), folder.files());
+        fs::create_dir_all(tmp.join("a/b")).unwrap();
+        fs::write(tmp.join("a/b/deep"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), tmp.join("link-to-dir")).unwrap();
+        fs::write(files.join("output"), "a=1\n").unwrap();
+        fs::remove_file(files.join("env")).unwrap();
+        fs::create_dir(files.join("env")).unwrap();
+        fs::remove_file(files.join("state")).unwrap();
+        fs::hard_link(&kept, files.join("state")).unwrap();
+        fs::remove_file(files.join("summary")).unwrap();
+        std::os::unix::fs::symlink(&kept, files.join("summary")).unwrap();
+        fs::write(files.join("extra"), "left behind").unwrap();
+        folders.give_back(folder);
+
+        let again = folders.take().unwrap();
+        assert_eq!(again.root.path(), root, "the folder is reused");
+        assert_eq!(fs::read_dir(again.scratch()).unwrap().count(), 0);
+        let mut names: Vec<_> = fs::read_dir(again.files())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["env", "output", "state", "summary"]);
+        for name in names {
+            let metadata = fs::symlink_metadata(again.files().join(&name)).unwrap();
+            assert!(metadata.is_file() && metadata.len() == 0, "{name}");
+        }
+        assert_eq!(again.read().unwrap(), StepFiles::default());
+        assert_eq!(fs::read_to_string(&kept).unwrap(), "host data");
+        assert!(outside.path().is_dir());
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_emptied_is_not_reused() {
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
+        let root = folder.root.path().to_owned();
+        fs::remove_dir(folder.scratch()).unwrap();
+        folders.give_back(folder);
+        assert!(!root.exists(), "deleted instead");
+        let fresh = folders.take().unwrap();
+        assert_ne!(fresh.root.path(), root);
+        assert!(fresh.scratch().is_dir());
     }
 }
