@@ -1,11 +1,16 @@
 //! Warnings about a manifest that is valid but probably not what its
 //! author meant, shown by `gantry validate`.
 
+use indexmap::IndexMap;
+
 use crate::manifest::model::WorkspaceAccess;
-use crate::plan::Plan;
+use crate::plan::{Plan, StepPlan};
+use crate::plugin::metadata::Metadata;
 
 /// Every warning for `plan`, each a sentence naming what it is about.
-pub fn lints(plan: &Plan) -> Vec<String> {
+/// `described` holds the metadata of the plugins that have some, by alias;
+/// the warnings that need it are left out for the others.
+pub fn lints(plan: &Plan, described: &IndexMap<String, Metadata>) -> Vec<String> {
     let mut warnings = Vec::new();
     for alias in plan.plugins.keys() {
         let used = plan
@@ -42,9 +47,52 @@ pub fn lints(plan: &Plan) -> Vec<String> {
                     what.join(", ")
                 ));
             }
+            if let Some(meta) = described.get(&step.plugin) {
+                unread_secrets(step, &job.id, meta, &mut warnings);
+            }
         }
     }
     warnings
+}
+
+/// Secrets a step puts in an `env:` variable its plugin says it does not
+/// read. (Through `with:`, an input the plugin does not declare is already
+/// an error.)
+fn unread_secrets(step: &StepPlan, job: &str, meta: &Metadata, warnings: &mut Vec<String>) {
+    let Some(reads) = &meta.env else { return };
+    for (variable, value) in &step.env {
+        if reads.contains_key(variable) {
+            continue;
+        }
+        let mut secrets: Vec<String> = value
+            .references()
+            .into_iter()
+            .filter(|path| {
+                path.first()
+                    .is_some_and(|root| root.eq_ignore_ascii_case("secrets"))
+            })
+            .map(|path| path.get(1).cloned().unwrap_or_else(|| "*".into()))
+            .collect();
+        secrets.dedup();
+        if secrets.is_empty() {
+            continue;
+        }
+        let names = secrets
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let read = if reads.is_empty() {
+            "it reads no `env:` variable".to_owned()
+        } else {
+            let list: Vec<&str> = reads.keys().map(String::as_str).collect();
+            format!("it reads {}", list.join(", "))
+        };
+        warnings.push(format!(
+            "step `{}` in job `{job}` passes secret {names} in `env: {variable}`, which plugin `{}` never reads ({read}); remove it so the secret reaches no step that has no use for it",
+            step.display_name, step.plugin
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -63,11 +111,51 @@ mod tests {
     #[test]
     fn unused_plugins_and_unguarded_writes() {
         let sha = "a".repeat(64);
-        let warnings = lints(&plan(&format!(
+        let plan = plan(&format!(
             "name: x\nplugins:\n  used: {{ source: a.wasm, sha256: {sha} }}\n  idle: {{ source: b.wasm, sha256: {sha} }}\njobs:\n  main:\n    steps:\n      - name: writer\n        uses: used\n        permissions: {{ workspace: write }}\n      - uses: used\n"
-        )));
+        ));
+        let warnings = lints(&plan, &IndexMap::new());
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("plugin `idle` is declared but no step uses it"));
         assert!(warnings[1].starts_with("step `writer` in job `main` may write to /workspace"));
+    }
+
+    #[test]
+    fn a_secret_in_a_variable_the_plugin_never_reads() {
+        let sha = "a".repeat(64);
+        let plan = plan(&format!(
+            "name: x\nplugins:\n  push: {{ source: a.wasm, sha256: {sha} }}\n  quiet: {{ source: b.wasm, sha256: {sha} }}\n  silent: {{ source: c.wasm, sha256: {sha} }}\njobs:\n  main:\n    steps:\n\
+             \x20     - name: deploy\n        uses: push\n        env:\n          TOKEN: ${{{{ secrets.TOKEN }}}}\n          STRAY: \"a ${{{{ secrets.TOKEN }}}} and ${{{{ secrets.OTHER }}}}\"\n          PLAIN: not a secret\n\
+             \x20     - name: undeclared\n        uses: quiet\n        env: {{ TOKEN: \"${{{{ secrets.TOKEN }}}}\" }}\n\
+             \x20     - name: reads-nothing\n        uses: silent\n        env: {{ TOKEN: \"${{{{ secrets.TOKEN }}}}\" }}\n"
+        ));
+        let meta = |json: &str| serde_json::from_str::<Metadata>(json).unwrap();
+        let described = IndexMap::from([
+            (
+                "push".to_owned(),
+                meta(r#"{"name": "push", "env": {"TOKEN": {}}}"#),
+            ),
+            // No `env` key: the plugin does not say, so nothing is warned.
+            ("quiet".to_owned(), meta(r#"{"name": "quiet"}"#)),
+            (
+                "silent".to_owned(),
+                meta(r#"{"name": "silent", "env": {}}"#),
+            ),
+        ]);
+        let warnings = lints(&plan, &described);
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings[0].starts_with(
+                "step `deploy` in job `main` passes secret `TOKEN`, `OTHER` in `env: STRAY`, which plugin `push` never reads (it reads TOKEN)"
+            ),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].contains("`reads-nothing`")
+                && warnings[1].contains("it reads no `env:` variable"),
+            "{}",
+            warnings[1]
+        );
     }
 }

@@ -102,6 +102,9 @@ pub struct Metadata {
     /// The outputs it sets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, OutputMeta>,
+    /// The variables of its step's `env:` it reads; `None` when not said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, EnvMeta>>,
     /// Whether it does something in the rollback phase.
     #[serde(default)]
     pub rollback: bool,
@@ -143,6 +146,10 @@ pub struct OutputMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
+
+/// One variable in [`Metadata::env`], described, like an output, by what
+/// it holds.
+pub type EnvMeta = OutputMeta;
 
 impl Metadata {
     /// Parses and checks metadata JSON: valid JSON, a non-empty `name`, no

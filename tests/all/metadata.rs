@@ -222,3 +222,23 @@ fn malformed_metadata_in_a_pinned_plugin_stops_the_run() {
         .expect_code(2)
         .stdout_has("metadata: unreadable");
 }
+
+#[test]
+fn validate_warns_about_a_secret_the_plugin_never_reads() {
+    let meta = r#"{"name": "probe", "env": {"API_TOKEN": {"description": "the token it sends"}}}"#;
+    let project = annotated_probe(
+        meta,
+        "      - id: push\n        uses: probe\n        with: { action: env }\n        env:\n          API_TOKEN: ${{ secrets.TOKEN }}\n          DEBUG_TOKEN: ${{ secrets.TOKEN }}\n",
+    );
+    project
+        .gantry(&["validate"])
+        .expect_code(0)
+        .stderr_has("warning: step `push` in job `main` passes secret `TOKEN` in `env: DEBUG_TOKEN`, which plugin `probe` never reads (it reads API_TOKEN)")
+        .stderr_lacks("env: API_TOKEN`");
+    project
+        .gantry(&["inspect", "probe.wasm"])
+        .expect_code(0)
+        .stdout_has(
+            "  env (variables of the step's `env:` it reads):\n    API_TOKEN: the token it sends",
+        );
+}

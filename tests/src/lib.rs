@@ -108,6 +108,17 @@ impl Outcome {
         self
     }
 
+    /// Asserts stderr does not contain `text`.
+    #[track_caller]
+    pub fn stderr_lacks(&self, text: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(text),
+            "stderr has {text:?}\n--- stderr\n{}",
+            self.stderr
+        );
+        self
+    }
+
     /// Asserts stdout does not contain `text`.
     #[track_caller]
     pub fn stdout_lacks(&self, text: &str) -> &Self {

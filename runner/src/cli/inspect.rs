@@ -95,18 +95,29 @@ fn describe(meta: &Metadata, text: &mut String) {
             }
         }
     }
+    let described = |text: &mut String, name: &str, description: &Option<String>| {
+        let _ = match description {
+            Some(description) => writeln!(text, "    {name}: {description}"),
+            None => writeln!(text, "    {name}"),
+        };
+    };
     if meta.outputs.is_empty() {
         let _ = writeln!(text, "  outputs: none");
     } else {
         let _ = writeln!(text, "  outputs:");
         for (name, output) in &meta.outputs {
-            match &output.description {
-                Some(description) => {
-                    let _ = writeln!(text, "    {name}: {description}");
-                }
-                None => {
-                    let _ = writeln!(text, "    {name}");
-                }
+            described(text, name, &output.description);
+        }
+    }
+    match &meta.env {
+        None => {}
+        Some(env) if env.is_empty() => {
+            let _ = writeln!(text, "  env: none read");
+        }
+        Some(env) => {
+            let _ = writeln!(text, "  env (variables of the step's `env:` it reads):");
+            for (name, variable) in env {
+                described(text, name, &variable.description);
             }
         }
     }

@@ -5,16 +5,19 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use indexmap::IndexMap;
 
 use super::common::load_plan;
 use super::print_error;
 use crate::exit::Exit;
+use crate::plugin::metadata::{self, Metadata};
 use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
 ///
 /// Also warns about what is valid but probably unintended: plugins no step
-/// uses, and steps that may write but have no rollback hook.
+/// uses, steps that may write but have no rollback hook, and secrets passed
+/// in a step's `env:` under a name its plugin's metadata says it never reads.
 ///
 /// When the plugins are readable and match their pins, each step's `with:`
 /// and `permissions` are also checked against its plugin's metadata.
@@ -47,7 +50,17 @@ impl ValidateCommand {
             },
             None => false,
         };
-        for warning in crate::lint::lints(&plan) {
+        // Only read when the check above passed on verified bytes.
+        let described: IndexMap<String, Metadata> = verified
+            .iter()
+            .flatten()
+            .filter(|_| checked)
+            .filter_map(|(alias, plugin)| {
+                let meta = metadata::read(&plugin.bytes).ok().flatten()?;
+                Some((alias.clone(), meta))
+            })
+            .collect();
+        for warning in crate::lint::lints(&plan, &described) {
             eprintln!("warning: {warning}");
         }
         let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();

@@ -59,6 +59,11 @@ pub struct Metadata {
     pub inputs: Option<IndexMap<String, InputMeta>>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, OutputMeta>,
+    /// The variables of its step's `env:` the plugin reads. `None` when the
+    /// metadata does not say; then `gantry validate` cannot tell a variable
+    /// the plugin ignores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<IndexMap<String, EnvMeta>>,
     /// Whether the plugin does something in the rollback phase.
     #[serde(default)]
     pub rollback: bool,
@@ -92,6 +97,13 @@ impl InputMeta {
 /// One entry of [`Metadata::outputs`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutputMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One entry of [`Metadata::env`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
