@@ -124,10 +124,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// Appends to the journal and waits for the disk. If that fails, the
-    /// run cannot promise to undo what it does next, so it stops.
+    /// Appends to the journal and waits for the disk when the run has
+    /// something to compensate. If that fails, the run cannot promise to
+    /// undo what it does next, so it stops.
     fn record(&self, entry: Entry) {
-        self.append(entry, true);
+        self.append(entry, self.journal.durable());
     }
 
     /// Appends to the journal; `sync` waits for the disk, for entries a
@@ -216,7 +217,15 @@ pub async fn run(
     });
     let masker = options.secrets.masker();
     let run_folder = options.state_dir.join("runs").join(&run_id);
-    let journal = match Journal::create(&run_folder) {
+    // Without a rollback hook in the plan, no compensation can depend on
+    // the journal, so nothing waits for the disk (it is still written
+    // before each action, and survives the runner being killed).
+    let durable = plan
+        .jobs
+        .iter()
+        .flat_map(|job| &job.steps)
+        .any(|step| step.rollback.is_some());
+    let journal = match Journal::create(&run_folder, durable) {
         Ok(journal) => journal,
         Err(error) => {
             // Without a journal nothing could be undone: run nothing.

@@ -402,7 +402,7 @@ impl Sandbox {
         let wasi = match build_wasi(&invocation, module, &folder, &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
-                self.folders.give_back(folder);
+                let _ = self.folders.finish(folder);
                 return early_failure(started, failure);
             }
         };
@@ -430,9 +430,7 @@ impl Sandbox {
             Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
         drop(store);
-        let read = folder.read();
-        self.folders.give_back(folder);
-        let (outcome, files) = match read {
+        let (outcome, files) = match self.folders.finish(folder) {
             Ok(files) => (outcome, files),
             Err(reason) => (
                 outcome.and(Err(Failure::StepFiles(reason))),

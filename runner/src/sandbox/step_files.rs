@@ -71,16 +71,17 @@ impl StepFolders {
         }
     }
 
-    /// Empties `folder` for the next step, or deletes it if it cannot be
-    /// emptied.
-    pub fn give_back(&self, folder: StepFolder) {
-        if folder.reset().is_err() {
-            return;
+    /// Reads what the step wrote, then keeps the folder, emptied, for the
+    /// next step, or deletes it if it cannot be emptied.
+    pub fn finish(&self, folder: StepFolder) -> Result<StepFiles, String> {
+        let (files, emptied) = folder.drain();
+        if emptied.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE_FOLDERS {
+                idle.push(folder);
+            }
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_FOLDERS {
-            idle.push(folder);
-        }
+        files
     }
 }
 
@@ -112,54 +113,56 @@ impl StepFolder {
             .map(|(variable, file)| (*variable, format!("{GUEST_FILES_DIR}/{file}")))
     }
 
-    /// Brings the folder back to how [`StepFolder::create`] left it: `/tmp`
-    /// empty and the four step files present and empty, whatever the guest
-    /// did to them (removed, grew, replaced by a folder or a symlink).
-    /// Nothing is followed: entries are removed as the links or folders
-    /// they are.
-    pub fn reset(&self) -> io::Result<()> {
-        for entry in fs::read_dir(self.scratch())? {
-            remove_entry(&entry?)?;
-        }
-        let files = self.files();
-        let mut untouched = 0;
-        for entry in fs::read_dir(&files)? {
-            let entry = entry?;
-            let expected = FILES.iter().any(|(_, name)| entry.file_name() == *name);
-            let metadata = entry.metadata()?;
-            // A written file is replaced rather than truncated: the guest
-            // may have made it a hard link to a file elsewhere.
-            if expected && metadata.is_file() && metadata.len() == 0 && metadata.nlink() == 1 {
-                untouched += 1;
-            } else {
+    /// Reads and parses what the step wrote, and brings the folder back to
+    /// how [`StepFolder::create`] left it: `/tmp` empty and the four step
+    /// files present and empty, whatever the guest did to them (removed,
+    /// grew, replaced by a folder or a link). Nothing is followed: entries
+    /// are removed as the links or folders they are.
+    ///
+    /// One pass over each folder: a step that wrote nothing costs a listing
+    /// and a `stat` per file, with nothing to open or recreate.
+    fn drain(&self) -> (Result<StepFiles, String>, io::Result<()>) {
+        let mut texts: [Result<String, String>; 4] = std::array::from_fn(|_| Ok(String::new()));
+        let mut kept = [false; 4];
+        let emptied = (|| {
+            let files = self.files();
+            for entry in fs::read_dir(&files)? {
+                let entry = entry?;
+                if let Some(i) = FILES.iter().position(|(_, f)| entry.file_name() == *f) {
+                    let metadata = entry.metadata()?;
+                    if metadata.is_file() && metadata.len() == 0 && metadata.nlink() == 1 {
+                        kept[i] = true;
+                        continue;
+                    }
+                    texts[i] = read_text(&entry.path(), FILES[i].0);
+                }
+                // A written file is replaced rather than truncated: the
+                // guest may have made it a hard link to a file elsewhere.
                 remove_entry(&entry)?;
             }
-        }
-        if untouched < FILES.len() {
-            for (_, file) in FILES {
-                let path = files.join(file);
-                if fs::symlink_metadata(&path).is_err() {
-                    fs::write(path, b"")?;
+            for (i, (_, file)) in FILES.iter().enumerate() {
+                if !kept[i] {
+                    fs::write(files.join(file), b"")?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Reads and parses what the step wrote.
-    pub fn read(&self) -> Result<StepFiles, String> {
-        let folder = self.files();
-        let read = |variable: &str, file: &str| read_text(&folder.join(file), variable);
-        let commands = |variable: &str, file: &str| -> Result<Vec<(String, String)>, String> {
-            let text = read(variable, file)?;
-            parse_file_commands(&text).map_err(|e| format!("`{variable}` file: {e}"))
+            for entry in fs::read_dir(self.scratch())? {
+                remove_entry(&entry?)?;
+            }
+            Ok(())
+        })();
+        let [output, env, state, summary] = texts;
+        let commands = |text: Result<String, String>, variable: &str| {
+            parse_file_commands(&text?).map_err(|e| format!("`{variable}` file: {e}"))
         };
-        Ok(StepFiles {
-            outputs: commands("GANTRY_OUTPUT", "output")?,
-            env: commands("GANTRY_ENV", "env")?,
-            state: commands("GANTRY_STATE", "state")?,
-            summary: read("GANTRY_STEP_SUMMARY", "summary")?,
-        })
+        let files = (|| {
+            Ok(StepFiles {
+                outputs: commands(output, "GANTRY_OUTPUT")?,
+                env: commands(env, "GANTRY_ENV")?,
+                state: commands(state, "GANTRY_STATE")?,
+                summary: summary?,
+            })
+        })();
+        (files, emptied)
     }
 }
 
@@ -192,10 +195,11 @@ mod tests {
 
     #[test]
     fn reads_what_the_step_wrote() {
-        let folder = StepFolder::create().unwrap();
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
         fs::write(folder.files().join("output"), "a=1\nb<<EOF\nx\ny\nEOF\n").unwrap();
         fs::write(folder.files().join("summary"), "# Done\n").unwrap();
-        let files = folder.read().unwrap();
+        let files = folders.finish(folder).unwrap();
         assert_eq!(
             files.outputs,
             vec![("a".into(), "1".into()), ("b".into(), "x\ny".into())]
@@ -206,33 +210,46 @@ mod tests {
 
     #[test]
     fn a_planted_symlink_is_not_followed() {
-        let folder = StepFolder::create().unwrap();
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
         let secret = folder.scratch().join("host-secret");
         fs::write(&secret, "a=leaked\n").unwrap();
         fs::remove_file(folder.files().join("output")).unwrap();
         std::os::unix::fs::symlink(&secret, folder.files().join("output")).unwrap();
-        let error = folder.read().unwrap_err();
+        let error = folders.finish(folder).unwrap_err();
         assert!(error.contains("GANTRY_OUTPUT"), "{error}");
     }
 
     #[test]
     fn oversized_and_malformed_files_fail() {
-        let folder = StepFolder::create().unwrap();
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
         fs::write(folder.files().join("env"), "no equals sign here\n").unwrap();
-        assert!(folder.read().unwrap_err().contains("GANTRY_ENV"));
-        fs::write(folder.files().join("env"), "").unwrap();
+        assert!(folders.finish(folder).unwrap_err().contains("GANTRY_ENV"));
+        let folder = folders.take().unwrap();
         fs::write(
             folder.files().join("summary"),
             vec![b'x'; MAX_FILE_BYTES as usize + 1],
         )
         .unwrap();
-        assert!(folder.read().unwrap_err().contains("larger"));
+        assert!(folders.finish(folder).unwrap_err().contains("larger"));
     }
 
-    /// Everything a guest can do to its folder, undone by `reset`, without
-    /// touching what its links point to.
     #[test]
-    fn reset_undoes_whatever_the_step_did() {
+    fn a_deleted_file_means_nothing_written() {
+        let folders = StepFolders::default();
+        let folder = folders.take().unwrap();
+        fs::remove_file(folder.files().join("output")).unwrap();
+        fs::write(folder.files().join("state"), "step=1\n").unwrap();
+        let files = folders.finish(folder).unwrap();
+        assert_eq!(files.state, vec![("step".into(), "1".into())]);
+        assert!(files.outputs.is_empty());
+    }
+
+    /// Everything a guest can do to its folder, undone before the folder
+    /// is reused, without touching what its links point to.
+    #[test]
+    fn a_reused_folder_is_as_new_whatever_the_step_did() {
         let outside = tempfile::tempdir().unwrap();
         let kept = outside.path().join("kept");
         fs::write(&kept, "host data").unwrap();
@@ -251,7 +268,8 @@ mod tests {
         fs::remove_file(files.join("summary")).unwrap();
         std::os::unix::fs::symlink(&kept, files.join("summary")).unwrap();
         fs::write(files.join("extra"), "left behind").unwrap();
-        folders.give_back(folder);
+        let error = folders.finish(folder).unwrap_err();
+        assert!(error.contains("GANTRY_ENV"), "{error}");
 
         let again = folders.take().unwrap();
         assert_eq!(again.root.path(), root, "the folder is reused");
@@ -266,9 +284,9 @@ mod tests {
             let metadata = fs::symlink_metadata(again.files().join(&name)).unwrap();
             assert!(metadata.is_file() && metadata.len() == 0, "{name}");
         }
-        assert_eq!(again.read().unwrap(), StepFiles::default());
         assert_eq!(fs::read_to_string(&kept).unwrap(), "host data");
         assert!(outside.path().is_dir());
+        assert_eq!(folders.finish(again).unwrap(), StepFiles::default());
     }
 
     #[test]
@@ -277,7 +295,7 @@ mod tests {
         let folder = folders.take().unwrap();
         let root = folder.root.path().to_owned();
         fs::remove_dir(folder.scratch()).unwrap();
-        folders.give_back(folder);
+        assert_eq!(folders.finish(folder).unwrap(), StepFiles::default());
         assert!(!root.exists(), "deleted instead");
         let fresh = folders.take().unwrap();
         assert_ne!(fresh.root.path(), root);
