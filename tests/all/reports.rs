@@ -195,3 +195,83 @@ fn a_piped_run_has_no_escape_codes() {
     let no_color = project.gantry_with_env(&["run", "--color", "auto"], &[("NO_COLOR", "1")]);
     assert!(!no_color.stdout.contains('\x1b'));
 }
+
+/// Runs gantry with its stdout on a pseudo-terminal, as in a person's
+/// terminal, and returns its exit status and everything it drew there.
+fn run_on_a_terminal(project: &Project, args: &[&str]) -> (i32, String) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+
+    let (mut leader, mut follower) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two new descriptors into the integers given.
+    let opened = unsafe {
+        libc::openpty(
+            &mut leader,
+            &mut follower,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (mut screen, terminal) = unsafe {
+        (
+            std::fs::File::from_raw_fd(leader),
+            std::fs::File::from_raw_fd(follower),
+        )
+    };
+    let mut command = project.command(args);
+    command
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdout(terminal)
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("running gantry");
+    // The only other copy of the terminal's end is the child's, so reading
+    // ends (with EIO) once it exits.
+    drop(command);
+    let reader = std::thread::spawn(move || {
+        let mut drawn = Vec::new();
+        let mut chunk = [0; 4096];
+        while let Ok(n @ 1..) = screen.read(&mut chunk) {
+            drawn.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&drawn).into_owned()
+    });
+    let status = child.wait().expect("gantry exits");
+    (status.code().unwrap_or(-1), reader.join().unwrap())
+}
+
+#[test]
+fn a_terminal_gets_live_progress_of_the_running_steps() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(
+        &sha,
+        "      - name: warm up\n        uses: probe\n        with: { action: echo, message: first }\n\
+         \x20     - name: slow step\n        uses: probe\n        with: { action: sleep, seconds: 1 }\n",
+    ));
+    let (code, drawn) = run_on_a_terminal(&project, &["run", "--color", "never"]);
+    assert_eq!(code, 0, "{drawn}");
+    // The progress lines: the step running in its job, with the elapsed
+    // time, and the run's count of steps done.
+    assert!(drawn.contains("main: slow step [probe]"), "{drawn}");
+    assert!(drawn.contains("1 of 2 steps done"), "{drawn}");
+    // They are drawn with cursor movements and line erasing...
+    assert!(drawn.contains("\x1b[2K"), "{drawn:?}");
+    // ...and the lines of the plain output are all there.
+    assert!(drawn.contains("ok   slow step"), "{drawn}");
+    assert!(drawn.contains("run succeeded"), "{drawn}");
+
+    // The same run piped has none of it.
+    let piped = project.gantry(&["run"]);
+    piped.expect_code(0).stdout_lacks("steps done");
+    assert!(!piped.stdout.contains('\x1b'));
+}

@@ -164,6 +164,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         label_jobs: true,
         junit: None,
         secrets: &secrets,
+        live_steps: None,
     });
     println!(
         "gantry: rolling back run `{run_id}` ({reason}): {} hooks to run",

@@ -96,6 +96,12 @@ impl RunCommand {
             label_jobs,
             junit: self.junit.clone(),
             secrets: &options.secrets,
+            live_steps: Some(
+                plan.jobs
+                    .iter()
+                    .map(|job| job.instance_count() * job.steps.len())
+                    .sum(),
+            ),
         });
         let outcome = runtime.block_on(engine::run(
             Arc::new(plan),

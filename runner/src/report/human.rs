@@ -1,12 +1,14 @@
 //! Plain text for people: each step's start, its log lines indented under
 //! it, its outcome and duration, and failures in plain words. When a
 //! pipeline can run several jobs at once, every line inside a job starts
-//! with `[job]` so interleaved lines stay attributable.
+//! with `[job]` so interleaved lines stay attributable. On a terminal,
+//! [`Live`] progress lines follow the running jobs below the text.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
+use super::live::Live;
 use super::{Event, Level, Reporter};
 use crate::sandbox::human_duration;
 use crate::sandbox::output::Stream;
@@ -19,6 +21,7 @@ pub struct Human {
     color: bool,
     /// `::group::` nesting per job instance.
     group_depth: Mutex<HashMap<String, usize>>,
+    live: Option<Live>,
 }
 
 impl Human {
@@ -30,6 +33,7 @@ impl Human {
             label_jobs,
             color: false,
             group_depth: Mutex::new(HashMap::new()),
+            live: None,
         }
     }
 
@@ -40,6 +44,12 @@ impl Human {
     /// Colours outcomes (green ok, red FAIL, yellow skip) with ANSI codes.
     pub fn with_color(mut self, color: bool) -> Self {
         self.color = color;
+        self
+    }
+
+    /// Shows live progress below the lines (for a terminal).
+    pub fn with_live(mut self, live: Option<Live>) -> Self {
+        self.live = live;
         self
     }
 
@@ -66,10 +76,16 @@ impl Human {
     }
 
     fn line(&self, text: &str) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        // A closed stdout (`gantry run | head`) must not stop the run.
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let write = || {
+            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            // A closed stdout (`gantry run | head`) must not stop the run.
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        };
+        match &self.live {
+            Some(live) => live.print(write),
+            None => write(),
+        }
     }
 
     fn log_indent(&self, job: &str) -> String {
@@ -80,6 +96,9 @@ impl Human {
 
 impl Reporter for Human {
     fn report(&self, event: Event<'_>) {
+        if let Some(live) = &self.live {
+            live.update(&event);
+        }
         match event {
             Event::RunStarted { pipeline, run_id } => {
                 self.line(&format!("gantry: running `{pipeline}` (run {run_id})"));

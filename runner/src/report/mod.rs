@@ -10,6 +10,7 @@ pub mod ci;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod live;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -211,6 +212,9 @@ pub struct ReportOptions<'a> {
     pub label_jobs: bool,
     pub junit: Option<PathBuf>,
     pub secrets: &'a Secrets,
+    /// The steps of the run, for live progress when stdout is a terminal
+    /// and the format is for people; `None` for no live progress.
+    pub live_steps: Option<usize>,
 }
 
 /// The reporters a run writes to; `junit` is kept to ask, after the run,
@@ -254,7 +258,17 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
                         && std::io::stdout().is_terminal()
                 }
             };
-            Arc::new(human::Human::stdout(options.verbose, options.label_jobs).with_color(color))
+            let terminal = std::io::stdout().is_terminal()
+                && std::env::var_os("TERM").is_none_or(|term| term != "dumb");
+            let live = options
+                .live_steps
+                .filter(|_| terminal)
+                .map(|steps| live::Live::stdout(steps, color));
+            Arc::new(
+                human::Human::stdout(options.verbose, options.label_jobs)
+                    .with_color(color)
+                    .with_live(live),
+            )
         }
     };
     let junit = options
