@@ -402,17 +402,17 @@ fn report(
         ),
     );
     line(
-        "Sandbox::new",
+        "Sandbox::new (a pool for 8 steps)",
         ms(median(&rounds.sandbox_start)),
         format!(
-            "of which wasmtime's Engine::new {}",
+            "a bare wasmtime Engine::new, without a pool: {}",
             ms(median(&rounds.engine_start))
         ),
     );
     line(
         "dropping the Sandbox after one step",
         ms(median(&rounds.sandbox_drop)),
-        "joins its epoch thread, which sleeps in 10 ms ticks".into(),
+        "stops the epoch thread, unmaps the pool, deletes the step folders".into(),
     );
     println!();
 
