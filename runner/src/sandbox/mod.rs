@@ -59,6 +59,10 @@ pub struct StepModule {
     /// Whether the module imports `poll_oneoff`, the only way a WASI
     /// preview 1 guest can sleep.
     can_sleep: bool,
+    /// Whether the module imports a function that can create, change or
+    /// remove a file; one that does not leaves its step folder as it got
+    /// it, so there is nothing to read back or empty.
+    changes_files: bool,
 }
 
 /// Why a module was refused before running.
@@ -373,7 +377,12 @@ impl Sandbox {
         let can_sleep = module
             .imports()
             .any(|import| import.module() == WASI_MODULE && import.name() == "poll_oneoff");
-        Ok(StepModule { pre, can_sleep })
+        let changes_files = module.imports().any(|import| changes_files(import.name()));
+        Ok(StepModule {
+            pre,
+            can_sleep,
+            changes_files,
+        })
     }
 
     /// Runs one step in a fresh store and collects what it left behind.
@@ -430,7 +439,13 @@ impl Sandbox {
             Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
         drop(store);
-        let (outcome, files) = match self.folders.finish(folder) {
+        let read = if module.changes_files {
+            self.folders.finish(folder)
+        } else {
+            self.folders.put_back_unchanged(folder);
+            Ok(StepFiles::default())
+        };
+        let (outcome, files) = match read {
             Ok(files) => (outcome, files),
             Err(reason) => (
                 outcome.and(Err(Failure::StepFiles(reason))),
@@ -470,6 +485,14 @@ fn early_failure(started: Instant, failure: Failure) -> StepRun {
         files: StepFiles::default(),
         duration: started.elapsed(),
     }
+}
+
+/// Whether the WASI preview 1 function `name` can create, write, rename or
+/// remove anything. Every such function takes a path (`path_open` is the
+/// only way to get a writable file); the preopened folders themselves
+/// cannot be written through.
+fn changes_files(name: &str) -> bool {
+    name.starts_with("path_") && !matches!(name, "path_filestat_get" | "path_readlink")
 }
 
 /// The WASI context of one step: only what the invocation grants.
@@ -762,5 +785,50 @@ mod tests {
             .unwrap();
         let run = runtime().block_on(sandbox.run(&grower, invocation(CancellationToken::new())));
         assert_eq!(run.outcome, Err(Failure::MemoryLimit { limit: 16 << 20 }));
+    }
+
+    /// Only a module that can change files has its folder read back; the
+    /// check must count every WASI function that creates, writes, renames
+    /// or removes something.
+    #[test]
+    fn which_modules_can_change_their_folder() {
+        for name in [
+            "path_open",
+            "path_create_directory",
+            "path_link",
+            "path_symlink",
+            "path_rename",
+            "path_unlink_file",
+            "path_remove_directory",
+            "path_filestat_set_times",
+        ] {
+            assert!(changes_files(name), "{name}");
+        }
+        for name in [
+            "fd_write",
+            "fd_readdir",
+            "fd_filestat_set_size",
+            "path_filestat_get",
+            "path_readlink",
+            "proc_exit",
+        ] {
+            assert!(!changes_files(name), "{name}");
+        }
+        let sandbox = Sandbox::new(1).unwrap();
+        let unlinker = sandbox
+            .admit(
+                &wat::parse_str(
+                    r#"(module
+                        (import "wasi_snapshot_preview1" "path_unlink_file"
+                          (func (param i32 i32 i32) (result i32)))
+                        (memory (export "memory") 1)
+                        (func (export "_start")))"#,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert!(unlinker.changes_files);
+        let no_op = sandbox.admit(&wat::parse_str(NO_OP).unwrap()).unwrap();
+        assert!(!no_op.changes_files);
     }
 }

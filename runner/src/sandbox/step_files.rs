@@ -76,12 +76,23 @@ impl StepFolders {
     pub fn finish(&self, folder: StepFolder) -> Result<StepFiles, String> {
         let (files, emptied) = folder.drain();
         if emptied.is_ok() {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < MAX_IDLE_FOLDERS {
-                idle.push(folder);
-            }
+            self.keep(folder);
         }
         files
+    }
+
+    /// Keeps a folder its step could not have changed (its module imports
+    /// nothing that creates, writes or removes a file) for the next step,
+    /// as it is.
+    pub fn put_back_unchanged(&self, folder: StepFolder) {
+        self.keep(folder);
+    }
+
+    fn keep(&self, folder: StepFolder) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_FOLDERS {
+            idle.push(folder);
+        }
     }
 }
 
