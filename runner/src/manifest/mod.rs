@@ -9,6 +9,7 @@
 mod error;
 pub mod model;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use error::{ManifestError, ManifestErrors, did_you_mean};
@@ -65,8 +66,18 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
             ),
         ));
     }
-    let bytes = std::fs::read(path)
+    // The length checked above is 0 for a pipe or a device (`/dev/zero`):
+    // the cap must also hold while reading.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|e| ManifestError::whole_file(path, format!("cannot read the manifest: {e}")))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::whole_file(
+            path,
+            format!("the manifest is longer than the limit of {MAX_MANIFEST_BYTES} bytes"),
+        ));
+    }
     let source = String::from_utf8(bytes)
         .map_err(|e| ManifestError::whole_file(path, format!("the manifest is not UTF-8: {e}")))?;
     let manifest = parse(path, &source)?;
@@ -133,7 +144,34 @@ fn parse_error(path: &Path, source: &str, error: &serde_saphyr::Error) -> Manife
                 ManifestError::at(path, source, location, format!("unknown value `{variant}`"));
             error.with_hint(format!("expected one of: {}", expected.join(", ")))
         }
+        serde_saphyr::Error::Budget { breach, .. } => {
+            ManifestError::at(path, source, location, over_budget(breach)).with_hint(
+                "gantry refuses a manifest it could not read in bounded time and memory; write the values out instead",
+            )
+        }
         other => ManifestError::at(path, source, location, without_position(&other.to_string())),
+    }
+}
+
+/// What a breached parser budget means, in words.
+fn over_budget(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Aliases { .. }
+        | B::AliasAnchorRatio { .. }
+        | B::RecordedAnchorEvents { .. }
+        | B::RecordedAnchorBytes { .. }
+        | B::MergeKeys { .. } => {
+            "the manifest's aliases (`*name`) expand to more than gantry accepts".into()
+        }
+        B::Anchors { anchors } => format!("the manifest defines too many anchors ({anchors})"),
+        B::Depth { depth } => format!("the manifest is nested too deeply ({depth} levels)"),
+        B::Nodes { nodes } => format!("the manifest holds too many values ({nodes})"),
+        B::Events { .. } => "the manifest holds too many values".into(),
+        B::ScalarBytes { .. } | B::InputBytes { .. } | B::CommentBytes { .. } => {
+            "the manifest is too large".into()
+        }
+        _ => "the manifest is too large or too complex to read safely".into(),
     }
 }
 
@@ -201,6 +239,32 @@ mod tests {
             "bad thing"
         );
         assert_eq!(without_position("plain"), "plain");
+    }
+
+    #[test]
+    fn a_manifest_without_an_end_is_cut_at_the_cap() {
+        // A device reports no length: the cap must hold while reading.
+        let error = load(Path::new("/dev/zero")).expect_err("an endless manifest");
+        assert_eq!(
+            error.message,
+            format!("the manifest is longer than the limit of {MAX_MANIFEST_BYTES} bytes")
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_breaks_the_budget() {
+        let mut axes = String::from("        a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for level in 1..10 {
+            let aliases = vec![format!("*a{}", level - 1); 8].join(", ");
+            axes.push_str(&format!("        a{level}: &a{level} [{aliases}]\n"));
+        }
+        let source = MINIMAL.replace(
+            "  build:\n",
+            &format!("  build:\n    strategy:\n      matrix:\n{axes}"),
+        );
+        let error = error_of(&source);
+        assert!(error.message.contains("holds too many values"), "{error}");
+        assert!(error.position.is_some(), "{error}");
     }
 
     #[test]

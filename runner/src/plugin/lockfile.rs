@@ -52,6 +52,9 @@ pub enum LockFileError {
     },
 }
 
+/// The largest lock file gantry reads; a pin takes about a hundred bytes.
+pub const MAX_LOCK_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 impl LockFile {
     /// The lock file beside the manifest whose folder is `root`.
     pub fn path_in(root: &Path) -> PathBuf {
@@ -60,7 +63,21 @@ impl LockFile {
 
     /// Reads the lock file; a missing file is an empty lock.
     pub fn read(path: &Path) -> Result<LockFile, LockFileError> {
-        let text = match std::fs::read_to_string(path) {
+        use std::io::Read;
+        // Capped while reading: a device or a pipe reports no length.
+        let read = std::fs::File::open(path).and_then(|file| {
+            let mut text = String::new();
+            file.take(MAX_LOCK_FILE_BYTES + 1)
+                .read_to_string(&mut text)?;
+            Ok(text)
+        });
+        let text = match read {
+            Ok(text) if text.len() as u64 > MAX_LOCK_FILE_BYTES => {
+                return Err(LockFileError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("longer than the limit of {MAX_LOCK_FILE_BYTES} bytes"),
+                });
+            }
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
             Err(source) => {
@@ -142,6 +159,17 @@ impl LockFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_file_without_an_end_is_cut_at_the_cap() {
+        let error = LockFile::read(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            error.to_string().ends_with(&format!(
+                "longer than the limit of {MAX_LOCK_FILE_BYTES} bytes"
+            )),
+            "{error}"
+        );
+    }
 
     #[test]
     fn round_trips_through_disk() {
