@@ -1229,6 +1229,23 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_are_ascii_letters_digits_dash_and_underscore() {
+        assert!(is_identifier("build_2-final"));
+        for invalid in [
+            "",
+            "has space",
+            "dotted.id",
+            "ünï",
+            "a/b",
+            "semi;colon",
+            "$x",
+            "tab\t",
+        ] {
+            assert!(!is_identifier(invalid), "{invalid:?} was accepted");
+        }
+    }
+
+    #[test]
     fn relative_paths_may_not_climb_out() {
         assert_eq!(
             normalize_within(Path::new("a/./b/../c")),

@@ -172,3 +172,70 @@ fn a_sleeping_rust_guest_times_out() {
         .expect_code(1)
         .stdout_has("timed out");
 }
+
+/// Without `limits`, a step's memory is capped at the documented default.
+#[test]
+fn memory_growth_past_the_default_cap_fails() {
+    contained(
+        "memory_bomb.wat",
+        "",
+        "exceeded its memory limit of 256 MiB",
+    );
+}
+
+/// Without `--output-limit`, a flood is cut at the documented default of
+/// 4 MiB, and the log shows where.
+#[test]
+fn output_flood_is_cut_at_the_default_cap() {
+    let project = single_wat_step("output_flood.wat", "");
+    let outcome = project.gantry(&["run"]);
+    outcome
+        .expect_code(1)
+        .stdout_has(
+            "[gantry] the log was cut here: the step printed more than its 4194304-byte output cap",
+        )
+        .stdout_has("printed more than its output cap of 4194304 bytes");
+    let logged: usize = outcome
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && line.bytes().all(|b| b == b'x'))
+        .map(str::len)
+        .sum();
+    assert_eq!(logged, 4 * 1024 * 1024, "bytes of the flood logged");
+}
+
+/// The output cap counts stdout and stderr together: a flood on stderr is
+/// cut, and so is output that passes the cap only when both streams are
+/// added up.
+#[test]
+fn the_output_cap_counts_stdout_and_stderr_together() {
+    // 100,000 bytes on stderr, then 100,000 on stdout, then `both written`.
+    let project = single_wat_step("two_stream_output.wat", "");
+    project
+        .gantry(&["run", "--output-limit", "50000"])
+        .expect_code(1)
+        .stdout_has("[stderr] [gantry] the log was cut here")
+        .stdout_has("printed more than its output cap of 50000 bytes");
+    project
+        .gantry(&["run", "--output-limit", "150000"])
+        .expect_code(1)
+        .stdout_has("printed more than its output cap of 150000 bytes")
+        .stdout_lacks("both written");
+    project
+        .gantry(&["run", "--output-limit", "250000"])
+        .expect_code(0)
+        .stdout_has("both written");
+}
+
+/// A module importing anything but WASI is refused before any of its code
+/// runs: neither its start function nor `_start` prints a thing.
+#[test]
+fn a_non_wasi_import_is_refused_before_any_code_runs() {
+    single_wat_step("foreign_import_after_output.wat", "")
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("it imports `env::exfiltrate`, which gantry does not provide")
+        .stdout_lacks("the start function ran")
+        .stdout_lacks("_start ran");
+}

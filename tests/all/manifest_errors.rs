@@ -1,7 +1,10 @@
 //! Bad manifests are rejected before anything runs: exit 2, with the file,
 //! line and column, the offending name, and a hint.
 
-use gantry_tests::Project;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gantry_tests::{Outcome, Project};
 
 use crate::fixture;
 
@@ -174,4 +177,192 @@ fn validate_warns_about_valid_but_doubtful_manifests() {
         .expect_code(0)
         .stderr_has("warning: plugin `spare` is declared but no step uses it")
         .stderr_has("warning: step `writer` in job `build` may write to /workspace but has no `rollback:` hook");
+}
+
+#[test]
+fn broken_yaml_names_the_exact_line_and_column() {
+    // Line 9 of the manifest is the step's line; each problem is pointed at.
+    for (step, location) in [
+        (
+            "      - uses: hello: world\n",
+            "gantry.yml:9:20: mapping values are not allowed in this context",
+        ),
+        ("      - uses: \"hello\n", "gantry.yml:9:15: unclosed quote"),
+        (
+            "      - uses: hello\n        with: { a: 1, b: ]\n",
+            "gantry.yml:10:15: mismatched bracket '{' closed by ']'",
+        ),
+    ] {
+        project_with_jobs(&format!("  build:\n    steps:\n{step}"))
+            .gantry(&["run"])
+            .expect_code(2)
+            .stderr_has(location)
+            .stdout_lacks("hello from wat");
+    }
+}
+
+/// Runs `gantry args` in `project` and returns what it printed, how long it
+/// took and its peak resident memory in KiB. Its address space is capped at
+/// 4 GiB, so a runaway parse fails instead of exhausting the machine.
+fn measured(project: &Project, args: &[&str]) -> (Outcome, Duration, u64) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+
+    let mut command = project.command(args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and changes the child alone.
+    unsafe {
+        command.pre_exec(|| {
+            let cap = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            match libc::setrlimit(libc::RLIMIT_AS, &cap) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let started = Instant::now();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by `wait4` below, which also reports its memory"
+    )]
+    let mut child = command.spawn().expect("running gantry");
+    let drain = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for this child alone, writing only the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "{}", std::io::Error::last_os_error());
+    let took = started.elapsed();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let outcome = Outcome {
+        code,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (outcome, took, usage.ru_maxrss as u64)
+}
+
+/// Checks `gantry run` refused the manifest (exit 2) with `message`, within
+/// seconds and without holding much memory.
+#[track_caller]
+fn refused_cheaply(project: &Project, message: &str) {
+    let (outcome, took, peak_kib) = measured(project, &["run"]);
+    outcome
+        .expect_code(2)
+        .stderr_has(message)
+        .stdout_lacks("hello from wat");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        peak_kib < 256 * 1024,
+        "gantry held {peak_kib} KiB\n{}",
+        outcome.stderr
+    );
+}
+
+/// "Billion laughs": ten levels of anchors, each aliasing the one before
+/// nine times, in a matrix (which takes any YAML value). Expanded, it would
+/// be 9^10 strings; the parser's budget stops it.
+#[test]
+fn an_alias_bomb_is_refused_quickly_and_in_little_memory() {
+    let mut axes = String::from("        a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        axes.push_str(&format!(
+            "        a{level}: &a{level} [{}]\n",
+            vec![previous; 9].join(", ")
+        ));
+    }
+    let project = project_with_jobs(&format!(
+        "  build:\n    strategy:\n      matrix:\n{axes}    steps:\n      - uses: hello\n"
+    ));
+    refused_cheaply(&project, "the manifest holds too many values");
+}
+
+#[test]
+fn very_deep_nesting_is_refused() {
+    let depth = 100_000;
+    let flow = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let project = project_with_jobs(&format!(
+        "  build:\n    strategy:\n      matrix:\n        deep: {flow}\n    steps:\n      - uses: hello\n"
+    ));
+    refused_cheaply(&project, "recursion limit exceeded");
+
+    let mut block = String::new();
+    for level in 0..200 {
+        block.push_str(&format!("{}- a:\n", " ".repeat(10 + 2 * level)));
+    }
+    let project = project_with_jobs(&format!(
+        "  build:\n    strategy:\n      matrix:\n        deep:\n{block}    steps:\n      - uses: hello\n"
+    ));
+    refused_cheaply(&project, "the manifest is nested too deeply");
+}
+
+/// A manifest over the 4 MiB cap is refused without being parsed, and so
+/// is one that never ends (a link to `/dev/zero`), whose size the file
+/// system does not tell.
+#[test]
+fn a_manifest_over_the_size_cap_is_refused() {
+    let project = project_with_jobs("  build:\n    steps:\n      - uses: hello\n");
+    let manifest = std::fs::read_to_string(project.path().join("gantry.yml")).unwrap();
+    let padding = 4 * 1024 * 1024 + 1 - manifest.len();
+    project.manifest(&format!("{manifest}#{}", "x".repeat(padding - 1)));
+    refused_cheaply(
+        &project,
+        "gantry.yml: the manifest is 4194305 bytes; the limit is 4194304",
+    );
+
+    std::fs::remove_file(project.path().join("gantry.yml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", project.path().join("gantry.yml")).unwrap();
+    refused_cheaply(
+        &project,
+        "gantry.yml: the manifest is longer than the limit of 4194304 bytes",
+    );
+}
+
+/// Step ids are `[A-Za-z0-9_-]`: anything else is refused by name, before
+/// anything runs.
+#[test]
+fn step_ids_outside_the_allowed_characters_are_refused() {
+    let ids = [
+        "has space",
+        "dotted.id",
+        "ünï",
+        "semi;colon",
+        "$(whoami)",
+        "a/b",
+    ];
+    let steps: String = ids
+        .iter()
+        .map(|id| format!("      - id: '{id}'\n        uses: hello\n"))
+        .collect();
+    let outcome = project_with_jobs(&format!(
+        "  build:\n    steps:\n      - id: fine_Id-2\n        uses: hello\n{steps}"
+    ))
+    .gantry(&["run"]);
+    outcome
+        .expect_code(2)
+        .stderr_has("gantry.yml:11:13: invalid step id `has space`")
+        .stderr_has("a step id uses only letters, digits, `-` and `_`")
+        .stderr_lacks("`fine_Id-2`")
+        .stdout_lacks("hello from wat");
+    for id in ids {
+        outcome.stderr_has(&format!("invalid step id `{id}`"));
+    }
 }

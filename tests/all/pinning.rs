@@ -134,3 +134,44 @@ fn a_manifest_path_or_folder_can_be_given() {
         .expect_code(0)
         .stdout_has("hello from wat");
 }
+
+/// `gantry verify` runs nothing, and checks every pin rather than stopping
+/// at the first bad one: each tampered plugin is named, the good one is
+/// listed as ok, and it exits 3.
+#[test]
+fn verify_checks_every_pin_and_runs_nothing() {
+    let project = Project::new();
+    let hello = project.wat_plugin("hello.wasm", &fixture("hello.wat"));
+    project.wat_plugin("first.wasm", &fixture("hello.wat"));
+    project.wat_plugin("last.wasm", &fixture("hello.wat"));
+    let manifest = format!(
+        "name: x\nplugins:\n  first:\n    source: first.wasm\n    sha256: {hello}\n  good:\n    source: hello.wasm\n    sha256: {hello}\n  last:\n    source: last.wasm\n    sha256: {hello}\njobs:\n  b:\n    steps:\n      - uses: first\n      - uses: good\n      - uses: last\n"
+    );
+    project.manifest(&manifest);
+    project
+        .gantry(&["verify"])
+        .expect_code(0)
+        .stdout_has(&format!("ok      first sha256:{hello}"))
+        .stdout_has(&format!("ok      good sha256:{hello}"))
+        .stdout_has(&format!("ok      last sha256:{hello}"))
+        .stdout_lacks("hello from wat");
+
+    // Tamper with the first and the last.
+    let tampered = project.wat_plugin("first.wasm", &fixture("exit_zero.wat"));
+    project.wat_plugin("last.wasm", &fixture("exit_zero.wat"));
+    let mismatch = format!(
+        "does not match its pin in the manifest: expected sha256 {hello}, found {tampered}"
+    );
+    project
+        .gantry(&["verify"])
+        .expect_code(3)
+        .stderr_has(&format!("plugin `first` (`first.wasm`) {mismatch}"))
+        .stderr_has(&format!("plugin `last` (`last.wasm`) {mismatch}"))
+        .stderr_lacks("plugin `good`")
+        .stdout_has(&format!("ok      good sha256:{hello}"))
+        .stdout_lacks("hello from wat");
+    assert!(
+        !project.path().join(".gantry").exists(),
+        "verifying left run state"
+    );
+}

@@ -349,3 +349,14 @@ fn hash_files_reads_the_workspace() {
         .expect_code(0)
         .stdout_has(&format!("hash {expected} none ''"));
 }
+
+/// A step without `limits` or `timeout-minutes` gets the documented
+/// defaults, and `gantry plan` says which.
+#[test]
+fn plan_shows_the_default_limits() {
+    pipeline("  build:\n    steps:\n      - uses: probe\n")
+        .gantry(&["plan"])
+        .expect_code(0)
+        .stdout_has("  step probe\n")
+        .stdout_has("    limits: memory 256 MiB, timeout 360 min\n");
+}

@@ -275,3 +275,74 @@ fn a_terminal_gets_live_progress_of_the_running_steps() {
     piped.expect_code(0).stdout_lacks("steps done");
     assert!(!piped.stdout.contains('\x1b'));
 }
+
+/// `(12 ms)`, `(1.5 s)`, `(2 min)` in `line` become `(<time>)`.
+fn without_durations(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let number = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let after = &rest[number..];
+        let unit = [" ms)", " s)", " min)"]
+            .into_iter()
+            .find(|unit| after.starts_with(unit));
+        if let (true, Some(unit)) = (number > 0, unit) {
+            out.push_str("<time>)");
+            rest = &after[unit.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Piped, each step shows as its start line, its log lines indented under
+/// it, then its outcome with its duration, or its failure in plain words;
+/// in that order, step after step.
+#[test]
+fn a_piped_run_shows_each_step_its_log_and_its_outcome_in_order() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&probe_pipeline(
+        &sha,
+        "      - name: greet\n        uses: probe\n        with: { action: print, text: 'first line|second line' }\n\
+         \x20     - name: complain\n        uses: probe\n        with: { action: stderr, message: oops }\n\
+         \x20     - name: broken\n        uses: probe\n        with: { action: exit, code: 3 }\n\
+         \x20     - name: never\n        uses: probe\n        with: { action: print, text: unseen }\n",
+    ));
+    let outcome = project.gantry(&["run"]);
+    outcome.expect_code(1);
+    let lines: Vec<String> = outcome.stdout.lines().map(without_durations).collect();
+    assert!(
+        lines[0].starts_with("gantry: running `test` (run "),
+        "{}",
+        outcome.stdout
+    );
+    let last = lines.len() - 1;
+    assert!(
+        lines[last].starts_with("gantry: run failed in ")
+            && lines[last].ends_with(": main/broken failed"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(
+        lines[1..last],
+        [
+            "job main",
+            "  step greet [probe]",
+            "    first line",
+            "    second line",
+            "  ok   greet (<time>)",
+            "  step complain [probe]",
+            "    [stderr] to stderr: oops",
+            "  ok   complain (<time>)",
+            "  step broken [probe]",
+            "  FAIL broken (<time>): exited with status 3",
+            "  skip never: an earlier step failed",
+            "job main: failure",
+        ]
+    );
+}

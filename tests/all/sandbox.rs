@@ -1,8 +1,8 @@
 //! Deny by default: a step sees only what its manifest line grants.
 
-use gantry_tests::probe_project;
+use gantry_tests::{Project, probe_project};
 
-use crate::single_wat_step;
+use crate::{fixture, single_wat_step};
 
 #[test]
 fn host_environment_is_not_inherited() {
@@ -118,7 +118,12 @@ fn paths_cannot_escape_their_mounts() {
     )
     .unwrap();
     let outcome = project.gantry(&["run"]);
-    outcome.expect_code(0).stdout_lacks("top secret");
+    outcome
+        .expect_code(0)
+        .stdout_lacks("top secret")
+        // `/` is no folder of the guest's: nothing of the host's root shows.
+        .stdout_has("list failed: No such file or directory")
+        .stdout_lacks("list ok");
     assert_eq!(
         outcome.stdout.matches("read failed").count(),
         4,
@@ -148,4 +153,116 @@ fn a_symlink_planted_over_a_step_file_is_not_followed() {
         .expect_code(1)
         .stdout_has("GANTRY_OUTPUT")
         .stdout_lacks("root:");
+}
+
+/// Pooled memory slots are reused from step to step: each step still starts
+/// from a fresh instance, with nothing an earlier step left in its memory
+/// (initial or grown), its globals or its data segment, in one job or the next.
+#[test]
+fn each_step_starts_from_a_fresh_instance() {
+    let project = Project::new();
+    let sha = project.wat_plugin("slate.wasm", &fixture("fresh_instance.wat"));
+    let steps = |count: usize| "      - uses: slate\n".repeat(count);
+    project.manifest(&format!(
+        "name: fresh\nplugins:\n  slate:\n    source: slate.wasm\n    sha256: {sha}\njobs:\n  first:\n    steps:\n{}  second:\n    needs: first\n    steps:\n{}",
+        steps(3),
+        steps(2)
+    ));
+    let outcome = project.gantry(&["run"]);
+    outcome.expect_code(0).stdout_lacks("left-over");
+    for check in [
+        "memory size",
+        "memory word",
+        "grown page",
+        "global",
+        "data segment",
+    ] {
+        assert_eq!(
+            outcome.stdout.matches(&format!("{check} clean")).count(),
+            5,
+            "{check}\n{}",
+            outcome.stdout
+        );
+    }
+}
+
+/// No network in v1: every socket call, on every descriptor a step has and
+/// on some it has not, fails with an error the step sees, and the run
+/// carries on.
+#[test]
+fn there_is_no_network() {
+    let project = single_wat_step("sockets.wat", "");
+    let manifest = std::fs::read_to_string(project.path().join("gantry.yml")).unwrap();
+    project.manifest(&format!(
+        "{manifest}      - name: after\n        uses: step\n"
+    ));
+    let outcome = project.gantry(&["run"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("sock_accept fd 3: errno 57")
+        .stdout_has("sock_recv fd 3: errno 57")
+        .stdout_has("sock_accept fd 8: errno 8")
+        .stdout_has("ok   after");
+    let calls: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .filter(|line| line.contains("sock_"))
+        .collect();
+    // Two steps, four calls, nine descriptors.
+    assert_eq!(calls.len(), 2 * 4 * 9, "{}", outcome.stdout);
+    for call in calls {
+        assert!(
+            call.ends_with(": errno 57") || call.ends_with(": errno 8"),
+            "a socket call did not fail: {call}"
+        );
+    }
+}
+
+/// Runs `symlink_escape.wat` with `grants` (YAML for a step's keys) and
+/// checks that its symlinks out of the folder lead nowhere while one inside
+/// works; `folder` is the host side of the guest's first granted folder.
+fn guest_symlinks_stay_inside(grants: &str, folder: &str) {
+    let project = single_wat_step("symlink_escape.wat", grants);
+    project.write(&format!("{folder}/inside.txt"), "inside content");
+    let outcome = project.gantry(&["run"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("open inside.txt: errno 0\n    read: inside content")
+        .stdout_has("open inside-link: errno 0\n    read: inside content")
+        .stdout_lacks("root:");
+    for link in ["up-link", "abs-link"] {
+        assert!(
+            !outcome.stdout.contains(&format!("open {link}: errno 0")),
+            "{link} was opened\n{}",
+            outcome.stdout
+        );
+        assert!(
+            outcome.stdout.contains(&format!("open {link}: errno ")),
+            "{}",
+            outcome.stdout
+        );
+    }
+    // The links were planted in the granted folder, the one leading out
+    // included: only following it was refused.
+    for link in ["inside-link", "up-link"] {
+        let planted = project.path().join(folder).join(link);
+        assert!(
+            planted.symlink_metadata().is_ok_and(|m| m.is_symlink()),
+            "{link} was not planted\n{}",
+            outcome.stdout
+        );
+    }
+}
+
+#[test]
+fn symlinks_a_guest_plants_in_the_workspace_lead_nowhere_outside() {
+    guest_symlinks_stay_inside("        permissions: { workspace: write }\n", ".");
+}
+
+#[test]
+fn symlinks_a_guest_plants_in_a_granted_dir_lead_nowhere_outside() {
+    guest_symlinks_stay_inside(
+        "        permissions:\n          workspace: none\n          dirs: [{ host: ./out, guest: /out, access: write }]\n",
+        "out",
+    );
 }

@@ -2,7 +2,7 @@
 //! state, summaries, workflow commands and masking, expressions, and the
 //! order jobs run in.
 
-use gantry_tests::{Project, probe_project};
+use gantry_tests::{Outcome, Project, probe_project};
 
 #[test]
 fn inputs_reach_the_step_as_input_variables() {
@@ -187,4 +187,77 @@ fn a_malformed_output_file_fails_the_step() {
         .expect_code(1)
         .stdout_has("wrote an unusable step file")
         .stdout_has("GANTRY_OUTPUT");
+}
+
+/// The value of `variable` in what the `env` action of step `step` printed.
+fn seen_by<'a>(outcome: &'a Outcome, step: &str, variable: &str) -> Option<&'a str> {
+    let prefix = format!("{variable}=");
+    outcome
+        .step_log(step)
+        .into_iter()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+}
+
+/// The ABI's order, later wins: pipeline `env`, job `env`, values exported
+/// earlier in the job, the step's own `env`. Exports stay in their job.
+#[test]
+fn exported_env_sits_between_job_env_and_step_env() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    let env_step = |name: &str| {
+        format!("      - name: {name}\n        uses: probe\n        with: {{ action: env }}\n")
+    };
+    project.manifest(&format!(
+        "name: precedence\nenv:\n  EXPORTED_MESSAGE: from-pipeline\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  first:\n    env:\n      EXPORTED_MESSAGE: from-job\n    steps:\n{}      - name: exporter\n        uses: probe\n        with: {{ action: echo, message: from-export }}\n{}      - name: own-env\n        uses: probe\n        env:\n          EXPORTED_MESSAGE: from-step\n        with: {{ action: env }}\n{}  second:\n    needs: first\n    steps:\n{}",
+        env_step("before-export"),
+        env_step("after-export"),
+        env_step("after-own-env"),
+        env_step("other-job"),
+    ));
+    let outcome = project.gantry(&["run"]);
+    outcome.expect_code(0);
+    for (step, expected) in [
+        ("before-export", "from-job"),
+        ("after-export", "from-export"),
+        ("own-env", "from-step"),
+        ("after-own-env", "from-export"),
+        ("other-job", "from-pipeline"),
+    ] {
+        assert_eq!(
+            seen_by(&outcome, step, "EXPORTED_MESSAGE"),
+            Some(expected),
+            "in step {step}\n{}",
+            outcome.stdout
+        );
+    }
+}
+
+/// `::set-output` is not honoured: outputs come only from `GANTRY_OUTPUT`.
+#[test]
+fn set_output_commands_make_no_output() {
+    probe_project(
+        "      - id: talker\n        uses: probe\n        with: { action: print, text: '::set-output name=x::smuggled' }\n\
+         \x20     - uses: probe\n        with: { action: print, text: 'x is [${{ steps.talker.outputs.x }}]' }\n",
+    )
+    .gantry(&["run"])
+    .expect_code(0)
+    .stdout_has("x is []")
+    .stdout_lacks("x is [smuggled]");
+}
+
+/// A value registered with `::add-mask::` is masked in a later step's
+/// failure reason (a heredoc delimiter the step chose is quoted in it) and
+/// in a later `::error::` annotation.
+#[test]
+fn a_mask_applies_to_failure_reasons_and_error_annotations() {
+    probe_project(
+        "      - uses: probe\n        with: { action: print, text: '::add-mask::opensesame' }\n\
+         \x20     - uses: probe\n        with: { action: write, path: /gantry/output, content: \"x<<opensesame\\nvalue\\n\" }\n\
+         \x20     - if: always()\n        uses: probe\n        with: { action: print, text: '::error title=about opensesame::opensesame failed' }\n",
+    )
+    .gantry(&["run"])
+    .expect_code(1)
+    .stdout_has("heredoc `***` opened on line 1 is never closed")
+    .stdout_has("error: about ***: *** failed")
+    .stdout_lacks("opensesame");
 }

@@ -129,6 +129,29 @@ impl Outcome {
         );
         self
     }
+
+    /// What the step named `step` logged in the human output: the lines
+    /// between its start line and its outcome line, without indentation or
+    /// `[job]` label. Panics if the step never started.
+    #[track_caller]
+    pub fn step_log(&self, step: &str) -> Vec<&str> {
+        let start = format!("step {step} [");
+        let ok = format!("ok   {step} (");
+        let fail = format!("FAIL {step} (");
+        let mut lines = self.stdout.lines().map(|line| {
+            let line = match line.strip_prefix('[') {
+                Some(rest) => rest.split_once("] ").map_or(line, |(_, text)| text),
+                None => line,
+            };
+            line.trim_start()
+        });
+        if !lines.by_ref().any(|line| line.starts_with(&start)) {
+            panic!("step `{step}` never started\n--- stdout\n{}", self.stdout);
+        }
+        lines
+            .take_while(|line| !line.starts_with(&ok) && !line.starts_with(&fail))
+            .collect()
+    }
 }
 
 /// A throwaway project folder holding a manifest and its plugins.

@@ -281,6 +281,35 @@ mod tests {
     }
 
     #[test]
+    fn the_cap_counts_both_streams_together() {
+        let (capture, lines) = recording(10);
+        let mut out = capture.stream(Stream::Stdout);
+        let mut err = capture.stream(Stream::Stderr);
+        out.write(Bytes::from_static(b"1234\n")).unwrap();
+        // Five bytes on each stream fit; the sixth on stderr does not.
+        assert!(matches!(
+            err.write(Bytes::from_static(b"abcdef\n")),
+            Err(StreamError::Trap(_))
+        ));
+        // Once cut, both streams stay shut.
+        assert!(matches!(
+            out.write(Bytes::from_static(b"x")),
+            Err(StreamError::Trap(_))
+        ));
+        assert!(matches!(out.check_write(), Err(StreamError::Trap(_))));
+        assert!(capture.finish());
+        let lines = lines.lock().unwrap();
+        assert_eq!(
+            *lines,
+            vec![
+                (Stream::Stdout, "1234".to_owned()),
+                (Stream::Stderr, "abcde".to_owned()),
+                (Stream::Stderr, cut_marker(10)),
+            ]
+        );
+    }
+
+    #[test]
     fn very_long_lines_are_split() {
         let (capture, lines) = recording(1 << 20);
         let mut out = capture.stream(Stream::Stdout);
