@@ -17,10 +17,10 @@ use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
-use crate::expr::{FunctionHost, Template};
+use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
-use crate::plan::{DirMount, JobPlan, MatrixCombination, StepPlan};
+use crate::plan::{DirMount, Input, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
 use crate::sandbox::step_files::StepFiles;
 use crate::sandbox::{Failure, Mount, StepInvocation, StepModule, human_duration};
@@ -231,13 +231,23 @@ impl<'a> JobInstance<'a> {
         }
 
         // Step env sees the job's env so far; inputs see the step env too.
-        let contexts = self.contexts(true).build();
+        // Building the contexts is most of a small step's own cost in the
+        // engine, and a step written without `${{ }}` reads none.
+        let literal = has_no_expression(step);
+        let build = |contexts: ContextsBuilder<'_>| {
+            if literal {
+                Contexts::default()
+            } else {
+                contexts.build()
+            }
+        };
+        let contexts = build(self.contexts(true));
         let step_env = self
             .shared
             .render_env(&self.name, &step.env, &contexts, status);
         let mut guest_env = self.env.clone();
         guest_env.extend(step_env);
-        let input_contexts = self.contexts_with(&guest_env, true).build();
+        let input_contexts = build(self.contexts_with(&guest_env, true));
         let mut inputs = Vec::with_capacity(step.inputs.len());
         for input in &step.inputs {
             match input
@@ -679,6 +689,19 @@ struct ArtifactMounts {
     mounts: Vec<DirMount>,
     /// Each upload's name and host folder.
     uploads: Vec<(String, PathBuf)>,
+}
+
+/// Whether the step's `env:`, `with:` and its hook's `with:` are all plain
+/// text, so rendering them needs no contexts.
+fn has_no_expression(step: &StepPlan) -> bool {
+    let literal = |inputs: &[Input]| inputs.iter().all(|i| i.value.is_literal());
+    step.env.iter().all(|(_, value)| value.is_literal())
+        && literal(&step.inputs)
+        && step
+            .rollback
+            .as_ref()
+            .and_then(|hook| hook.inputs.as_deref())
+            .is_none_or(literal)
 }
 
 fn step_ref(step: &StepPlan) -> StepRef<'_> {
