@@ -1,7 +1,9 @@
 //! Durable file writes: temporary file, fsync, rename, fsync of the folder.
 //!
-//! Anything gantry stores (the lock file, run summaries) goes through here,
-//! so a crash leaves either the old file or the new one, never a torn one.
+//! Anything gantry stores (the lock file, the artifact index, compiled
+//! modules, run summaries) goes through here, so a crash leaves either the
+//! old file or the new one, never a torn one. A run's summary is only as
+//! durable as its journal: fsynced when the run has rollback hooks.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -9,6 +11,18 @@ use std::path::Path;
 
 /// Replaces `path` with `contents` atomically and durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, true)
+}
+
+/// Like [`write_atomic`] (a reader sees the old contents or the new, never
+/// a mix), without waiting for the disk: a crash of the machine may lose
+/// the new contents. For records that are only as durable as the run's
+/// journal.
+pub fn write_atomic_unsynced(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, false)
+}
+
+fn replace(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -17,9 +31,11 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .prefix(".gantry-tmp-")
         .tempfile_in(folder)?;
     temporary.write_all(contents)?;
-    temporary.as_file().sync_all()?;
+    if durable {
+        temporary.as_file().sync_all()?;
+    }
     temporary.persist(path).map_err(|e| e.error)?;
-    sync_dir(folder)
+    if durable { sync_dir(folder) } else { Ok(()) }
 }
 
 /// Makes the entries of `folder` (a file created, renamed or removed in it)
@@ -55,6 +71,16 @@ pub fn read_regular_file_capped(path: &Path, limit: u64) -> io::Result<Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsynced_write_replaces_contents_too() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("file");
+        write_atomic_unsynced(&path, b"one").unwrap();
+        write_atomic_unsynced(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(folder.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn atomic_write_replaces_contents() {

@@ -637,7 +637,8 @@ pub(crate) struct Strategy {
     pub job_total: usize,
 }
 
-/// Writes the collected step summaries to the run's folder.
+/// Writes the collected step summaries to the run's folder, as durably as
+/// the run's journal.
 fn write_summary(shared: &Shared) -> Option<PathBuf> {
     let summaries = shared.summaries.lock().unwrap_or_else(|e| e.into_inner());
     if summaries.is_empty() {
@@ -645,8 +646,13 @@ fn write_summary(shared: &Shared) -> Option<PathBuf> {
     }
     let folder = shared.options.state_dir.join("runs").join(&shared.run_id);
     let path = folder.join("summary.md");
-    let written = std::fs::create_dir_all(&folder)
-        .and_then(|()| crate::fsutil::write_atomic(&path, summaries.as_bytes()));
+    let write = if shared.journal.durable() {
+        crate::fsutil::write_atomic
+    } else {
+        crate::fsutil::write_atomic_unsynced
+    };
+    let written =
+        std::fs::create_dir_all(&folder).and_then(|()| write(&path, summaries.as_bytes()));
     match written {
         Ok(()) => Some(path),
         Err(e) => {
