@@ -43,16 +43,21 @@ impl Step for Checksum {
             check_expected(&expected, &sums)?;
         }
 
+        // The file first: a step that cannot write it reports nothing as done.
+        if let Some(target) = ctx.input_opt::<String>("sums-file")? {
+            let path = ctx.workspace_path(&target);
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)
+                    .with_context(|| format!("cannot create `{}`", folder.display()))?;
+            }
+            std::fs::write(&path, &listing)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
         print!("{listing}");
         ctx.set_output("sha256", &overall)?;
         ctx.set_output("sums", listing.trim_end())?;
         ctx.set_output("count", sums.len().to_string())?;
         ctx.append_summary(&summary(&sums))?;
-        if let Some(target) = ctx.input_opt::<String>("sums-file")? {
-            let path = ctx.workspace_path(&target);
-            std::fs::write(&path, &listing)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-        }
         Ok(())
     }
 }
@@ -193,12 +198,12 @@ mod tests {
     fn globs_and_sums_file() {
         let (dir, ctx) = setup(&[
             ("files", "dist/*.bin\nnotes.txt\ndist/a.bin"),
-            ("sums-file", "SHA256SUMS"),
+            ("sums-file", "out/sums/SHA256SUMS"),
         ]);
         Checksum.run(&ctx).unwrap();
         let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let listing = format!("{ABC}  dist/a.bin\n{empty}  dist/b.bin\n{ABC}  notes.txt\n");
-        let written = fs::read_to_string(dir.path().join("ws/SHA256SUMS")).unwrap();
+        let written = fs::read_to_string(dir.path().join("ws/out/sums/SHA256SUMS")).unwrap();
         assert_eq!(written, listing);
         let out = outputs(&dir);
         assert!(out.contains("count=3\n"));
