@@ -31,14 +31,24 @@ fn log(project: &Project) -> Vec<String> {
         .collect()
 }
 
-fn journal(project: &Project) -> String {
+/// The folder of the project's latest run.
+fn latest_run(project: &Project) -> std::path::PathBuf {
     let runs = project.path().join(".gantry/runs");
     let mut ids: Vec<_> = std::fs::read_dir(&runs)
         .expect("a runs folder")
         .map(|e| e.unwrap().path())
         .collect();
     ids.sort();
-    std::fs::read_to_string(ids.last().unwrap().join("journal.jsonl")).expect("a journal")
+    ids.pop().expect("a run")
+}
+
+fn journal(project: &Project) -> String {
+    std::fs::read_to_string(latest_run(project).join("journal.jsonl")).expect("a journal")
+}
+
+/// The latest run's `summary.md`, where the hooks' summaries go too.
+fn summary(project: &Project) -> String {
+    std::fs::read_to_string(latest_run(project).join("summary.md")).unwrap_or_default()
 }
 
 #[test]
@@ -98,6 +108,11 @@ fn a_failed_run_rolls_back_in_reverse_order_of_start() {
         );
     }
     assert_eq!(journal.matches(r#""event":"rollback_finished""#).count(), 3);
+    // The steps' summaries, then the hooks' in the order they ran.
+    assert_eq!(
+        summary(&project),
+        "### probe says hi\n- rolled back third\n- rolled back second\n- rolled back first\n"
+    );
     assert!(
         journal.contains(r#""event":"rollback_ended","status":"success""#),
         "{journal}"
@@ -173,6 +188,8 @@ fn a_successful_run_is_rolled_back_later_once() {
             "rollback a outcome=success state=saved-by-a"
         ]
     );
+    // The hooks' summaries join the run's, which had none of its own.
+    assert_eq!(summary(&project), "- rolled back b\n- rolled back a\n");
     project
         .gantry(&["runs"])
         .expect_code(0)

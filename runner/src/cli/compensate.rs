@@ -191,6 +191,9 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             ));
             Exit::RollbackFailed
         })?;
+    if !outcome.summaries.is_empty() {
+        add_to_summary(&journal, &outcome.summaries);
+    }
     if outcome.stopped {
         eprintln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
     }
@@ -206,6 +209,21 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         Mode::Rollback => Exit::Success,
         Mode::Resume => Exit::StepFailed,
     })
+}
+
+/// Appends the hooks' summaries to the run's `summary.md`, beside its
+/// journal, as a run's own hooks would have.
+fn add_to_summary(journal: &Journal, summaries: &str) {
+    let path = journal.path().with_file_name("summary.md");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(summaries);
+    match crate::fsutil::write_atomic(&path, text.as_bytes()) {
+        Ok(()) => println!("gantry: hook summaries added to {}", path.display()),
+        Err(error) => eprintln!(
+            "gantry: cannot add the hooks' summaries to `{}`: {error}",
+            path.display()
+        ),
+    }
 }
 
 fn record(journal: &Journal, entry: Entry) -> Result<(), Exit> {

@@ -402,7 +402,15 @@ async fn roll_back(shared: &Shared) -> Exit {
         output_limit: shared.options.output_limit,
         stop: shared.options.stop_rollback.clone(),
     };
-    match runner.compensate(&compensation, "the run failed").await {
+    let compensated = runner.compensate(&compensation, "the run failed").await;
+    if let Ok(outcome) = &compensated {
+        shared
+            .summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_str(&outcome.summaries);
+    }
+    match compensated {
         Ok(outcome) if outcome.succeeded() => Exit::StepFailed,
         Ok(outcome) => {
             if outcome.stopped {

@@ -125,7 +125,7 @@ pub struct HookRunner<'a> {
 }
 
 /// How a compensation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackOutcome {
     /// Hooks that ran, successful or not.
     pub ran: usize,
@@ -133,6 +133,9 @@ pub struct RollbackOutcome {
     pub failed: usize,
     /// Whether it was stopped before every hook had run.
     pub stopped: bool,
+    /// What the hooks wrote to `GANTRY_STEP_SUMMARY`, in the order they
+    /// ran, secrets masked: it belongs in the run's `summary.md`.
+    pub summaries: String,
 }
 
 impl RollbackOutcome {
@@ -154,6 +157,7 @@ impl HookRunner<'_> {
             ran: 0,
             failed: 0,
             stopped: false,
+            summaries: String::new(),
         };
         self.journal.record(Entry::RollbackBegun {
             reason: reason.to_owned(),
@@ -187,7 +191,13 @@ impl HookRunner<'_> {
                 outcome: hook.outcome,
             });
             let started = Instant::now();
-            let result = self.run_hook(hook).await;
+            let (result, summary) = self.run_hook(hook).await;
+            if !summary.is_empty() {
+                outcome.summaries.push_str(&self.mask(&summary));
+                if !summary.ends_with('\n') {
+                    outcome.summaries.push('\n');
+                }
+            }
             let masked = result.as_ref().err().map(|reason| self.mask(reason));
             if self.stop.is_cancelled() {
                 // Stopped halfway: leave it started, never finished, so no
@@ -238,7 +248,19 @@ impl HookRunner<'_> {
             .into_owned()
     }
 
-    async fn run_hook(&self, hook: &PendingHook) -> Result<(), String> {
+    /// Runs one hook; returns how it ended and the summary it wrote.
+    async fn run_hook(&self, hook: &PendingHook) -> (Result<(), String>, String) {
+        match self.try_run_hook(hook).await {
+            Ok(run) => (
+                run.outcome.map_err(|failure| failure.to_string()),
+                run.files.summary,
+            ),
+            Err(reason) => (Err(reason), String::new()),
+        }
+    }
+
+    /// Runs one hook, or says why it could not be started.
+    async fn try_run_hook(&self, hook: &PendingHook) -> Result<crate::sandbox::StepRun, String> {
         let spec = &hook.spec;
         let current = self.hashes.get(&spec.plugin);
         if current != Some(&spec.sha256) {
@@ -288,8 +310,7 @@ impl HookRunner<'_> {
             sink: log.sink(),
             cancel: self.stop.clone(),
         };
-        let run = run_off_executor(self.sandbox, module, invocation);
-        run.outcome.map_err(|failure| failure.to_string())
+        Ok(run_off_executor(self.sandbox, module, invocation))
     }
 
     /// The hook's environment: the step's, its inputs, its saved state as

@@ -132,6 +132,7 @@ fn main() {
             let phase = std::env::var("GANTRY_PHASE").unwrap_or_default();
             let label = input("label");
             let line = if phase == "rollback" {
+                append("GANTRY_STEP_SUMMARY", &format!("- rolled back {label}\n"));
                 format!(
                     "rollback {label} outcome={} state={}\n",
                     std::env::var("GANTRY_STEP_OUTCOME").unwrap_or_default(),
