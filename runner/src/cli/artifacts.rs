@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::print_error;
-use super::state::{StateArgs, human_bytes, plural};
+use super::state::{StateFolderArgs, human_bytes, plural};
 use crate::artifacts::{ArtifactError, ArtifactIndex, EntryKind, Store, Tree};
 use crate::exit::Exit;
 use crate::runs;
@@ -30,7 +30,7 @@ pub struct ArtifactsCommand {
     #[arg(long)]
     files: bool,
     #[command(flatten)]
-    state: StateArgs,
+    state: StateFolderArgs,
 }
 
 #[derive(Debug, Subcommand)]

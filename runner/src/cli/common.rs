@@ -92,7 +92,7 @@ impl SecretArgs {
 
 /// The state folder and its lock, from the command line.
 #[derive(Debug, clap::Args)]
-pub struct StateArgs {
+pub struct RunStateArgs {
     /// Where run records are kept [default: `.gantry` beside the manifest]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -102,7 +102,7 @@ pub struct StateArgs {
     pub wait: bool,
 }
 
-impl StateArgs {
+impl RunStateArgs {
     /// The state folder of `plan`.
     pub fn folder(&self, plan: &Plan) -> PathBuf {
         self.state_dir

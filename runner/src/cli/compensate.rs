@@ -14,7 +14,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    SecretArgs, StateArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+    RunStateArgs, SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
 };
 use super::print_error;
 use crate::engine::rollback::{Compensation, HookRunner};
@@ -57,7 +57,7 @@ struct CompensateArgs {
     #[arg(long, short = 'm', value_name = "PATH")]
     manifest: Option<PathBuf>,
     #[command(flatten)]
-    state: StateArgs,
+    state: RunStateArgs,
     #[command(flatten)]
     secrets: SecretArgs,
     /// Compile every plugin, neither reading nor writing the module cache

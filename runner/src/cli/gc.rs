@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::print_error;
-use super::state::{StateArgs, human_bytes, plural};
+use super::state::{StateFolderArgs, human_bytes, plural};
 use crate::artifacts::collect_garbage;
 use crate::exit::Exit;
 use crate::run_lock::RunLock;
@@ -32,7 +32,7 @@ pub struct GcCommand {
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
-    state: StateArgs,
+    state: StateFolderArgs,
 }
 
 impl GcCommand {

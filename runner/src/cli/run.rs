@@ -8,7 +8,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    SecretArgs, StateArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+    RunStateArgs, SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
 };
 use super::print_error;
 use crate::engine::{self, RunOptions};
@@ -25,7 +25,7 @@ pub struct RunCommand {
     #[arg(long, value_name = "ID")]
     job: Option<String>,
     #[command(flatten)]
-    state: StateArgs,
+    state: RunStateArgs,
     /// How many jobs may run at once [default: the number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_parallel: Option<u32>,

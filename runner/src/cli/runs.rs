@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::compensate::RunState;
 use super::print_error;
-use super::state::StateArgs;
+use super::state::StateFolderArgs;
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Record};
 use crate::run_lock::RunLock;
@@ -15,7 +15,7 @@ use crate::runs;
 #[derive(Debug, Args)]
 pub struct RunsCommand {
     #[command(flatten)]
-    state: StateArgs,
+    state: StateFolderArgs,
 }
 
 impl RunsCommand {

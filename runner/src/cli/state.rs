@@ -9,7 +9,7 @@ use crate::manifest;
 
 /// Which state folder a command works on.
 #[derive(Debug, Args)]
-pub struct StateArgs {
+pub struct StateFolderArgs {
     /// The manifest, or a folder holding `gantry.yml`, whose `.gantry` state
     /// folder to use [default: ./gantry.yml]
     #[arg(long, short = 'm', value_name = "PATH", global = true)]
@@ -20,7 +20,7 @@ pub struct StateArgs {
     state_dir: Option<PathBuf>,
 }
 
-impl StateArgs {
+impl StateFolderArgs {
     /// `--state-dir`, or `.gantry` in the manifest's folder, as `gantry
     /// run` resolves it. The manifest itself is not read.
     pub fn state_dir(&self) -> PathBuf {
