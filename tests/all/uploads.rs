@@ -45,6 +45,21 @@ fn an_upload_folder_starts_empty_and_a_failed_step_stores_nothing() {
         .stdout_has("artifact `broken` was not uploaded in this run");
 }
 
+/// A retried step starts each attempt with empty upload folders, so what
+/// it stores is what its successful attempt left, as on its first try.
+#[test]
+fn a_retry_starts_with_empty_upload_folders() {
+    let project = pipeline(
+        "  build:\n    steps:\n      - uses: probe\n        retry: { attempts: 3, backoff-seconds: 0.1 }\n        permissions: { workspace: write }\n        with: { action: flaky, path: /workspace/counter, succeed-on: 2, marks: /artifacts/out }\n        artifacts: { upload: [out] }\n  check:\n    needs: build\n    steps:\n      - uses: probe\n        with: { action: list, path: /artifacts/out }\n        artifacts: { download: [out] }\n",
+    );
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("run 2: succeeding")
+        .stdout_has("attempt-2")
+        .stdout_lacks("attempt-1");
+}
+
 #[test]
 fn a_download_nobody_uploads_is_refused_before_anything_runs() {
     pipeline(

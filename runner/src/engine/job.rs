@@ -294,14 +294,7 @@ impl<'a> JobInstance<'a> {
             self.cancel.clone()
         };
         let (mut outcome, files, duration) = self
-            .attempts(
-                step,
-                module,
-                &guest_env,
-                &inputs,
-                &artifacts.mounts,
-                &cancel,
-            )
+            .attempts(step, module, &guest_env, &inputs, &artifacts, &cancel)
             .await;
         if outcome.is_ok()
             && let Err(reason) = self.store_uploads(step, &artifacts)
@@ -379,17 +372,27 @@ impl<'a> JobInstance<'a> {
         module: &StepModule,
         guest_env: &BTreeMap<String, String>,
         inputs: &[(String, String)],
-        artifacts: &[DirMount],
+        artifacts: &ArtifactMounts,
         cancel: &CancellationToken,
     ) -> (Result<(), Failure>, StepFiles, Duration) {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            if attempt > 1
+                && let Err(e) = artifacts.empty_uploads()
+            {
+                let reason = format!("cannot empty its upload folders for another attempt: {e}");
+                return (
+                    Err(Failure::Setup(reason)),
+                    StepFiles::default(),
+                    started.elapsed(),
+                );
+            }
             let left = self.deadline.saturating_duration_since(Instant::now());
             let job_limited = left < step.timeout;
             let mut invocation =
                 self.invocation(step, guest_env, inputs, left.min(step.timeout), cancel);
-            invocation.extra_dirs = artifacts.to_vec();
+            invocation.extra_dirs = artifacts.mounts.clone();
             let run = run_off_executor(&self.shared.sandbox, module, invocation);
             let outcome = match run.outcome {
                 Err(Failure::Timeout(_)) if job_limited => {
@@ -689,6 +692,17 @@ struct ArtifactMounts {
     mounts: Vec<DirMount>,
     /// Each upload's name and host folder.
     uploads: Vec<(String, PathBuf)>,
+}
+
+impl ArtifactMounts {
+    /// Empties the upload folders, so another attempt starts as the first.
+    fn empty_uploads(&self) -> std::io::Result<()> {
+        for (_, host) in &self.uploads {
+            std::fs::remove_dir_all(host)?;
+            std::fs::create_dir(host)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether the step's `env:`, `with:` and its hook's `with:` are all plain

@@ -99,6 +99,11 @@ fn main() {
                 .unwrap_or(0)
                 + 1;
             fs::write(&path, runs.to_string()).expect("write the counter");
+            // Leaves a trace of each attempt, to see what a retry starts with.
+            let marks = input("marks");
+            if !marks.is_empty() {
+                fs::write(format!("{marks}/attempt-{runs}"), "").expect("write the mark");
+            }
             let succeed_on: u32 = input("succeed_on").parse().unwrap_or(1);
             if runs < succeed_on {
                 println!("run {runs}: failing");
