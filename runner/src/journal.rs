@@ -236,6 +236,39 @@ impl Journal {
     }
 }
 
+/// Where a run stands, as far as compensation goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Its runner died before the run finished.
+    Unfinished,
+    /// A rollback began and did not end, or ended interrupted.
+    RollbackUnfinished,
+    /// Finished, and any rollback ended.
+    Settled,
+}
+
+impl RunState {
+    pub fn of(records: &[Record]) -> RunState {
+        let mut finished = false;
+        let mut rollback_open = false;
+        for record in records {
+            match &record.entry {
+                Entry::RunFinished { .. } => finished = true,
+                Entry::RollbackBegun { .. } => rollback_open = true,
+                Entry::RollbackEnded { status } => rollback_open = status == "interrupted",
+                _ => {}
+            }
+        }
+        if !finished {
+            RunState::Unfinished
+        } else if rollback_open {
+            RunState::RollbackUnfinished
+        } else {
+            RunState::Settled
+        }
+    }
+}
+
 /// Reads a journal. A last line without its newline (a write a crash cut
 /// short) is dropped; any other unreadable line is an error.
 pub fn read(path: &Path) -> io::Result<Vec<Record>> {

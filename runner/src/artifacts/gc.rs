@@ -1,5 +1,6 @@
 //! Garbage collection of a state folder: all run folders but the newest
-//! few go, then every blob no remaining run's index refers to.
+//! few go — except a run that still needs `gantry resume` — then every
+//! blob no remaining run's index refers to.
 //!
 //! A running pipeline stores blobs before it records them in its index, so
 //! a collection must never overlap a run: [`collect_garbage`] takes the
@@ -12,6 +13,7 @@ use std::path::Path;
 use super::ArtifactError;
 use super::index::ArtifactIndex;
 use super::store::Store;
+use crate::journal::{self, RunState};
 use crate::run_lock::RunLock;
 use crate::runs;
 
@@ -22,6 +24,9 @@ pub struct GcReport {
     pub removed_runs: Vec<(String, u64)>,
     /// The runs kept, newest first.
     pub kept_runs: Vec<String>,
+    /// Older runs kept anyway, because their journal says they still need
+    /// `gantry resume` (or cannot be read to tell).
+    pub kept_unsettled: Vec<String>,
     /// How many blobs were removed.
     pub removed_blobs: usize,
     /// The bytes of the blobs removed, and of temporary files a killed run
@@ -60,19 +65,24 @@ pub fn collect_garbage(
         "list the runs in",
         runs::runs_dir(state_dir),
     ))?;
-    let (kept, removed) = all.split_at(keep.min(all.len()));
+    let (kept, older) = all.split_at(keep.min(all.len()));
+    let (unsettled, removed): (Vec<String>, Vec<String>) = older
+        .iter()
+        .cloned()
+        .partition(|run| needs_resume(state_dir, run));
     let mut referenced = HashSet::new();
-    for run in kept {
+    for run in kept.iter().chain(&unsettled) {
         let index = ArtifactIndex::load(state_dir, run)?;
         referenced.extend(index.blobs().map(str::to_owned));
     }
 
     let mut report = GcReport {
         kept_runs: kept.to_vec(),
+        kept_unsettled: unsettled,
         dry_run,
         ..GcReport::default()
     };
-    for run in removed {
+    for run in &removed {
         let folder = runs::run_dir(state_dir, run);
         let bytes = disk_usage(&folder);
         if !dry_run {
@@ -115,6 +125,17 @@ pub fn collect_garbage(
         }
     }
     Ok(report)
+}
+
+/// Whether `run` must stay for `gantry resume`: its runner died before the
+/// run finished, or its rollback was cut short. A journal that cannot be
+/// read keeps the run too, for a person to look at; a run without one has
+/// nothing to resume.
+fn needs_resume(state_dir: &Path, run: &str) -> bool {
+    match journal::read(&runs::run_dir(state_dir, run).join(journal::FILE_NAME)) {
+        Ok(records) => RunState::of(&records) != RunState::Settled,
+        Err(error) => error.kind() != std::io::ErrorKind::NotFound,
+    }
 }
 
 /// The bytes of the files under `path`, following no link; what cannot be

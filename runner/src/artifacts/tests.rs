@@ -613,6 +613,61 @@ fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
     );
 }
 
+/// A run whose runner died, or whose rollback was cut short, is what
+/// `gantry resume` works from: gc keeps it, and the blobs it uses.
+#[test]
+fn gc_keeps_a_run_that_still_needs_resume() {
+    use crate::journal::{Entry, Journal};
+    let Fixture { state, store } = fixture();
+    let upload = sample_upload();
+    let tree = store.put_tree(upload.path()).unwrap();
+    for run in [RUN_A, RUN_B, RUN_C] {
+        RunArtifacts::open(state.path(), run)
+            .unwrap()
+            .record("site", "build", "page", tree.clone())
+            .unwrap();
+    }
+    let journal = |run: &str, entries: Vec<Entry>| {
+        let journal = Journal::create(&runs::run_dir(state.path(), run), true).unwrap();
+        for entry in entries {
+            journal.record(entry).unwrap();
+        }
+    };
+    let started = |run: &str| Entry::RunStarted {
+        run_id: run.into(),
+        pipeline: "p".into(),
+        manifest: "gantry.yml".into(),
+    };
+    let finished = || Entry::RunFinished {
+        status: "failure".into(),
+    };
+    // A: its rollback was interrupted. B: settled. C: the newest, kept.
+    journal(
+        RUN_A,
+        vec![
+            started(RUN_A),
+            finished(),
+            Entry::RollbackBegun {
+                reason: "the run failed".into(),
+            },
+        ],
+    );
+    journal(RUN_B, vec![started(RUN_B), finished()]);
+    let lock = RunLock::acquire(state.path(), false).unwrap();
+    let report = collect_garbage(state.path(), 1, false, &lock).unwrap();
+    assert_eq!(report.kept_unsettled, [RUN_A]);
+    assert_eq!(
+        report
+            .removed_runs
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect::<Vec<_>>(),
+        [RUN_B]
+    );
+    assert!(runs::run_dir(state.path(), RUN_A).exists());
+    assert_eq!(store.list_blobs().unwrap().len(), 4, "its blobs stay");
+}
+
 #[test]
 fn gc_removes_nothing_when_a_kept_index_is_unreadable() {
     let Fixture { state, store } = fixture();

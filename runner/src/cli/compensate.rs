@@ -19,7 +19,7 @@ use super::common::{
 use super::print_error;
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::exit::Exit;
-use crate::journal::{self, Entry, Journal, Record};
+use crate::journal::{self, Entry, Journal, RunState};
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
@@ -234,37 +234,4 @@ fn record(journal: &Journal, entry: Entry) -> Result<(), Exit> {
         ));
         Exit::RollbackFailed
     })
-}
-
-/// Where a run stands, as far as compensation goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Its runner died before the run finished.
-    Unfinished,
-    /// A rollback began and did not end, or ended interrupted.
-    RollbackUnfinished,
-    /// Finished, and any rollback ended.
-    Settled,
-}
-
-impl RunState {
-    pub fn of(records: &[Record]) -> RunState {
-        let mut finished = false;
-        let mut rollback_open = false;
-        for record in records {
-            match &record.entry {
-                Entry::RunFinished { .. } => finished = true,
-                Entry::RollbackBegun { .. } => rollback_open = true,
-                Entry::RollbackEnded { status } => rollback_open = status == "interrupted",
-                _ => {}
-            }
-        }
-        if !finished {
-            RunState::Unfinished
-        } else if rollback_open {
-            RunState::RollbackUnfinished
-        } else {
-            RunState::Settled
-        }
-    }
 }

@@ -13,7 +13,8 @@ use crate::run_lock::RunLock;
 ///
 /// Removes the run folders (journal, logs, summary, artifact index) of every
 /// run but the newest N, then every stored artifact file that no remaining
-/// run refers to. It takes the state folder's run lock, so it never
+/// run refers to. A run that still needs `gantry resume` (its runner died,
+/// or its rollback was cut short) is kept. It takes the state folder's run lock, so it never
 /// overlaps a run. The state folder is `.gantry` beside the manifest
 /// (`--manifest`, default ./gantry.yml), or `--state-dir`.
 ///
@@ -72,6 +73,9 @@ impl GcCommand {
         };
         for (run, bytes) in &report.removed_runs {
             println!("{verb} run {run} ({})", human_bytes(*bytes));
+        }
+        for run in &report.kept_unsettled {
+            println!("kept run {run}: it has not settled (see `gantry resume {run}`)");
         }
         println!(
             "{verb} {} ({})",

@@ -3,10 +3,10 @@
 
 use clap::Args;
 
-use super::compensate::RunState;
 use super::print_error;
 use super::state::StateFolderArgs;
 use crate::exit::Exit;
+use crate::journal::RunState;
 use crate::journal::{self, Entry, Record};
 use crate::run_lock::RunLock;
 use crate::runs;
