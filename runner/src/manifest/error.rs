@@ -138,18 +138,31 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// Edits (insert, delete, substitute, or swap two neighbours) between `a`
+/// and `b`, ignoring ASCII case: a swapped pair (`evn`) is one slip, as a
+/// person types it.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(!ca.eq_ignore_ascii_case(cb));
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    // d[i][j]: the distance between the first i of `a` and the first j of `b`.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = substitution.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -166,6 +179,10 @@ mod tests {
         assert_eq!(did_you_mean("permisions", keys), Some("permissions"));
         assert_eq!(did_you_mean("whith", keys), Some("with"));
         assert_eq!(did_you_mean("banana", keys), None);
+        // A swapped pair is one slip, even in a short name.
+        assert_eq!(did_you_mean("evn", keys), Some("env"));
+        assert_eq!(did_you_mean("wiht", keys), Some("with"));
+        assert_eq!(did_you_mean("xyz", keys), None);
     }
 
     #[test]
