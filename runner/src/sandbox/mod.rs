@@ -9,6 +9,12 @@
 //! beneath its preopened folder and refuses `..`, absolute paths and
 //! symlinks that would leave it.
 //!
+//! Steps are cheap because little is made per step: modules are compiled
+//! and linked once per run ([`StepModule`]), instances take their memory,
+//! tables and fiber stack from a pool reserved once ([`Allocation`]),
+//! wiped by wasmtime between steps, and step folders are emptied and
+//! reused ([`step_files::StepFolders`]).
+//!
 //! Limits are enforced here too: linear memory through a resource limiter,
 //! wall-clock time through epoch interruption plus an async timeout (which
 //! also ends a guest blocked in a host call, such as a long sleep), and
