@@ -1,5 +1,5 @@
 //! The command line: one clap struct per subcommand, each with an
-//! `execute` that returns the contract's [`Exit`] status. Doc comments on
+//! `execute` that returns the contract's [`Exit`](crate::exit::Exit) status. Doc comments on
 //! the structs are the `--help` text.
 
 mod artifacts;

@@ -12,8 +12,8 @@
 //! starts; when the run fails or is interrupted, [`rollback`] runs the
 //! hooks of the steps that started, newest first, from that journal.
 //!
-//! [`job`] runs one job instance step by step, with its artifacts;
-//! [`contexts`] builds what expressions see; [`status`] holds the status
+//! `job` runs one job instance step by step, with its artifacts;
+//! `contexts` builds what expressions see; `status` holds the status
 //! functions of `if:`.
 
 mod contexts;
