@@ -266,3 +266,42 @@ fn symlinks_a_guest_plants_in_a_granted_dir_lead_nowhere_outside() {
         "out",
     );
 }
+
+/// Where the instance pool's address space cannot be reserved (a
+/// `ulimit -v`, as some CI hosts set), steps are allocated on demand
+/// instead, with a line saying so, and the run works the same.
+#[test]
+fn without_room_for_the_pool_steps_are_allocated_on_demand() {
+    let project = single_wat_step("hello.wat", "");
+    let cache = tempfile::tempdir().unwrap();
+    let run = |limit: &str| {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{limit}exec \"$0\" run --max-parallel 4"))
+            .arg(gantry_tests::gantry_bin())
+            .current_dir(project.path())
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI")
+            .output()
+            .expect("running gantry under sh");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // Four slots need about 17 GiB of address space; 6 GiB leaves room
+    // for one memory allocated on demand.
+    let (code, stdout, stderr) = run("ulimit -v 6291456 && ");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("hello from wat"), "{stdout}");
+    assert!(
+        stderr.contains("cannot reserve the instance pool")
+            && stderr.contains("allocated on demand"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run("");
+    assert_eq!(code, Some(0));
+    assert!(!stderr.contains("instance pool"), "{stderr}");
+}

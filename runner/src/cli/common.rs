@@ -163,6 +163,11 @@ pub fn admit_plugins(
             print_error(format!("cannot start the WebAssembly engine: {error:#}"));
             Exit::StepFailed
         })?;
+    if let Some(reason) = sandbox.pool_refused() {
+        eprintln!(
+            "gantry: cannot reserve the instance pool ({reason}); steps are allocated on demand, which is slower"
+        );
+    }
     let cache = if no_cache {
         None
     } else {

@@ -86,6 +86,7 @@ pub struct Sandbox {
     /// One permit per pool slot, so a step waits for a slot rather than
     /// fails to instantiate; `None` when allocating on demand.
     slots: Option<tokio::sync::Semaphore>,
+    pool_refused: Option<String>,
 }
 
 /// What one run of a step is given.
@@ -201,8 +202,20 @@ impl Sandbox {
         let slots = u32::try_from(concurrent_steps)
             .unwrap_or(u32::MAX)
             .clamp(1, MAX_POOL_SLOTS);
-        Sandbox::with_allocation(Allocation::Pooling { slots })
-            .or_else(|_| Sandbox::with_allocation(Allocation::OnDemand))
+        match Sandbox::with_allocation(Allocation::Pooling { slots }) {
+            Ok(sandbox) => Ok(sandbox),
+            Err(error) => {
+                let mut sandbox = Sandbox::with_allocation(Allocation::OnDemand)?;
+                sandbox.pool_refused = Some(root_cause(&error));
+                Ok(sandbox)
+            }
+        }
+    }
+
+    /// Why the pool could not be reserved, when this sandbox fell back to
+    /// allocating on demand.
+    pub fn pool_refused(&self) -> Option<&str> {
+        self.pool_refused.as_deref()
     }
 
     pub fn with_allocation(allocation: Allocation) -> wasmtime::Result<Sandbox> {
@@ -233,6 +246,7 @@ impl Sandbox {
             folders: StepFolders::default(),
             allocation,
             slots,
+            pool_refused: None,
         })
     }
 
