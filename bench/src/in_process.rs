@@ -187,6 +187,7 @@ fn invocation(env: Vec<(String, String)>) -> StepInvocation<'static> {
         output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
         sink: Arc::new(|_, _| {}),
         cancel: CancellationToken::new(),
+        on_state_file: None,
     }
 }
 

@@ -61,6 +61,13 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hook: Option<Box<HookSpec>>,
     },
+    /// Where a step with a hook is saving its state while it runs, written
+    /// before its guest starts (again for each attempt): if the runner dies
+    /// during the step, `gantry resume` reads the state from there.
+    StepStateFile {
+        seq: u64,
+        path: PathBuf,
+    },
     StepFinished {
         seq: u64,
         /// success, failure or cancelled: the step's own outcome.

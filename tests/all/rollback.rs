@@ -333,10 +333,11 @@ fn a_killed_run_is_rolled_back_by_resume() {
         .gantry(&["resume"])
         .expect_code(1)
         .stdout_has("the runner died while the run was executing");
+    // The killed step had saved its state before it slept: its hook gets it.
     assert_eq!(
         log(&project)[2..],
         [
-            "rollback slow outcome=failure state=",
+            "rollback slow outcome=failure state=saved-by-slow",
             "rollback a outcome=success state=saved-by-a"
         ]
     );

@@ -393,6 +393,20 @@ impl<'a> JobInstance<'a> {
             let mut invocation =
                 self.invocation(step, guest_env, inputs, left.min(step.timeout), cancel);
             invocation.extra_dirs = artifacts.mounts.clone();
+            if let Some((seq, true)) = self.current_seq {
+                // A step with a hook: where its state is, in case the
+                // runner dies before the step finishes.
+                let journal = &self.shared.journal;
+                invocation.on_state_file = Some(Box::new(move |path| {
+                    let entry = Entry::StepStateFile {
+                        seq,
+                        path: path.to_owned(),
+                    };
+                    journal
+                        .append(entry, true)
+                        .map_err(|e| format!("cannot write the run journal: {e}"))
+                }));
+            }
             let run = run_off_executor(&self.shared.sandbox, module, invocation);
             let outcome = match run.outcome {
                 Err(Failure::Timeout(_)) if job_limited => {
@@ -476,6 +490,7 @@ impl<'a> JobInstance<'a> {
             output_limit: self.shared.options.output_limit,
             sink: log.sink(),
             cancel: cancel.clone(),
+            on_state_file: None,
         }
     }
 

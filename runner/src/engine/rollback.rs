@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::log::StepLog;
 use super::{AdmittedPlugins, run_off_executor};
-use crate::abi::Masker;
+use crate::abi::{Masker, parse_file_commands};
 use crate::expr::{Contexts, Template, Value};
+use crate::fsutil::read_regular_file_capped;
 use crate::journal::{Entry, HookSpec, HookValue, Journal, Record};
 use crate::plan::DirMount;
 use crate::report::{Event, Reporter, StepRef};
+use crate::sandbox::step_files::MAX_FILE_BYTES;
 use crate::sandbox::{Mount, Sandbox, StepInvocation};
 use crate::secrets::Secrets;
 
@@ -56,8 +58,12 @@ impl Compensation {
         let mut finished: BTreeMap<u64, Finished> = BTreeMap::new();
         let mut hook_started: BTreeSet<u64> = BTreeSet::new();
         let mut hook_finished: BTreeSet<u64> = BTreeSet::new();
+        let mut state_files: BTreeMap<u64, &Path> = BTreeMap::new();
         for record in records {
             match &record.entry {
+                Entry::StepStateFile { seq, path } => {
+                    state_files.insert(*seq, path);
+                }
                 Entry::StepStarted {
                     seq,
                     hook: Some(hook),
@@ -85,16 +91,27 @@ impl Compensation {
                 }
                 continue;
             }
-            let (status, state) = finished.get(&seq).copied().unwrap_or(("failure", &[]));
+            let (outcome, state) = match finished.get(&seq) {
+                Some(&(status, state)) => (status, state.to_vec()),
+                // The runner died during the step: what it saved so far is
+                // still in its folder, unless the machine restarted since.
+                None => (
+                    "failure",
+                    state_files
+                        .get(&seq)
+                        .map(|path| saved_state(path))
+                        .unwrap_or_default(),
+                ),
+            };
             compensation.pending.push(PendingHook {
                 seq,
                 spec: spec.clone(),
-                outcome: if status == "success" {
+                outcome: if outcome == "success" {
                     "success"
                 } else {
                     "failure"
                 },
-                state: state.to_vec(),
+                state,
             });
         }
         compensation
@@ -103,6 +120,18 @@ impl Compensation {
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty() && self.interrupted.is_empty()
     }
+}
+
+/// The state a step had saved in `path` when its runner died, read as any
+/// step file is (capped, no link followed); nothing if it cannot be read.
+fn saved_state(path: &Path) -> Vec<(String, String)> {
+    let Ok(Some(bytes)) = read_regular_file_capped(path, MAX_FILE_BYTES) else {
+        return Vec::new();
+    };
+    String::from_utf8(bytes)
+        .ok()
+        .and_then(|text| parse_file_commands(&text).ok())
+        .unwrap_or_default()
 }
 
 /// Everything hooks run with.
@@ -309,6 +338,7 @@ impl HookRunner<'_> {
             output_limit: self.output_limit,
             sink: log.sink(),
             cancel: self.stop.clone(),
+            on_state_file: None,
         };
         Ok(run_off_executor(self.sandbox, module, invocation))
     }

@@ -108,7 +108,13 @@ pub struct StepInvocation<'a> {
     /// Stops the guest at once when cancelled (fail-fast, an interrupted
     /// run); the step then fails as [`Failure::Cancelled`].
     pub cancel: CancellationToken,
+    /// Told the host path of the step's `GANTRY_STATE` file before the
+    /// guest starts; an `Err` it returns fails the step unstarted.
+    pub on_state_file: Option<Box<StateFileHook<'a>>>,
 }
+
+/// See [`StepInvocation::on_state_file`].
+pub type StateFileHook<'a> = dyn FnOnce(&std::path::Path) -> Result<(), String> + Send + 'a;
 
 /// A host folder to mount.
 #[derive(Debug, Clone)]
@@ -406,7 +412,7 @@ impl Sandbox {
     }
 
     /// Runs one step in a fresh store and collects what it left behind.
-    pub async fn run(&self, module: &StepModule, invocation: StepInvocation<'_>) -> StepRun {
+    pub async fn run(&self, module: &StepModule, mut invocation: StepInvocation<'_>) -> StepRun {
         let _slot = match &self.slots {
             Some(slots) => tokio::select! {
                 biased;
@@ -428,6 +434,12 @@ impl Sandbox {
                 );
             }
         };
+        if let Some(tell) = invocation.on_state_file.take()
+            && let Err(reason) = tell(&folder.state_file())
+        {
+            let _ = self.folders.finish(folder);
+            return early_failure(started, Failure::Setup(reason));
+        }
         let wasi = match build_wasi(&invocation, module, &folder, &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
@@ -710,6 +722,7 @@ mod tests {
             output_limit: DEFAULT_OUTPUT_LIMIT,
             sink: Arc::new(|_, _| {}),
             cancel,
+            on_state_file: None,
         }
     }
 

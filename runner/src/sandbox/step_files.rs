@@ -117,6 +117,11 @@ impl StepFolder {
         self.root.path().join("files")
     }
 
+    /// The host file behind `GANTRY_STATE`.
+    pub fn state_file(&self) -> PathBuf {
+        self.files().join("state")
+    }
+
     /// The environment variables naming the files, as the guest sees them.
     pub fn guest_env() -> impl Iterator<Item = (&'static str, String)> {
         FILES
