@@ -532,6 +532,15 @@ fn concurrent_records_from_threads_are_all_kept() {
     }
 }
 
+/// The ids of the runs a collection removed.
+fn removed_runs(report: &GcReport) -> Vec<&str> {
+    report
+        .removed_runs
+        .iter()
+        .map(|(r, _)| r.as_str())
+        .collect()
+}
+
 #[test]
 fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
     let Fixture { state, store } = fixture();
@@ -566,14 +575,7 @@ fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
 
     let report = collect_garbage(state.path(), 2, false, &lock).unwrap();
     assert_eq!(report.kept_runs, [RUN_C, RUN_B]);
-    assert_eq!(
-        report
-            .removed_runs
-            .iter()
-            .map(|(r, _)| r.as_str())
-            .collect::<Vec<_>>(),
-        [RUN_A]
-    );
+    assert_eq!(removed_runs(&report), [RUN_A]);
     assert_eq!(
         report.removed_blobs, 2,
         "the oldest run's own file and the orphan"
@@ -656,14 +658,7 @@ fn gc_keeps_a_run_that_still_needs_resume() {
     let lock = RunLock::acquire(state.path(), false).unwrap();
     let report = collect_garbage(state.path(), 1, false, &lock).unwrap();
     assert_eq!(report.kept_unsettled, [RUN_A]);
-    assert_eq!(
-        report
-            .removed_runs
-            .iter()
-            .map(|(r, _)| r.as_str())
-            .collect::<Vec<_>>(),
-        [RUN_B]
-    );
+    assert_eq!(removed_runs(&report), [RUN_B]);
     assert!(runs::run_dir(state.path(), RUN_A).exists());
     assert_eq!(store.list_blobs().unwrap().len(), 4, "its blobs stay");
 }
