@@ -44,13 +44,18 @@ pub fn sync_dir(folder: &Path) -> io::Result<()> {
     File::open(folder)?.sync_all()
 }
 
+/// Reads `path` whole unless it holds more than `limit` bytes: then `None`.
+/// The cap holds while reading, since a device or a pipe reports no length.
+pub fn read_capped(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    read_at_most(File::open(path)?, limit)
+}
+
 /// Reads at most `limit` bytes of a regular file without following a
 /// symlink in its last component. Returns `None` if the file is larger.
 ///
 /// Used for files a guest could have tampered with: a guest may plant a
 /// symlink where the host expects a file, and the host must not follow it.
 pub fn read_regular_file_capped(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
 
     let file = fs::OpenOptions::new()
@@ -63,6 +68,12 @@ pub fn read_regular_file_capped(path: &Path, limit: u64) -> io::Result<Option<Ve
             "not a regular file",
         ));
     }
+    read_at_most(file, limit)
+}
+
+fn read_at_most(file: File, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+
     let mut contents = Vec::new();
     file.take(limit + 1).read_to_end(&mut contents)?;
     Ok((contents.len() as u64 <= limit).then_some(contents))

@@ -9,7 +9,6 @@
 mod error;
 pub mod model;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use error::{ManifestError, ManifestErrors, did_you_mean};
@@ -68,16 +67,14 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
     }
     // The length checked above is 0 for a pipe or a device (`/dev/zero`):
     // the cap must also hold while reading.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| ManifestError::whole_file(path, format!("cannot read the manifest: {e}")))?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(ManifestError::whole_file(
-            path,
-            format!("the manifest is longer than the limit of {MAX_MANIFEST_BYTES} bytes"),
-        ));
-    }
+    let bytes = crate::fsutil::read_capped(path, MAX_MANIFEST_BYTES)
+        .map_err(|e| ManifestError::whole_file(path, format!("cannot read the manifest: {e}")))?
+        .ok_or_else(|| {
+            ManifestError::whole_file(
+                path,
+                format!("the manifest is longer than the limit of {MAX_MANIFEST_BYTES} bytes"),
+            )
+        })?;
     let source = String::from_utf8(bytes)
         .map_err(|e| ManifestError::whole_file(path, format!("the manifest is not UTF-8: {e}")))?;
     let manifest = parse(path, &source)?;

@@ -63,22 +63,23 @@ impl LockFile {
 
     /// Reads the lock file; a missing file is an empty lock.
     pub fn read(path: &Path) -> Result<LockFile, LockFileError> {
-        use std::io::Read;
         // Capped while reading: a device or a pipe reports no length.
-        let read = std::fs::File::open(path).and_then(|file| {
-            let mut text = String::new();
-            file.take(MAX_LOCK_FILE_BYTES + 1)
-                .read_to_string(&mut text)?;
-            Ok(text)
+        let read = crate::fsutil::read_capped(path, MAX_LOCK_FILE_BYTES).and_then(|bytes| {
+            bytes
+                .map(|bytes| {
+                    String::from_utf8(bytes)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                })
+                .transpose()
         });
         let text = match read {
-            Ok(text) if text.len() as u64 > MAX_LOCK_FILE_BYTES => {
+            Ok(None) => {
                 return Err(LockFileError::Invalid {
                     path: path.to_owned(),
                     message: format!("longer than the limit of {MAX_LOCK_FILE_BYTES} bytes"),
                 });
             }
-            Ok(text) => text,
+            Ok(Some(text)) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
             Err(source) => {
                 return Err(LockFileError::Read {

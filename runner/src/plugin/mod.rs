@@ -11,7 +11,6 @@ pub mod lockfile;
 pub mod metadata;
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -94,15 +93,9 @@ pub fn read_plugin(plugin: &PluginRef) -> Result<Vec<u8>, VerifyError> {
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PLUGIN_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
-        return Err(format!("larger than the {MAX_PLUGIN_BYTES}-byte limit"));
-    }
-    Ok(bytes)
+    crate::fsutil::read_capped(path, MAX_PLUGIN_BYTES)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("larger than the {MAX_PLUGIN_BYTES}-byte limit"))
 }
 
 /// The pin that applies to `plugin`: inline first, then the lock file.
