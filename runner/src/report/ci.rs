@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Event, Level, Reporter};
+use super::{Event, Level, Reporter, run_verdict};
 use crate::sandbox::human_duration;
 use crate::sandbox::output::Stream;
 use crate::secrets::Secrets;
@@ -332,23 +332,15 @@ impl Reporter for Ci {
                 summary_path,
                 duration,
             } => {
-                let took = human_duration(duration);
-                if exit_code == crate::exit::Exit::RollbackFailed as i32 {
-                    state.line(&format!(
-                        "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
-                    ));
-                } else if success {
-                    state.line(&format!("gantry: run succeeded in {took}"));
-                } else {
-                    state.line(&format!(
-                        "gantry: run failed in {took}: {}",
-                        if failed_steps.is_empty() {
-                            "see above".to_owned()
-                        } else {
-                            format!("{} failed", failed_steps.join(", "))
-                        }
-                    ));
+                let mut verdict = run_verdict(success, exit_code, failed_steps, duration);
+                if !success
+                    && failed_steps.is_empty()
+                    && exit_code != crate::exit::Exit::RollbackFailed as i32
+                {
+                    // The annotations above say why.
+                    verdict.push_str(": see above");
                 }
+                state.line(&verdict);
                 if self.flavor == Flavor::GitHub {
                     let steps_summary = summary_path
                         .and_then(|path| std::fs::read_to_string(path).ok())

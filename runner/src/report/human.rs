@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use super::live::Live;
-use super::{Event, Level, Reporter};
+use super::{Event, Level, Reporter, run_verdict};
 use crate::sandbox::human_duration;
 use crate::sandbox::output::Stream;
 
@@ -244,21 +244,7 @@ impl Reporter for Human {
                         path.display()
                     ));
                 }
-                let took = human_duration(duration);
-                if exit_code == crate::exit::Exit::RollbackFailed as i32 {
-                    self.line(&format!(
-                        "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
-                    ));
-                } else if success {
-                    self.line(&format!("gantry: run succeeded in {took}"));
-                } else if failed_steps.is_empty() {
-                    self.line(&format!("gantry: run failed in {took}"));
-                } else {
-                    self.line(&format!(
-                        "gantry: run failed in {took}: {} failed",
-                        failed_steps.join(", ")
-                    ));
-                }
+                self.line(&run_verdict(success, exit_code, failed_steps, duration));
             }
         }
     }

@@ -148,6 +148,31 @@ pub enum Event<'a> {
     },
 }
 
+/// The line that ends a run for people: how it ended, how long it took,
+/// and which steps failed.
+pub fn run_verdict(
+    success: bool,
+    exit_code: i32,
+    failed_steps: &[String],
+    duration: Duration,
+) -> String {
+    let took = crate::sandbox::human_duration(duration);
+    if exit_code == crate::exit::Exit::RollbackFailed as i32 {
+        format!(
+            "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
+        )
+    } else if success {
+        format!("gantry: run succeeded in {took}")
+    } else if failed_steps.is_empty() {
+        format!("gantry: run failed in {took}")
+    } else {
+        format!(
+            "gantry: run failed in {took}: {} failed",
+            failed_steps.join(", ")
+        )
+    }
+}
+
 /// Which step an event is about.
 #[derive(Debug, Clone, Copy)]
 pub struct StepRef<'a> {
