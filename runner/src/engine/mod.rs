@@ -153,11 +153,7 @@ impl Shared {
     }
 
     fn mask(&self, text: &str) -> String {
-        self.masker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .mask(text)
-            .into_owned()
+        mask_with(&self.masker, text)
     }
 
     /// The contexts every expression of this run can see.
@@ -326,6 +322,15 @@ pub async fn run(
         exit,
         jobs,
     }
+}
+
+/// `text` with every secret the run knows of masked.
+fn mask_with(masker: &Mutex<Masker>, text: &str) -> String {
+    masker
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .mask(text)
+        .into_owned()
 }
 
 /// Runs a step's guest on this thread, with the executor's other tasks

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::log::StepLog;
-use super::{AdmittedPlugins, run_off_executor};
+use super::{AdmittedPlugins, mask_with, run_off_executor};
 use crate::abi::{Masker, parse_file_commands};
 use crate::expr::{Contexts, Template, Value};
 use crate::fsutil::read_regular_file_capped;
@@ -270,11 +270,7 @@ impl HookRunner<'_> {
     }
 
     fn mask(&self, text: &str) -> String {
-        self.masker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .mask(text)
-            .into_owned()
+        mask_with(&self.masker, text)
     }
 
     /// Runs one hook; returns how it ended and the summary it wrote.
