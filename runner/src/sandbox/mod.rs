@@ -366,6 +366,7 @@ impl Sandbox {
 
     /// Checks a compiled module and links it.
     fn check(&self, module: Module) -> Result<StepModule, Refused> {
+        let (mut can_sleep, mut changes_files) = (false, false);
         for import in module.imports() {
             if import.module() != WASI_MODULE {
                 return Err(Refused(format!(
@@ -374,6 +375,8 @@ impl Sandbox {
                     import.name()
                 )));
             }
+            can_sleep |= import.name() == "poll_oneoff";
+            changes_files |= can_change_files(import.name());
         }
         match module.get_export("_start") {
             Some(wasmtime::ExternType::Func(func))
@@ -400,10 +403,6 @@ impl Sandbox {
                 None => Refused(cause),
             }
         })?;
-        let can_sleep = module
-            .imports()
-            .any(|import| import.module() == WASI_MODULE && import.name() == "poll_oneoff");
-        let changes_files = module.imports().any(|import| changes_files(import.name()));
         Ok(StepModule {
             pre,
             can_sleep,
@@ -437,13 +436,14 @@ impl Sandbox {
         if let Some(tell) = invocation.on_state_file.take()
             && let Err(reason) = tell(&folder.state_file())
         {
-            let _ = self.folders.finish(folder);
+            // The guest never ran: the folder is as it was handed out.
+            self.folders.put_back_unchanged(folder);
             return early_failure(started, Failure::Setup(reason));
         }
         let wasi = match build_wasi(&invocation, module, &folder, &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
-                let _ = self.folders.finish(folder);
+                self.folders.put_back_unchanged(folder);
                 return early_failure(started, failure);
             }
         };
@@ -523,7 +523,7 @@ fn early_failure(started: Instant, failure: Failure) -> StepRun {
 /// remove anything. Every such function takes a path (`path_open` is the
 /// only way to get a writable file); the preopened folders themselves
 /// cannot be written through.
-fn changes_files(name: &str) -> bool {
+fn can_change_files(name: &str) -> bool {
     name.starts_with("path_") && !matches!(name, "path_filestat_get" | "path_readlink")
 }
 
@@ -835,7 +835,7 @@ mod tests {
             "path_remove_directory",
             "path_filestat_set_times",
         ] {
-            assert!(changes_files(name), "{name}");
+            assert!(can_change_files(name), "{name}");
         }
         for name in [
             "fd_write",
@@ -845,7 +845,7 @@ mod tests {
             "path_readlink",
             "proc_exit",
         ] {
-            assert!(!changes_files(name), "{name}");
+            assert!(!can_change_files(name), "{name}");
         }
         let sandbox = Sandbox::new(1).unwrap();
         let unlinker = sandbox
