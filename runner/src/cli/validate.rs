@@ -5,12 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indexmap::IndexMap;
 
 use super::common::load_plan;
 use super::print_error;
 use crate::exit::Exit;
-use crate::plugin::metadata::{self, Metadata};
 use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
@@ -38,9 +36,11 @@ impl ValidateCommand {
         let verified = LockFile::read(&LockFile::path_in(&plan.root))
             .ok()
             .and_then(|lock| plugin::verify_all(&plan, &lock).ok());
-        let checked = match &verified {
+        // `None` when the plugins could not be verified: then nothing was
+        // checked against their metadata.
+        let described = match &verified {
             Some(verified) => match plugin::check::apply_metadata(&mut plan, verified) {
-                Ok(()) => true,
+                Ok(described) => Some(described),
                 Err(errors) => {
                     for error in errors {
                         print_error(error);
@@ -48,18 +48,10 @@ impl ValidateCommand {
                     return Exit::Invalid;
                 }
             },
-            None => false,
+            None => None,
         };
-        // Only read when the check above passed on verified bytes.
-        let described: IndexMap<String, Metadata> = verified
-            .iter()
-            .flatten()
-            .filter(|_| checked)
-            .filter_map(|(alias, plugin)| {
-                let meta = metadata::read(&plugin.bytes).ok().flatten()?;
-                Some((alias.clone(), meta))
-            })
-            .collect();
+        let checked = described.is_some();
+        let described = described.unwrap_or_default();
         for warning in crate::lint::lints(&plan, &described) {
             eprintln!("warning: {warning}");
         }

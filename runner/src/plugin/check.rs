@@ -50,16 +50,17 @@ impl std::error::Error for CheckError {}
 /// Reads the metadata of every verified plugin, checks each step that uses
 /// one against it, and adds each defaulted input a step does not give, as
 /// if it were written in `with:`. Every problem is reported at once.
+/// Returns the metadata read, by alias, for the plugins that have some.
 pub fn apply_metadata(
     plan: &mut Plan,
     verified: &IndexMap<String, VerifiedPlugin>,
-) -> Result<(), Vec<CheckError>> {
+) -> Result<IndexMap<String, Metadata>, Vec<CheckError>> {
     let mut errors = Vec::new();
-    let mut described: IndexMap<&str, Metadata> = IndexMap::new();
+    let mut described: IndexMap<String, Metadata> = IndexMap::new();
     for (alias, plugin) in verified {
         match metadata::read(&plugin.bytes) {
             Ok(Some(meta)) => {
-                described.insert(alias, meta);
+                described.insert(alias.clone(), meta);
             }
             Ok(None) => {}
             // Bytes that are not a core module are refused when the sandbox
@@ -95,7 +96,7 @@ pub fn apply_metadata(
         }
     }
     if errors.is_empty() {
-        Ok(())
+        Ok(described)
     } else {
         Err(errors)
     }
