@@ -124,11 +124,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// Appends to the journal and waits for the disk when the run has
-    /// something to compensate. If that fails, the run cannot promise to
-    /// undo what it does next, so it stops.
+    /// Appends to the journal and waits for the disk (when the run has
+    /// something to compensate: the journal knows). If that fails, the
+    /// run cannot promise to undo what it does next, so it stops.
     fn record(&self, entry: Entry) {
-        self.append(entry, self.journal.durable());
+        self.append(entry, true);
     }
 
     /// Appends to the journal; `sync` waits for the disk, for entries a
