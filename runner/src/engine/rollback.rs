@@ -18,13 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::log::StepLog;
 use super::{AdmittedPlugins, mask_with, run_off_executor};
-use crate::abi::{Masker, parse_file_commands};
+use crate::abi::Masker;
 use crate::expr::{Contexts, Template, Value};
-use crate::fsutil::read_regular_file_capped;
 use crate::journal::{Entry, HookSpec, HookValue, Journal, Record};
 use crate::plan::DirMount;
 use crate::report::{Event, Reporter, StepRef};
-use crate::sandbox::step_files::MAX_FILE_BYTES;
+use crate::sandbox::step_files::read_state_file;
 use crate::sandbox::{Mount, Sandbox, StepInvocation};
 use crate::secrets::Secrets;
 
@@ -99,7 +98,7 @@ impl Compensation {
                     "failure",
                     state_files
                         .get(&seq)
-                        .map(|path| saved_state(path))
+                        .and_then(|path| read_state_file(path).ok())
                         .unwrap_or_default(),
                 ),
             };
@@ -120,18 +119,6 @@ impl Compensation {
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty() && self.interrupted.is_empty()
     }
-}
-
-/// The state a step had saved in `path` when its runner died, read as any
-/// step file is (capped, no link followed); nothing if it cannot be read.
-fn saved_state(path: &Path) -> Vec<(String, String)> {
-    let Ok(Some(bytes)) = read_regular_file_capped(path, MAX_FILE_BYTES) else {
-        return Vec::new();
-    };
-    String::from_utf8(bytes)
-        .ok()
-        .and_then(|text| parse_file_commands(&text).ok())
-        .unwrap_or_default()
 }
 
 /// Everything hooks run with.

@@ -29,11 +29,13 @@ pub const GUEST_FILES_DIR: &str = "/gantry";
 /// 1 MiB of outputs and of summary per step, too).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+const STATE_VARIABLE: &str = "GANTRY_STATE";
+
 /// The ABI files, with the environment variable that names each.
 const FILES: [(&str, &str); 4] = [
     ("GANTRY_OUTPUT", "output"),
     ("GANTRY_ENV", "env"),
-    ("GANTRY_STATE", "state"),
+    (STATE_VARIABLE, "state"),
     ("GANTRY_STEP_SUMMARY", "summary"),
 ];
 
@@ -167,19 +169,27 @@ impl StepFolder {
             Ok(())
         })();
         let [output, env, state, summary] = texts;
-        let commands = |text: Result<String, String>, variable: &str| {
-            parse_file_commands(&text?).map_err(|e| format!("`{variable}` file: {e}"))
-        };
         let files = (|| {
             Ok(StepFiles {
                 outputs: commands(output, "GANTRY_OUTPUT")?,
                 env: commands(env, "GANTRY_ENV")?,
-                state: commands(state, "GANTRY_STATE")?,
+                state: commands(state, STATE_VARIABLE)?,
                 summary: summary?,
             })
         })();
         (files, emptied)
     }
+}
+
+/// Reads a `GANTRY_STATE` file as a step's folder is read back: capped, no
+/// link followed. For a step whose runner died before it finished.
+pub fn read_state_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    commands(read_text(path, STATE_VARIABLE), STATE_VARIABLE)
+}
+
+/// The `name=value` lines of a step file read as `text`.
+fn commands(text: Result<String, String>, variable: &str) -> Result<Vec<(String, String)>, String> {
+    parse_file_commands(&text?).map_err(|e| format!("`{variable}` file: {e}"))
 }
 
 /// Removes a folder entry without following it.
