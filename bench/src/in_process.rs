@@ -22,11 +22,13 @@ use tokio_util::sync::CancellationToken;
 /// Jobs the engine runs at once, and the steps the sandbox is sized for.
 const PARALLEL_JOBS: usize = 8;
 
-/// One sandbox and the runtime it runs on, as `gantry run` sets them up.
+/// One sandbox and the runtime it runs on, as `gantry run` sets them up
+/// for a run of a given number of steps.
 pub struct Gantry {
     runtime: tokio::runtime::Runtime,
     sandbox: Arc<Sandbox>,
     cache: ModuleCache,
+    steps: usize,
 }
 
 /// What one engine run measured.
@@ -39,17 +41,20 @@ pub struct EngineRun {
 }
 
 impl Gantry {
-    pub fn new(cache_home: &Path) -> Gantry {
+    /// Sized for a run of `steps` steps, up to 8 at once: pooled when
+    /// that run is long enough for `gantry run` to pool, on demand if not.
+    pub fn new(cache_home: &Path, steps: usize) -> Gantry {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("tokio");
-        let sandbox = Arc::new(Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts"));
+        let sandbox = Arc::new(Sandbox::new(steps, PARALLEL_JOBS).expect("the sandbox starts"));
         let cache = ModuleCache::open(&cache_home.join("gantry")).expect("the bench cache");
         Gantry {
             runtime,
             sandbox,
             cache,
+            steps,
         }
     }
 
@@ -87,19 +92,14 @@ impl Gantry {
         })
     }
 
-    /// Seconds to start a sandbox of its own, as `gantry run` does once.
-    pub fn sandbox_start(&self) -> f64 {
+    /// Seconds to start a sandbox of its own sized like this one, and to
+    /// drop it after it ran one step of `bytes`: what `gantry run` pays
+    /// once (the pool reserved and released, if it pools; the epoch thread
+    /// started and stopped; the step folder deleted).
+    pub fn sandbox_start_and_drop(&self, bytes: &[u8]) -> (f64, f64) {
         let started = Instant::now();
-        let sandbox = Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts");
-        let elapsed = started.elapsed().as_secs_f64();
-        drop(sandbox);
-        elapsed
-    }
-
-    /// Seconds to drop a sandbox that has run one step of `bytes`, as
-    /// `gantry run` does before it exits.
-    pub fn sandbox_drop_after_a_step(&self, bytes: &[u8]) -> f64 {
-        let sandbox = Sandbox::new(PARALLEL_JOBS).expect("the sandbox starts");
+        let sandbox = Sandbox::new(self.steps, PARALLEL_JOBS).expect("the sandbox starts");
+        let start = started.elapsed().as_secs_f64();
         let module = sandbox.admit(bytes).expect("the guest is admitted");
         let run = self
             .runtime
@@ -108,7 +108,7 @@ impl Gantry {
         drop(module);
         let started = Instant::now();
         drop(sandbox);
-        started.elapsed().as_secs_f64()
+        (start, started.elapsed().as_secs_f64())
     }
 
     /// Runs `plan` through [`engine::run`] as `gantry run` does once its

@@ -103,9 +103,12 @@ struct Rounds {
     probe_sandbox: Vec<f64>,
     native: Vec<f64>,
     step_folder: Vec<f64>,
-    sandbox_start: Vec<f64>,
+    sandbox_on_demand: Vec<f64>,
+    pool_start: Vec<f64>,
+    pool_drop: Vec<f64>,
+    on_demand_start: Vec<f64>,
+    on_demand_drop: Vec<f64>,
     engine_start: Vec<f64>,
-    sandbox_drop: Vec<f64>,
     one_job_rate: Vec<f64>,
     eight_jobs_rate: Vec<f64>,
     growth_kib: Vec<f64>,
@@ -165,8 +168,12 @@ fn main() {
     let async_floor = AsyncFloor::new(&noop, &[], false);
     let pooled_floor = AsyncFloor::new(&noop, &[], true);
     let probe_floor = Floor::new(&probe, &PROBE_NOOP_ENV);
-    let gantry = Gantry::new(&work.path().join("in-process-cache"));
+    let gantry = Gantry::new(&work.path().join("in-process-cache"), n);
+    // What a run too short to pool gets: the same sandbox, allocating on
+    // demand.
+    let small_run = Gantry::new(&work.path().join("in-process-cache"), 1);
     let noop_module = gantry.admit_cached("step", &noop);
+    let noop_on_demand = small_run.admit_cached("step", &noop);
     let probe_module = gantry.admit_cached("step", &probe);
     let one_job = write_pipeline(work.path(), "one-job", &noop, 1, n, &[]);
     let eight_jobs = write_pipeline(work.path(), "eight-jobs", &noop, 8, n / 8, &[]);
@@ -215,6 +222,7 @@ fn main() {
     pooled_floor.per_step(n / 10);
     probe_floor.per_step(n / 10);
     gantry.sandbox_per_step(&noop_module, &[], n / 10);
+    small_run.sandbox_per_step(&noop_on_demand, &[], n / 10);
     gantry.sandbox_per_step(&probe_module, &PROBE_NOOP_ENV, n / 10);
     gantry.engine_run(&one_job_plan, "step", &noop_module, n, early);
     fresh_cache();
@@ -240,11 +248,16 @@ fn main() {
             .native
             .push(baselines::native_process_per_step(NATIVE_STEPS.min(n)));
         rounds.step_folder.push(in_process::step_folder_per_step(n));
-        rounds.sandbox_start.push(gantry.sandbox_start());
-        rounds.engine_start.push(baselines::engine_start());
         rounds
-            .sandbox_drop
-            .push(gantry.sandbox_drop_after_a_step(&noop));
+            .sandbox_on_demand
+            .push(small_run.sandbox_per_step(&noop_on_demand, &[], n));
+        let (start, stop) = gantry.sandbox_start_and_drop(&noop);
+        rounds.pool_start.push(start);
+        rounds.pool_drop.push(stop);
+        let (start, stop) = small_run.sandbox_start_and_drop(&noop);
+        rounds.on_demand_start.push(start);
+        rounds.on_demand_drop.push(stop);
+        rounds.engine_start.push(baselines::engine_start());
         let one = gantry.engine_run(&one_job_plan, "step", &noop_module, n, early);
         rounds.one_job_rate.push(one.steps_per_second);
         rounds.rss_early_kib.push(one.rss_early_kib as f64);
@@ -404,17 +417,54 @@ fn report(
         ),
     );
     line(
-        "Sandbox::new (a pool for 8 steps)",
-        ms(median(&rounds.sandbox_start)),
+        "  the same, allocating on demand",
+        us(median(&rounds.sandbox_on_demand)),
+        format!(
+            "{:.2}× floor; runs of fewer than {} steps allocate so",
+            ratio(&rounds.sandbox_on_demand, &rounds.floor),
+            gantry::sandbox::POOL_MIN_STEPS
+        ),
+    );
+    line(
+        "Sandbox::new, a pool for 8 steps",
+        ms(median(&rounds.pool_start)),
         format!(
             "a bare wasmtime Engine::new, without a pool: {}",
             ms(median(&rounds.engine_start))
         ),
     );
     line(
-        "dropping the Sandbox after one step",
-        ms(median(&rounds.sandbox_drop)),
-        "stops the epoch thread, unmaps the pool, deletes the step folders".into(),
+        "  dropped after one step",
+        ms(median(&rounds.pool_drop)),
+        "stops the epoch thread, releases the pool, deletes the step folder".into(),
+    );
+    line(
+        "Sandbox::new, on demand",
+        ms(median(&rounds.on_demand_start)),
+        String::new(),
+    );
+    line(
+        "  dropped after one step",
+        ms(median(&rounds.on_demand_drop)),
+        String::new(),
+    );
+    // Where reserving the pool is paid back by cheaper steps.
+    let pool_cost = median(&rounds.pool_start) + median(&rounds.pool_drop)
+        - median(&rounds.on_demand_start)
+        - median(&rounds.on_demand_drop);
+    let saved_per_step = median(&rounds.sandbox_on_demand) - median(&rounds.sandbox);
+    line(
+        "the pool pays for itself after",
+        if saved_per_step > 0.0 {
+            format!("{:.0} steps", (pool_cost / saved_per_step).max(0.0).ceil())
+        } else {
+            "never".into()
+        },
+        format!(
+            "it costs {} more to start and drop, and saves {} a step",
+            ms(pool_cost),
+            us(saved_per_step)
+        ),
     );
     println!();
 

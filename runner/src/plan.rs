@@ -52,6 +52,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Steps the whole run would start if every job ran: each job's steps
+    /// once per matrix instance.
+    pub fn step_count(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(|job| job.instance_count() * job.steps.len())
+            .sum()
+    }
+
     /// Narrows the plan to job `id` and every job it needs, directly or not
     /// (`gantry run --job`).
     pub fn keep_job_and_needs(&mut self, id: &str) -> Result<(), String> {

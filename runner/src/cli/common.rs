@@ -136,11 +136,13 @@ pub struct Admitted {
 /// Verifies every plugin (exit 3 on a bad pin), checks the steps against
 /// the plugins' metadata (exit 2), and compiles them. The verified bytes
 /// are compiled and dropped here: what was hashed is exactly what runs.
-/// The sandbox is sized for `concurrent_steps` steps at once.
+/// The sandbox is sized for a run of `steps` steps, `concurrent_steps` at
+/// once.
 pub fn admit_plugins(
     plan: &mut Plan,
     lock: &LockFile,
     no_cache: bool,
+    steps: usize,
     concurrent_steps: usize,
 ) -> Result<Admitted, Exit> {
     let verified = plugin::verify_all(plan, lock).map_err(|errors| {
@@ -157,7 +159,7 @@ pub fn admit_plugins(
         eprintln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
-    let sandbox = Sandbox::new(concurrent_steps)
+    let sandbox = Sandbox::new(steps, concurrent_steps)
         .map(Arc::new)
         .map_err(|error| {
             print_error(format!("cannot start the WebAssembly engine: {error:#}"));
@@ -193,12 +195,20 @@ pub fn admit_plugins(
 /// The multi-threaded runtime the engine runs on.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores())
         .enable_all()
         .build()
         .map_err(|error| {
             print_error(format!("cannot start the async runtime: {error}"));
             Exit::StepFailed
         })
+}
+
+/// The processors this process may use, read once: finding out reads the
+/// cgroup's CPU quota from `/proc` and `/sys` each time.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Turns SIGINT and SIGTERM into cancellation: the first cancels `run`

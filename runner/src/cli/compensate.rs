@@ -151,7 +151,8 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         });
     }
     // Hooks run one at a time.
-    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, 1)?;
+    let hooks = compensation.pending.len();
+    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, hooks, 1)?;
     let runtime = runtime()?;
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.

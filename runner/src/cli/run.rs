@@ -8,7 +8,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+    RunStateArgs, SecretArgs, admit_plugins, cores, load_plan_and_lock, runtime, watch_signals,
 };
 use super::print_error;
 use crate::engine::{self, RunOptions};
@@ -68,9 +68,9 @@ impl RunCommand {
             })?;
         }
         let secrets = self.secrets.load()?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let max_parallel = self.max_parallel.map_or(cores, |n| n as usize).max(1);
-        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, max_parallel)?;
+        let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
+        let steps = plan.step_count();
+        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, steps, max_parallel)?;
         let state_dir = self.state.folder(&plan);
         let _lock = self.state.lock(&state_dir)?;
         let runtime = runtime()?;
@@ -96,12 +96,7 @@ impl RunCommand {
             label_jobs,
             junit: self.junit.clone(),
             secrets: &options.secrets,
-            live_steps: Some(
-                plan.jobs
-                    .iter()
-                    .map(|job| job.instance_count() * job.steps.len())
-                    .sum(),
-            ),
+            live_steps: Some(plan.step_count()),
         });
         let outcome = runtime.block_on(engine::run(
             Arc::new(plan),

@@ -197,15 +197,26 @@ pub enum Allocation {
 /// The most pool slots a sandbox reserves; each reserves address space (not
 /// memory) for a whole 4 GiB linear memory plus its guard.
 pub const MAX_POOL_SLOTS: u32 = 256;
-/// Defined tables a module may have under the pooling allocator.
-const POOL_TABLES_PER_MODULE: u32 = 4;
+/// Runs with fewer steps than this allocate on demand: reserving and
+/// releasing a pool costs about what it saves on 15 to 30 steps (see
+/// `Sandbox::new` in docs/BENCHMARKS.md), so a small run would only pay.
+pub const POOL_MIN_STEPS: usize = 32;
+/// Linear memories a step module may define.
+const MEMORIES_PER_MODULE: u32 = 1;
+/// Tables a step module may define.
+const TABLES_PER_MODULE: u32 = 4;
 
 impl Sandbox {
-    /// A sandbox for up to `concurrent_steps` steps at a time, with the
-    /// pooling allocator, or allocating on demand where the pool's address
-    /// space cannot be reserved (a `ulimit -v`, say).
-    pub fn new(concurrent_steps: usize) -> wasmtime::Result<Sandbox> {
-        let slots = u32::try_from(concurrent_steps)
+    /// A sandbox for a run of `steps` steps, up to `concurrent_steps` of
+    /// them at a time: with the pooling allocator when the run is long
+    /// enough for the pool to pay for itself ([`POOL_MIN_STEPS`]), and
+    /// allocating on demand otherwise or where the pool's address space
+    /// cannot be reserved (a `ulimit -v`, say).
+    pub fn new(steps: usize, concurrent_steps: usize) -> wasmtime::Result<Sandbox> {
+        if steps < POOL_MIN_STEPS {
+            return Sandbox::with_allocation(Allocation::OnDemand);
+        }
+        let slots = u32::try_from(concurrent_steps.min(steps))
             .unwrap_or(u32::MAX)
             .clamp(1, MAX_POOL_SLOTS);
         match Sandbox::with_allocation(Allocation::Pooling { slots }) {
@@ -232,8 +243,9 @@ impl Sandbox {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_core_instances(count)
                 .total_memories(count)
-                .total_tables(count * POOL_TABLES_PER_MODULE)
-                .max_tables_per_module(POOL_TABLES_PER_MODULE)
+                .total_tables(count * TABLES_PER_MODULE)
+                .max_memories_per_module(MEMORIES_PER_MODULE)
+                .max_tables_per_module(TABLES_PER_MODULE)
                 .table_elements(limits::MAX_TABLE_ELEMENTS)
                 .total_stacks(count);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
@@ -356,7 +368,7 @@ impl Sandbox {
         Module::from_binary(&self.engine, bytes).map_err(|e| {
             let cause = root_cause(&e);
             // The pooling allocator checks a module against its slots here.
-            if cause.contains("per-instance limit") {
+            if cause.contains("per-instance limit") || cause.contains("exceeds the limit of") {
                 Refused(format!("it needs more than one step's share: {cause}"))
             } else {
                 Refused(format!("not a valid WebAssembly module: {cause}"))
@@ -366,6 +378,7 @@ impl Sandbox {
 
     /// Checks a compiled module and links it.
     fn check(&self, module: Module) -> Result<StepModule, Refused> {
+        within_one_share(&module)?;
         let (mut can_sleep, mut changes_files) = (false, false);
         for import in module.imports() {
             if import.module() != WASI_MODULE {
@@ -509,6 +522,36 @@ async fn run_guest(
     let instance = pre.instantiate_async(&mut *store).await?;
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call_async(&mut *store, ()).await
+}
+
+/// Refuses a module that defines more than a step may have, whichever way
+/// the sandbox allocates: the pool checks this while compiling, and the
+/// same limits hold on demand, so a module is admitted or refused the same
+/// in a small run as in a large one.
+fn within_one_share(module: &Module) -> Result<(), Refused> {
+    let needs = module.resources_required();
+    let too_many = |count: u32, what: &str, most: u32| {
+        Refused(format!(
+            "it needs more than one step's share: it defines {count} {what}, and a step may define at most {most}"
+        ))
+    };
+    if needs.num_memories > MEMORIES_PER_MODULE {
+        return Err(too_many(
+            needs.num_memories,
+            "linear memories",
+            MEMORIES_PER_MODULE,
+        ));
+    }
+    if needs.num_tables > TABLES_PER_MODULE {
+        return Err(too_many(needs.num_tables, "tables", TABLES_PER_MODULE));
+    }
+    match needs.max_initial_table_size {
+        Some(elements) if elements > limits::MAX_TABLE_ELEMENTS as u64 => Err(Refused(format!(
+            "it needs more than one step's share: a table starts with {elements} elements, and a step may have at most {}",
+            limits::MAX_TABLE_ELEMENTS
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn early_failure(started: Instant, failure: Failure) -> StepRun {
@@ -738,7 +781,7 @@ mod tests {
 
     #[test]
     fn steps_beyond_the_pool_wait_for_a_slot_instead_of_failing() {
-        let sandbox = Arc::new(Sandbox::new(1).unwrap());
+        let sandbox = Arc::new(Sandbox::new(POOL_MIN_STEPS, 1).unwrap());
         assert_eq!(sandbox.allocation(), Allocation::Pooling { slots: 1 });
         // Sleeps 50 ms in `poll_oneoff`, holding the only slot meanwhile.
         let sleeper = sandbox
@@ -780,7 +823,7 @@ mod tests {
 
     #[test]
     fn a_step_waiting_for_a_slot_can_be_cancelled() {
-        let sandbox = Sandbox::new(1).unwrap();
+        let sandbox = Sandbox::new(POOL_MIN_STEPS, 1).unwrap();
         let module = sandbox.admit(&wat::parse_str(NO_OP).unwrap()).unwrap();
         let runtime = runtime();
         let cancel = CancellationToken::new();
@@ -791,22 +834,85 @@ mod tests {
     }
 
     #[test]
-    fn the_pool_refuses_a_module_it_could_not_hold() {
-        let sandbox = Sandbox::new(2).unwrap();
-        let two_memories =
-            wat::parse_str(r#"(module (memory 1) (memory 1) (func (export "_start")))"#).unwrap();
-        let refused = sandbox.admit(&two_memories).err().unwrap().to_string();
-        assert!(
-            refused.contains("one step's share") && refused.contains("memories"),
-            "{refused}"
+    fn a_module_needing_more_than_one_share_is_refused_however_steps_are_allocated() {
+        let pooled = Sandbox::new(POOL_MIN_STEPS, 2).unwrap();
+        let on_demand = Sandbox::new(1, 2).unwrap();
+        assert_eq!(pooled.allocation(), Allocation::Pooling { slots: 2 });
+        assert_eq!(on_demand.allocation(), Allocation::OnDemand);
+        for (wat, what) in [
+            (
+                r#"(module (memory 1) (memory 1) (func (export "_start")))"#,
+                "memories",
+            ),
+            (
+                r#"(module (table 1 funcref) (table 1 funcref) (table 1 funcref)
+                    (table 1 funcref) (table 1 funcref) (func (export "_start")))"#,
+                "table",
+            ),
+            (
+                r#"(module (table 2000000 funcref) (func (export "_start")))"#,
+                "table",
+            ),
+        ] {
+            let bytes = wat::parse_str(wat).unwrap();
+            for sandbox in [&pooled, &on_demand] {
+                let refused = sandbox.admit(&bytes).err().unwrap().to_string();
+                assert!(
+                    refused.starts_with("it needs more than one step's share")
+                        && refused.contains(what),
+                    "{:?}: {refused}",
+                    sandbox.allocation()
+                );
+            }
+        }
+        // One memory and four tables fit either way.
+        let fits = wat::parse_str(
+            r#"(module (memory 1) (table 1 funcref) (table 1 funcref) (table 1 funcref)
+                (table 1 funcref) (func (export "_start")))"#,
+        )
+        .unwrap();
+        assert!(pooled.admit(&fits).is_ok() && on_demand.admit(&fits).is_ok());
+    }
+
+    #[test]
+    fn only_a_run_long_enough_reserves_a_pool_and_it_is_never_larger_than_the_run() {
+        let allocation = |steps, concurrent| Sandbox::new(steps, concurrent).unwrap().allocation();
+        assert_eq!(allocation(1, 8), Allocation::OnDemand);
+        assert_eq!(allocation(POOL_MIN_STEPS - 1, 8), Allocation::OnDemand);
+        assert_eq!(
+            allocation(POOL_MIN_STEPS, 8),
+            Allocation::Pooling { slots: 8 }
         );
-        let on_demand = Sandbox::with_allocation(Allocation::OnDemand).unwrap();
-        assert!(on_demand.admit(&two_memories).is_ok());
+        assert_eq!(
+            allocation(POOL_MIN_STEPS, 10_000),
+            Allocation::Pooling {
+                slots: u32::try_from(POOL_MIN_STEPS).unwrap()
+            }
+        );
+        assert_eq!(
+            allocation(100_000, 10_000),
+            Allocation::Pooling {
+                slots: MAX_POOL_SLOTS
+            }
+        );
+    }
+
+    /// Modules compiled under one allocation load from the cache under the
+    /// other: a small run and a large one share their cache entries.
+    #[test]
+    fn both_allocations_share_a_cache_key() {
+        let pooled = Sandbox::new(POOL_MIN_STEPS, 2).unwrap();
+        let on_demand = Sandbox::new(1, 2).unwrap();
+        let sha = "0".repeat(64);
+        assert_eq!(
+            ModuleCache::key(pooled.engine(), &sha),
+            ModuleCache::key(on_demand.engine(), &sha)
+        );
     }
 
     #[test]
     fn the_memory_cap_holds_in_a_pool_slot() {
-        let sandbox = Sandbox::new(1).unwrap();
+        let sandbox = Sandbox::new(POOL_MIN_STEPS, 1).unwrap();
         let grower = sandbox
             .admit(
                 &wat::parse_str(
@@ -847,7 +953,7 @@ mod tests {
         ] {
             assert!(!can_change_files(name), "{name}");
         }
-        let sandbox = Sandbox::new(1).unwrap();
+        let sandbox = Sandbox::new(POOL_MIN_STEPS, 1).unwrap();
         let unlinker = sandbox
             .admit(
                 &wat::parse_str(
