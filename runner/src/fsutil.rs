@@ -74,7 +74,12 @@ pub fn read_regular_file_capped(path: &Path, limit: u64) -> io::Result<Option<Ve
 fn read_at_most(file: File, limit: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
 
-    let mut contents = Vec::new();
+    // Sized from the file's length, so a compiled module of a few hundred
+    // KB is read in one call rather than grown from 32 bytes by doubling,
+    // copying at each step. The length is only a hint: the read is capped
+    // whatever it says (a device or a growing file may say anything).
+    let hint = file.metadata().map_or(0, |m| m.len()).min(limit);
+    let mut contents = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
     file.take(limit + 1).read_to_end(&mut contents)?;
     Ok((contents.len() as u64 <= limit).then_some(contents))
 }

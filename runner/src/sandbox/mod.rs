@@ -4,7 +4,8 @@
 //! A step gets exactly what its manifest line grants and nothing from the
 //! host by accident: no host environment variable unless listed, no folder
 //! unless mounted (`/workspace`, granted `dirs`, its private `/tmp` and the
-//! step files at `/gantry`), no network, no stdin. Path escapes are stopped
+//! step files at `/gantry`), and none at all for a module that imports no
+//! function able to reach into a folder; no network, no stdin. Path escapes are stopped
 //! by wasmtime-wasi's capability-based filesystem, which resolves every path
 //! beneath its preopened folder and refuses `..`, absolute paths and
 //! symlinks that would leave it.
@@ -69,6 +70,9 @@ pub struct StepModule {
     /// remove a file; one that does not leaves its step folder as it got
     /// it, so there is nothing to read back or empty.
     changes_files: bool,
+    /// Whether the module imports a function that can open or list
+    /// anything in a folder; one that does not is given no folder at all.
+    reaches_folders: bool,
 }
 
 /// Why a module was refused before running.
@@ -379,7 +383,7 @@ impl Sandbox {
     /// Checks a compiled module and links it.
     fn check(&self, module: Module) -> Result<StepModule, Refused> {
         within_one_share(&module)?;
-        let (mut can_sleep, mut changes_files) = (false, false);
+        let (mut can_sleep, mut changes_files, mut reaches_folders) = (false, false, false);
         for import in module.imports() {
             if import.module() != WASI_MODULE {
                 return Err(Refused(format!(
@@ -390,6 +394,7 @@ impl Sandbox {
             }
             can_sleep |= import.name() == "poll_oneoff";
             changes_files |= can_change_files(import.name());
+            reaches_folders |= can_reach_folders(import.name());
         }
         match module.get_export("_start") {
             Some(wasmtime::ExternType::Func(func))
@@ -420,6 +425,7 @@ impl Sandbox {
             pre,
             can_sleep,
             changes_files,
+            reaches_folders,
         })
     }
 
@@ -437,26 +443,38 @@ impl Sandbox {
         };
         let started = Instant::now();
         let capture = OutputCapture::new(invocation.output_limit, invocation.sink.clone());
-        let folder = match self.folders.take() {
-            Ok(folder) => folder,
-            Err(e) => {
-                return early_failure(
-                    started,
-                    Failure::Setup(format!("cannot create its private folder: {e}")),
-                );
+        // A module that can reach no folder gets none, not even its own
+        // `/tmp` and step files: it could not use them.
+        let folder = if module.reaches_folders {
+            match self.folders.take() {
+                Ok(folder) => Some(folder),
+                Err(e) => {
+                    return early_failure(
+                        started,
+                        Failure::Setup(format!("cannot create its private folder: {e}")),
+                    );
+                }
+            }
+        } else {
+            None
+        };
+        // Until the guest starts, the folder is as it was handed out.
+        let unused = |folder: Option<StepFolder>| {
+            if let Some(folder) = folder {
+                self.folders.put_back_unchanged(folder);
             }
         };
         if let Some(tell) = invocation.on_state_file.take()
-            && let Err(reason) = tell(&folder.state_file())
+            && let Some(state_file) = folder.as_ref().map(StepFolder::state_file)
+            && let Err(reason) = tell(&state_file)
         {
-            // The guest never ran: the folder is as it was handed out.
-            self.folders.put_back_unchanged(folder);
+            unused(folder);
             return early_failure(started, Failure::Setup(reason));
         }
-        let wasi = match build_wasi(&invocation, module, &folder, &capture) {
+        let wasi = match build_wasi(&invocation, module, folder.as_ref(), &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
-                self.folders.put_back_unchanged(folder);
+                unused(folder);
                 return early_failure(started, failure);
             }
         };
@@ -484,11 +502,12 @@ impl Sandbox {
             Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
         drop(store);
-        let read = if module.changes_files {
-            self.folders.finish(folder)
-        } else {
-            self.folders.put_back_unchanged(folder);
-            Ok(StepFiles::default())
+        let read = match folder {
+            Some(folder) if module.changes_files => self.folders.finish(folder),
+            folder => {
+                unused(folder);
+                Ok(StepFiles::default())
+            }
         };
         let (outcome, files) = match read {
             Ok(files) => (outcome, files),
@@ -570,11 +589,19 @@ fn can_change_files(name: &str) -> bool {
     name.starts_with("path_") && !matches!(name, "path_filestat_get" | "path_readlink")
 }
 
+/// Whether the WASI preview 1 function `name` can reach into a folder:
+/// every path function resolves a path in one, and `fd_readdir` lists one.
+/// Without any of them a module can neither open nor list a file, so the
+/// folders it would be given could only be counted, never used.
+fn can_reach_folders(name: &str) -> bool {
+    name.starts_with("path_") || name == "fd_readdir"
+}
+
 /// The WASI context of one step: only what the invocation grants.
 fn build_wasi(
     invocation: &StepInvocation<'_>,
     module: &StepModule,
-    folder: &StepFolder,
+    folder: Option<&StepFolder>,
     capture: &OutputCapture,
 ) -> Result<WasiP1Ctx, Failure> {
     let mut builder = WasiCtxBuilder::new();
@@ -611,6 +638,19 @@ fn build_wasi(
                     ))
                 })
         };
+    let granted = invocation.dirs.iter().chain(&invocation.extra_dirs);
+    // A missing grant is a mistake in the manifest, said whether or not
+    // this module could have used the folder.
+    if let Some(dir) = granted.clone().find(|dir| !dir.host.is_dir()) {
+        return Err(Failure::Setup(format!(
+            "the folder `{}` granted at `{}` does not exist",
+            dir.host.display(),
+            dir.guest
+        )));
+    }
+    let Some(folder) = folder else {
+        return Ok(builder.build_p1());
+    };
     mount(&mut builder, &folder.scratch(), "/tmp", true)?;
     mount(
         &mut builder,
@@ -626,14 +666,7 @@ fn build_wasi(
             workspace.writable,
         )?;
     }
-    for dir in invocation.dirs.iter().chain(&invocation.extra_dirs) {
-        if !dir.host.is_dir() {
-            return Err(Failure::Setup(format!(
-                "the folder `{}` granted at `{}` does not exist",
-                dir.host.display(),
-                dir.guest
-            )));
-        }
+    for dir in granted {
         mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
     }
     Ok(builder.build_p1())
@@ -924,6 +957,86 @@ mod tests {
             .unwrap();
         let run = runtime().block_on(sandbox.run(&grower, invocation(CancellationToken::new())));
         assert_eq!(run.outcome, Err(Failure::MemoryLimit { limit: 16 << 20 }));
+    }
+
+    /// A module importing no path function and not `fd_readdir` is given
+    /// no folder: its first descriptor after stdio is not a preopen. The
+    /// same module with `path_open` imported (never called) has its `/tmp`
+    /// there. A missing granted folder fails both.
+    #[test]
+    fn a_module_that_can_reach_no_folder_is_given_none() {
+        let probe = |extra_import: &str| {
+            wat::parse_str(format!(
+                r#"(module
+                    (import "wasi_snapshot_preview1" "fd_prestat_get"
+                      (func $prestat (param i32 i32) (result i32)))
+                    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                    {extra_import}
+                    (memory (export "memory") 1)
+                    (func (export "_start")
+                      (call $exit (call $prestat (i32.const 3) (i32.const 0)))))"#
+            ))
+            .unwrap()
+        };
+        let sandbox = Sandbox::new(1, 1).unwrap();
+        let runtime = runtime();
+        let folderless = sandbox.admit(&probe("")).unwrap();
+        let reaching = sandbox
+            .admit(&probe(
+                r#"(import "wasi_snapshot_preview1" "path_open"
+                     (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#,
+            ))
+            .unwrap();
+        assert!(!folderless.reaches_folders && reaching.reaches_folders);
+        let told = std::sync::atomic::AtomicBool::new(false);
+        let mut folderless_run = invocation(CancellationToken::new());
+        folderless_run.on_state_file = Some(Box::new(|_| {
+            told.store(true, Ordering::Relaxed);
+            Ok(())
+        }));
+        let run = runtime.block_on(sandbox.run(&folderless, folderless_run));
+        // errno 8: EBADF, no descriptor 3.
+        assert_eq!(run.outcome, Err(Failure::Exit(8)));
+        assert!(!told.load(Ordering::Relaxed), "no state file to tell of");
+        let run = runtime.block_on(sandbox.run(&reaching, invocation(CancellationToken::new())));
+        assert_eq!(run.outcome, Ok(()));
+
+        let missing = [DirMount {
+            host: PathBuf::from("/nonexistent/gantry-granted"),
+            guest: "/data".into(),
+            writable: false,
+        }];
+        for module in [&folderless, &reaching] {
+            let mut granted = invocation(CancellationToken::new());
+            granted.dirs = &missing;
+            let run = runtime.block_on(sandbox.run(module, granted));
+            assert!(
+                matches!(&run.outcome, Err(Failure::Setup(reason)) if reason.contains("does not exist")),
+                "{:?}",
+                run.outcome
+            );
+        }
+    }
+
+    #[test]
+    fn which_functions_reach_into_a_folder() {
+        for name in [
+            "path_open",
+            "path_filestat_get",
+            "path_readlink",
+            "fd_readdir",
+        ] {
+            assert!(can_reach_folders(name), "{name}");
+        }
+        for name in [
+            "fd_write",
+            "fd_prestat_get",
+            "fd_prestat_dir_name",
+            "fd_filestat_get",
+            "proc_exit",
+        ] {
+            assert!(!can_reach_folders(name), "{name}");
+        }
     }
 
     /// Only a module that can change files has its folder read back; the
