@@ -54,12 +54,7 @@ pub struct ProcessRun {
 /// Runs `gantry run MANIFEST` with `XDG_CACHE_HOME=cache_home` (so the
 /// compiled-module cache is `cache_home/gantry`) and, if given, `TMPDIR`
 /// (where the step folders go). Output is discarded; it must succeed.
-pub fn gantry_run(
-    gantry: &Path,
-    manifest: &Path,
-    cache_home: &Path,
-    tmpdir: Option<&Path>,
-) -> ProcessRun {
+pub fn gantry_run(gantry: &Path, manifest: &Path, cache_home: &Path) -> ProcessRun {
     let mut command = Command::new(gantry);
     command
         .arg("run")
@@ -70,9 +65,6 @@ pub fn gantry_run(
         .env_remove("GITLAB_CI")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITHUB_OUTPUT");
-    if let Some(tmpdir) = tmpdir {
-        command.env("TMPDIR", tmpdir);
-    }
     let (ok, run) = measure(&command);
     assert!(ok, "`gantry run {}` failed", manifest.display());
     run

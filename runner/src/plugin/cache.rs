@@ -325,7 +325,7 @@ mod tests {
     }
 
     fn compiled(engine: &Engine) -> Module {
-        Module::new(engine, WAT).unwrap()
+        Module::new(engine, wat::parse_str(WAT).unwrap()).unwrap()
     }
 
     fn only_entry(cache: &ModuleCache) -> PathBuf {
