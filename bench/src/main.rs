@@ -608,7 +608,7 @@ fn report(
         format!("{probe_ratio:.2}× its floor"),
     );
     target(
-        "per step ≤ 1.5× floor: engine step, Rust guest",
+        "per step ≤ 1.5× floor: engine step, Rust guest (beyond the issue)",
         probe_job_ratio <= MAX_FLOOR_RATIO,
         format!("{probe_job_ratio:.2}× its floor"),
     );
