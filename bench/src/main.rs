@@ -468,7 +468,7 @@ fn report(
             "never".into()
         },
         format!(
-            "it costs {} more to start and drop, and saves {} a step",
+            "it costs {} more to start and drop, and saves {}",
             ms(pool_cost),
             us(saved_per_step)
         ),
