@@ -326,12 +326,14 @@ fn report(
     let walls = |runs: &[ProcessRun]| runs.iter().map(|p| p.wall).collect::<Vec<f64>>();
     let peak = |runs: &[ProcessRun]| runs.iter().map(|p| p.peak_rss_kib).max().unwrap_or(0);
 
-    let one_job_step: Vec<f64> = rounds.one_job_rate.iter().map(|r| 1.0 / r).collect();
-    let eight_jobs_step: Vec<f64> = rounds.eight_jobs_rate.iter().map(|r| 1.0 / r).collect();
+    // Seconds per step, from steps per second.
+    let per_step = |rates: &[f64]| rates.iter().map(|r| 1.0 / r).collect::<Vec<f64>>();
+    let one_job_step = per_step(&rounds.one_job_rate);
+    let eight_jobs_step = per_step(&rounds.eight_jobs_rate);
     let sandbox_ratio = ratio(&rounds.sandbox, &rounds.floor);
     let one_job_ratio = ratio(&one_job_step, &rounds.floor);
     let probe_ratio = ratio(&rounds.probe_sandbox, &rounds.probe_floor);
-    let probe_job_step: Vec<f64> = rounds.probe_job_rate.iter().map(|r| 1.0 / r).collect();
+    let probe_job_step = per_step(&rounds.probe_job_rate);
     let probe_job_ratio = ratio(&probe_job_step, &rounds.probe_floor);
     let one_job_rate = median(&rounds.one_job_rate);
 
@@ -443,7 +445,7 @@ fn report(
     line(
         "  dropped after one step",
         ms(median(&rounds.pool_drop)),
-        "stops the epoch thread, releases the pool, deletes the step folder".into(),
+        "stops the epoch thread, releases the pool".into(),
     );
     line(
         "Sandbox::new, on demand",

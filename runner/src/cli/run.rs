@@ -96,7 +96,7 @@ impl RunCommand {
             label_jobs,
             junit: self.junit.clone(),
             secrets: &options.secrets,
-            live_steps: Some(plan.step_count()),
+            live_steps: Some(steps),
         });
         let outcome = runtime.block_on(engine::run(
             Arc::new(plan),

@@ -5,10 +5,10 @@
 //! host by accident: no host environment variable unless listed, no folder
 //! unless mounted (`/workspace`, granted `dirs`, its private `/tmp` and the
 //! step files at `/gantry`), and none at all for a module that imports no
-//! function able to reach into a folder; no network, no stdin. Path escapes are stopped
-//! by wasmtime-wasi's capability-based filesystem, which resolves every path
-//! beneath its preopened folder and refuses `..`, absolute paths and
-//! symlinks that would leave it.
+//! function able to reach into a folder; no network, no stdin. Path escapes
+//! are stopped by wasmtime-wasi's capability-based filesystem, which
+//! resolves every path beneath its preopened folder and refuses `..`,
+//! absolute paths and symlinks that would leave it.
 //!
 //! Steps are cheap because little is made per step: modules are compiled
 //! and linked once per run ([`StepModule`]), instances take their memory,
@@ -373,7 +373,7 @@ impl Sandbox {
             let cause = root_cause(&e);
             // The pooling allocator checks a module against its slots here.
             if cause.contains("per-instance limit") || cause.contains("exceeds the limit of") {
-                Refused(format!("it needs more than one step's share: {cause}"))
+                beyond_one_share(cause)
             } else {
                 Refused(format!("not a valid WebAssembly module: {cause}"))
             }
@@ -550,8 +550,8 @@ async fn run_guest(
 fn within_one_share(module: &Module) -> Result<(), Refused> {
     let needs = module.resources_required();
     let too_many = |count: u32, what: &str, most: u32| {
-        Refused(format!(
-            "it needs more than one step's share: it defines {count} {what}, and a step may define at most {most}"
+        beyond_one_share(format!(
+            "it defines {count} {what}, and a step may define at most {most}"
         ))
     };
     if needs.num_memories > MEMORIES_PER_MODULE {
@@ -565,12 +565,20 @@ fn within_one_share(module: &Module) -> Result<(), Refused> {
         return Err(too_many(needs.num_tables, "tables", TABLES_PER_MODULE));
     }
     match needs.max_initial_table_size {
-        Some(elements) if elements > limits::MAX_TABLE_ELEMENTS as u64 => Err(Refused(format!(
-            "it needs more than one step's share: a table starts with {elements} elements, and a step may have at most {}",
-            limits::MAX_TABLE_ELEMENTS
-        ))),
+        Some(elements) if elements > limits::MAX_TABLE_ELEMENTS as u64 => {
+            Err(beyond_one_share(format!(
+                "a table starts with {elements} elements, and a step may have at most {}",
+                limits::MAX_TABLE_ELEMENTS
+            )))
+        }
         _ => Ok(()),
     }
+}
+
+/// The refusal of a module that needs more than a step may have, in the
+/// same words whether the pool or [`within_one_share`] found it.
+fn beyond_one_share(detail: impl fmt::Display) -> Refused {
+    Refused(format!("it needs more than one step's share: {detail}"))
 }
 
 fn early_failure(started: Instant, failure: Failure) -> StepRun {
