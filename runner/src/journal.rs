@@ -1,6 +1,15 @@
 //! The run journal: `runs/<run-id>/journal.jsonl` in the state folder, one
 //! JSON object per line, append-only.
 //!
+//! The journal lives in the state folder, which no step can write (the
+//! pipeline is refused otherwise), and it is tamper-evident all the same:
+//! each line carries the sha256 of the line before it (`prev`; the first
+//! line, of the run id), so a line edited, removed, reordered or copied in
+//! from elsewhere breaks the chain, and [`read`] calls the run *damaged*
+//! instead of compensating from it. The chain is not a signature: whoever
+//! may write the state folder can recompute it. What it rules out is
+//! acting on a journal that is not the one gantry wrote.
+//!
 //! Every entry is written and fsynced before the action it announces
 //! begins, so after a crash the journal says exactly which steps started,
 //! which finished (with their outputs and saved state, secrets masked) and
@@ -25,6 +34,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::fsutil::sync_dir;
 
@@ -34,6 +44,9 @@ pub const FILE_NAME: &str = "journal.jsonl";
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// Lowercase hex sha256 of the line before this one (its bytes without
+    /// the newline); for the first line, of the run id.
+    pub prev: String,
     /// Milliseconds since the Unix epoch when the entry was written.
     pub at_ms: u64,
     #[serde(flatten)]
@@ -158,14 +171,69 @@ pub struct HookDir {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<Tail>,
     durable: bool,
 }
 
+/// The file and the hash the next line chains to, locked together so two
+/// threads can never chain to the same line.
+#[derive(Debug)]
+struct Tail {
+    file: File,
+    prev: String,
+}
+
+/// Why a journal cannot be acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// The file is not the chain gantry wrote: a line was edited, removed,
+    /// reordered or added by something else.
+    #[error("`{}` is damaged at line {line}: {why}", path.display())]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+}
+
+impl ReadError {
+    /// Whether the journal does not exist at all.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ReadError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// Whether the journal exists but is not the one gantry wrote.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, ReadError::Damaged { .. })
+    }
+}
+
+/// The lowercase hex sha256 of `bytes`: how a line names the one before it.
+fn chain_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// The run id a journal's chain starts from: the name of its run folder.
+fn run_id_of(path: &Path) -> String {
+    path.parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl Journal {
-    /// Creates the journal of a new run in `run_folder` (created too).
-    /// When `durable`, the folder and the file are made to survive a crash
-    /// of the machine before this returns.
+    /// Creates the journal of a new run in `run_folder` (created too), its
+    /// chain starting from the folder's name, the run id. When `durable`,
+    /// the folder and the file are made to survive a crash of the machine
+    /// before this returns.
     pub fn create(run_folder: &Path, durable: bool) -> io::Result<Journal> {
         if durable {
             create_dir_durably(run_folder)?;
@@ -180,9 +248,10 @@ impl Journal {
         if durable {
             sync_dir(run_folder)?;
         }
+        let prev = chain_hash(run_id_of(&path).as_bytes());
         Ok(Journal {
             path,
-            file: Mutex::new(file),
+            file: Mutex::new(Tail { file, prev }),
             durable,
         })
     }
@@ -193,21 +262,23 @@ impl Journal {
     }
 
     /// Opens an existing journal to append to it, first cutting off a line
-    /// a crash left half-written.
-    pub fn open(path: &Path) -> io::Result<Journal> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
-        let contents = fs::read(path)?;
-        let whole = contents
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+    /// a crash left half-written. A damaged journal is not opened: nothing
+    /// is ever appended to a chain gantry did not write.
+    pub fn open(path: &Path) -> Result<Journal, ReadError> {
+        let io = |source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = crate::fsutil::open_regular(path, true).map_err(io)?;
+        let contents = fs::read(path).map_err(io)?;
+        let (_, prev, whole) = parse(path, &contents)?;
         if whole < contents.len() {
-            file.set_len(whole as u64)?;
-            file.sync_all()?;
+            file.set_len(whole as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
         }
         Ok(Journal {
             path: path.to_owned(),
-            file: Mutex::new(file),
+            file: Mutex::new(Tail { file, prev }),
             durable: true,
         })
     }
@@ -227,16 +298,29 @@ impl Journal {
     /// not the machine crashing until the next synced entry: for entries
     /// that no compensation depends on.
     pub fn append(&self, entry: Entry, sync: bool) -> io::Result<()> {
+        let mut tail = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let record = Record {
+            prev: std::mem::take(&mut tail.prev),
             at_ms: now_ms(),
             entry,
         };
-        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        let serialized = serde_json::to_vec(&record).map_err(io::Error::other);
+        let mut line = match serialized {
+            Ok(line) => line,
+            Err(error) => {
+                tail.prev = record.prev;
+                return Err(error);
+            }
+        };
+        let hash = chain_hash(&line);
         line.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&line)?;
+        if let Err(error) = tail.file.write_all(&line) {
+            tail.prev = record.prev;
+            return Err(error);
+        }
+        tail.prev = hash;
         if sync && self.durable {
-            file.sync_data()
+            tail.file.sync_data()
         } else {
             Ok(())
         }
@@ -276,27 +360,49 @@ impl RunState {
     }
 }
 
-/// Reads a journal. A last line without its newline (a write a crash cut
-/// short) is dropped; any other unreadable line is an error.
-pub fn read(path: &Path) -> io::Result<Vec<Record>> {
-    let contents = fs::read_to_string(path)?;
-    let complete = match contents.rfind('\n') {
-        Some(end) => &contents[..=end],
-        None => "",
-    };
-    complete
-        .lines()
+/// Reads a journal and checks its chain. A last line without its newline
+/// (a write a crash cut short) is dropped; any other line that does not
+/// parse or does not chain to the one before makes the journal damaged.
+pub fn read(path: &Path) -> Result<Vec<Record>, ReadError> {
+    let contents = crate::fsutil::read_regular_file(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &contents).map(|(records, _, _)| records)
+}
+
+/// The records of a journal's complete lines, the hash the next line must
+/// chain to, and how many bytes the complete lines take.
+fn parse(path: &Path, contents: &[u8]) -> Result<(Vec<Record>, String, usize), ReadError> {
+    let whole = contents
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let mut prev = chain_hash(run_id_of(path).as_bytes());
+    let mut records = Vec::new();
+    for (index, line) in contents[..whole]
+        .split_inclusive(|&b| b == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}:{}: {e}", path.display(), index + 1),
-                )
-            })
-        })
-        .collect()
+    {
+        let line = &line[..line.len() - 1];
+        let damaged = |why: String| ReadError::Damaged {
+            path: path.to_owned(),
+            line: index + 1,
+            why,
+        };
+        let record: Record = serde_json::from_slice(line)
+            .map_err(|e| damaged(format!("not a journal entry ({e})")))?;
+        if record.prev != prev {
+            return Err(damaged(if index == 0 {
+                "the first entry does not belong to this run".into()
+            } else {
+                "the entry does not follow the one before it (a line was edited, removed, reordered or added)".into()
+            }));
+        }
+        prev = chain_hash(line);
+        records.push(record);
+    }
+    Ok((records, prev, whole))
 }
 
 /// Creates `folder` and its missing parents, fsyncing each parent so the
@@ -387,6 +493,72 @@ mod tests {
         let path = folder.path().join(FILE_NAME);
         fs::write(&path, "not json\n{}\n").unwrap();
         let error = read(&path).unwrap_err();
-        assert!(error.to_string().contains(":1:"), "{error}");
+        assert!(error.is_damaged(), "{error}");
+        assert!(error.to_string().contains("at line 1"), "{error}");
+    }
+
+    /// A journal of three entries, and its lines.
+    fn three_entries() -> (tempfile::TempDir, PathBuf, Vec<String>) {
+        let folder = tempfile::tempdir().unwrap();
+        let run = folder.path().join("20261128T000000Z-abc123");
+        let journal = Journal::create(&run, false).unwrap();
+        for seq in 0..3 {
+            journal.record(started(seq)).unwrap();
+        }
+        let path = journal.path().to_owned();
+        let lines = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (folder, path, lines)
+    }
+
+    fn damaged_line(path: &Path, lines: &[String]) -> usize {
+        fs::write(path, lines.join("\n") + "\n").unwrap();
+        match read(path) {
+            Err(ReadError::Damaged { line, .. }) => line,
+            other => panic!("expected a damaged journal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_entry_chains_to_the_one_before_from_the_run_id() {
+        let (_folder, path, lines) = three_entries();
+        let records = read(&path).unwrap();
+        assert_eq!(records[0].prev, chain_hash(b"20261128T000000Z-abc123"));
+        assert_eq!(records[1].prev, chain_hash(lines[0].as_bytes()));
+        assert_eq!(records[2].prev, chain_hash(lines[1].as_bytes()));
+    }
+
+    #[test]
+    fn an_edited_removed_reordered_or_foreign_line_makes_the_journal_damaged() {
+        let (_folder, path, lines) = three_entries();
+        let mut edited = lines.clone();
+        edited[1] = edited[1].replace(r#""seq":1"#, r#""seq":7"#);
+        assert_eq!(damaged_line(&path, &edited), 3, "the line after an edit");
+        let removed = [lines[0].clone(), lines[2].clone()];
+        assert_eq!(damaged_line(&path, &removed), 2);
+        let reordered = [lines[1].clone(), lines[0].clone(), lines[2].clone()];
+        assert_eq!(damaged_line(&path, &reordered), 1);
+        let mut foreign = lines.clone();
+        foreign.push(lines[2].clone());
+        assert_eq!(damaged_line(&path, &foreign), 4);
+        // The same lines under another run id belong to no chain.
+        let other = path
+            .parent()
+            .unwrap()
+            .with_file_name("20261128T000000Z-other1");
+        fs::create_dir(&other).unwrap();
+        assert_eq!(damaged_line(&other.join(FILE_NAME), &lines), 1);
+        assert!(Journal::open(&path).is_err(), "nothing is appended to it");
+    }
+
+    #[test]
+    fn appending_after_reopening_continues_the_chain() {
+        let (_folder, path, _) = three_entries();
+        let journal = Journal::open(&path).unwrap();
+        journal.record(started(3)).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 4);
     }
 }
