@@ -65,9 +65,14 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
             ),
         ));
     }
-    // The length checked above is 0 for a pipe or a device (`/dev/zero`):
-    // the cap must also hold while reading.
-    let bytes = crate::fsutil::read_capped(path, MAX_MANIFEST_BYTES)
+    // Only a regular file in the manifest's own folder is read: a link to
+    // a file elsewhere (whose content an error could print), a FIFO or a
+    // device is refused. The cap holds while reading, as a file may grow.
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let bytes = crate::fsutil::read_project_file(folder, path, MAX_MANIFEST_BYTES)
         .map_err(|e| ManifestError::whole_file(path, format!("cannot read the manifest: {e}")))?
         .ok_or_else(|| {
             ManifestError::whole_file(
@@ -78,10 +83,6 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
     let source = String::from_utf8(bytes)
         .map_err(|e| ManifestError::whole_file(path, format!("the manifest is not UTF-8: {e}")))?;
     let manifest = parse(path, &source)?;
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
     let root = folder.canonicalize().map_err(|e| {
         ManifestError::whole_file(path, format!("cannot resolve the manifest's folder: {e}"))
     })?;
@@ -239,12 +240,12 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_without_an_end_is_cut_at_the_cap() {
-        // A device reports no length: the cap must hold while reading.
-        let error = load(Path::new("/dev/zero")).expect_err("an endless manifest");
-        assert_eq!(
-            error.message,
-            format!("the manifest is longer than the limit of {MAX_MANIFEST_BYTES} bytes")
+    fn a_device_is_never_read_as_a_manifest() {
+        let error = load(Path::new("/dev/zero")).expect_err("a device");
+        assert!(
+            error.message.contains("not a regular file"),
+            "{}",
+            error.message
         );
     }
 

@@ -64,14 +64,18 @@ impl LockFile {
     /// Reads the lock file; a missing file is an empty lock.
     pub fn read(path: &Path) -> Result<LockFile, LockFileError> {
         // Capped while reading: a device or a pipe reports no length.
-        let read = crate::fsutil::read_capped(path, MAX_LOCK_FILE_BYTES).and_then(|bytes| {
-            bytes
-                .map(|bytes| {
-                    String::from_utf8(bytes)
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                })
-                .transpose()
-        });
+        // Only a regular file in the manifest's folder: a link leaving it,
+        // a FIFO or a device is refused, never read.
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let read =
+            crate::fsutil::read_project_file(folder, path, MAX_LOCK_FILE_BYTES).and_then(|bytes| {
+                bytes
+                    .map(|bytes| {
+                        String::from_utf8(bytes)
+                            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                    })
+                    .transpose()
+            });
         let text = match read {
             Ok(None) => {
                 return Err(LockFileError::Invalid {
@@ -162,14 +166,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lock_file_without_an_end_is_cut_at_the_cap() {
+    fn a_device_is_never_read_as_a_lock_file() {
         let error = LockFile::read(Path::new("/dev/zero")).unwrap_err();
-        assert!(
-            error.to_string().ends_with(&format!(
-                "longer than the limit of {MAX_LOCK_FILE_BYTES} bytes"
-            )),
-            "{error}"
-        );
+        assert!(error.to_string().contains("not a regular file"), "{error}");
     }
 
     #[test]
