@@ -9,9 +9,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// The name of the folder of runs in a state folder.
+pub const RUNS: &str = "runs";
+
 /// `<state>/runs`.
 pub fn runs_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("runs")
+    state_dir.join(RUNS)
 }
 
 /// `<state>/runs/<run-id>`.

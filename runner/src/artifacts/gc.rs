@@ -13,6 +13,7 @@ use std::path::Path;
 use super::ArtifactError;
 use super::index::ArtifactIndex;
 use super::store::Store;
+use crate::fsutil;
 use crate::journal::{self, RunState};
 use crate::run_lock::RunLock;
 use crate::runs;
@@ -82,12 +83,23 @@ pub fn collect_garbage(
         dry_run,
         ..GcReport::default()
     };
+    // Everything below the state folder is reached without following a
+    // link: `runs`, `store/blobs` or `store/tmp` replaced by a link to a
+    // host folder stops the collection instead of emptying that folder.
+    // `remove_dir_all` itself removes links, never what they point to.
+    let runs_dir = runs::runs_dir(state_dir);
+    let opened_runs = (!removed.is_empty())
+        .then(|| {
+            fsutil::open_dir_beneath(state_dir, Path::new(runs::RUNS))
+                .map_err(ArtifactError::io("open", &runs_dir))
+        })
+        .transpose()?;
     for run in &removed {
         let folder = runs::run_dir(state_dir, run);
         let bytes = disk_usage(&folder);
-        if !dry_run {
-            // `remove_dir_all` removes symlinks, never what they point to.
-            fs::remove_dir_all(&folder).map_err(ArtifactError::io("remove", &folder))?;
+        if let Some(runs) = opened_runs.as_ref().filter(|_| !dry_run) {
+            fs::remove_dir_all(fsutil::fd_path(runs).join(run))
+                .map_err(ArtifactError::io("remove", &folder))?;
         }
         report.removed_runs.push((run.clone(), bytes));
     }
@@ -111,16 +123,24 @@ pub fn collect_garbage(
         report.store_bytes += size;
     }
     let tmp = store.tmp_dir();
-    if let Ok(read) = fs::read_dir(&tmp) {
+    let opened_tmp = match fsutil::open_dir_beneath(state_dir, Path::new("store/tmp")) {
+        Ok(folder) => Some(folder),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(ArtifactError::io("open", &tmp)(error)),
+    };
+    if let Some(folder) = opened_tmp
+        && let Ok(read) = fs::read_dir(fsutil::fd_path(&folder))
+    {
         for entry in read.flatten() {
             let path = entry.path();
+            let shown = tmp.join(entry.file_name());
             report.store_bytes += disk_usage(&path);
             if !dry_run {
                 let removed = match entry.file_type() {
                     Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
                     _ => fs::remove_file(&path),
                 };
-                removed.map_err(ArtifactError::io("remove", &path))?;
+                removed.map_err(ArtifactError::io("remove", &shown))?;
             }
         }
     }
@@ -134,7 +154,7 @@ pub fn collect_garbage(
 fn needs_resume(state_dir: &Path, run: &str) -> bool {
     match journal::read(&runs::run_dir(state_dir, run).join(journal::FILE_NAME)) {
         Ok(records) => RunState::of(&records) != RunState::Settled,
-        Err(error) => error.kind() != std::io::ErrorKind::NotFound,
+        Err(error) => !error.is_missing(),
     }
 }
 

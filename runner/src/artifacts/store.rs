@@ -33,6 +33,9 @@ use super::tree::{Entry, EntryKind, Tree, check_links};
 use super::{ArtifactError, hex, is_sha256_hex};
 use crate::fsutil::sync_dir;
 
+/// The folder of blobs in the store.
+const BLOBS: &str = "blobs";
+
 /// How much one upload may hold, so a hostile guest cannot make the host
 /// walk or list without end.
 #[derive(Debug, Clone)]
@@ -94,7 +97,7 @@ impl Store {
     }
 
     pub(crate) fn blobs_dir(&self) -> PathBuf {
-        self.root.join("blobs")
+        self.root.join(BLOBS)
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
@@ -371,11 +374,14 @@ impl Store {
     /// not named like blobs are left out (and left alone).
     pub(crate) fn list_blobs(&self) -> io::Result<Vec<(String, PathBuf, u64)>> {
         let mut blobs = Vec::new();
-        let read = match fs::read_dir(self.blobs_dir()) {
-            Ok(read) => read,
+        // Reached without following a link, and listed through the folder
+        // opened so (a shard that is a link is skipped below).
+        let folder = match crate::fsutil::open_dir_beneath(&self.root, Path::new(BLOBS)) {
+            Ok(folder) => folder,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(blobs),
             Err(error) => return Err(error),
         };
+        let read = fs::read_dir(crate::fsutil::fd_path(&folder))?;
         for shard in read {
             let shard = shard?;
             let Some(prefix) = shard.file_name().to_str().map(str::to_owned) else {
@@ -393,7 +399,8 @@ impl Store {
                     continue;
                 }
                 let metadata = blob.metadata()?;
-                blobs.push((name, blob.path(), metadata.len()));
+                let path = self.blobs_dir().join(&prefix).join(&name);
+                blobs.push((name, path, metadata.len()));
             }
         }
         blobs.sort();

@@ -183,8 +183,36 @@ impl StepFolder {
 
 /// Reads a `GANTRY_STATE` file as a step's folder is read back: capped, no
 /// link followed. For a step whose runner died before it finished.
+///
+/// Only a path shaped like [`StepFolder::state_file`] in the temporary
+/// folder is read: a journal naming any other file (which gantry never
+/// writes) cannot make the host read it into a hook's `STATE_*`.
 pub fn read_state_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    if !is_state_file_path(path) {
+        return Err(format!(
+            "`{}` is not a step's state file; it is not read",
+            path.display()
+        ));
+    }
     commands(read_text(path, STATE_VARIABLE), STATE_VARIABLE)
+}
+
+/// Whether `path` is `<temp>/gantry-step-*/files/state`.
+fn is_state_file_path(path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(std::env::temp_dir()) else {
+        return false;
+    };
+    let parts: Vec<_> = rest.components().collect();
+    matches!(
+        parts.as_slice(),
+        [
+            std::path::Component::Normal(folder),
+            std::path::Component::Normal(files),
+            std::path::Component::Normal(state),
+        ] if folder.to_string_lossy().starts_with("gantry-step-")
+            && *files == "files"
+            && *state == "state"
+    )
 }
 
 /// The `name=value` lines of a step file read as `text`.
@@ -218,6 +246,27 @@ fn read_text(path: &Path, variable: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_step_folder_state_file_is_read_from_a_journal() {
+        let folder = StepFolder::create().unwrap();
+        fs::write(folder.state_file(), "saved=yes\n").unwrap();
+        assert_eq!(
+            read_state_file(&folder.state_file()).unwrap(),
+            [("saved".to_owned(), "yes".to_owned())]
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = elsewhere.path().join("state");
+        fs::write(&other, "secret=host file\n").unwrap();
+        for path in [
+            other.as_path(),
+            Path::new("/etc/passwd"),
+            &folder.files().join("../files/state"),
+        ] {
+            let error = read_state_file(path).unwrap_err();
+            assert!(error.contains("not a step's state file"), "{error}");
+        }
+    }
 
     #[test]
     fn reads_what_the_step_wrote() {
