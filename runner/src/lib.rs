@@ -13,6 +13,8 @@
 //!   steps, using [`abi`] for the text protocols steps speak and [`expr`] for
 //!   `${{ }}` expressions;
 //! - [`report`] tells the person or CI system watching;
+//! - [`state`] says where the runner keeps its files, and keeps steps
+//!   from writing them;
 //! - [`secrets`] gathers a run's secrets, and [`run_lock`] keeps one run
 //!   at a time per state folder;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
@@ -34,3 +36,4 @@ pub mod run_lock;
 pub mod runs;
 pub mod sandbox;
 pub mod secrets;
+pub mod state;

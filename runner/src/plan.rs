@@ -845,13 +845,11 @@ impl Resolver<'_> {
                     format!("`{guest}` is mounted twice"),
                 );
             }
-            let host = Path::new(&grant.host.value);
+            // `..` resolved here, lexically, so a folder inside the project
+            // is recognised as such and opened without following links.
+            let host = crate::state::normalize(&self.loaded.root.join(&grant.host.value));
             dirs.push(DirMount {
-                host: if host.is_absolute() {
-                    host.to_owned()
-                } else {
-                    self.loaded.root.join(host)
-                },
+                host,
                 guest,
                 writable: grant.access == Access::Write,
             });

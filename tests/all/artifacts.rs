@@ -31,11 +31,11 @@ fn record(state: &Path, run: &str, name: &str, job: &str, step: &str, tree: &Tre
         .unwrap();
 }
 
-/// A project whose `.gantry` holds two runs: the old one uploaded `site`
+/// A project whose state folder holds two runs: the old one uploaded `site`
 /// (v1), the new one `site` (v2, with a folder and a link) and `report`.
 fn project_with_runs() -> (Project, PathBuf) {
     let project = Project::new();
-    let state = project.path().join(".gantry");
+    let state = project.state_dir();
     let v1 = store_files(&state, &[("index.html", "v1")]);
     record(&state, OLD, "site", "build", "page", &v1);
     let v2 = store_files(
@@ -116,17 +116,19 @@ fn files_are_listed_on_request() {
 #[test]
 fn the_state_folder_comes_from_the_manifest_or_state_dir() {
     let (project, state) = project_with_runs();
-    // Elsewhere: `--manifest` names the project (folder or file), or
-    // `--state-dir` the state folder itself.
+    // Elsewhere (the same user, so the same `XDG_STATE_HOME`): `--manifest`
+    // names the project (folder or file), or `--state-dir` the state
+    // folder itself.
     let elsewhere = Project::new();
+    let same_user = [("XDG_STATE_HOME", project.state_home().to_str().unwrap())];
     let folder = project.path().to_str().unwrap();
     elsewhere
-        .gantry(&["artifacts", "--manifest", folder])
+        .gantry_with_env(&["artifacts", "--manifest", folder], &same_user)
         .expect_code(0)
         .stdout_has(NEW);
     let file = project.path().join("gantry.yml");
     elsewhere
-        .gantry(&["artifacts", "-m", file.to_str().unwrap()])
+        .gantry_with_env(&["artifacts", "-m", file.to_str().unwrap()], &same_user)
         .expect_code(0)
         .stdout_has(NEW);
     elsewhere
@@ -143,7 +145,7 @@ fn the_state_folder_comes_from_the_manifest_or_state_dir() {
 #[test]
 fn a_run_without_artifacts_says_so() {
     let project = Project::new();
-    fs::create_dir_all(runs::run_dir(&project.path().join(".gantry"), OLD)).unwrap();
+    fs::create_dir_all(runs::run_dir(&project.state_dir(), OLD)).unwrap();
     project
         .gantry(&["artifacts"])
         .expect_code(0)
@@ -177,7 +179,7 @@ fn get_extracts_the_latest_upload_verified() {
 
     // The run may come first, and the state folder from anywhere.
     let elsewhere = Project::new();
-    let state = project.path().join(".gantry");
+    let state = project.state_dir();
     elsewhere
         .gantry(&[
             "artifacts",
@@ -319,5 +321,5 @@ fn gc_without_a_state_folder_removes_nothing() {
         .gantry(&["gc", "--keep", "3"])
         .expect_code(0)
         .stdout_has("nothing to remove");
-    assert!(!project.path().join(".gantry").exists());
+    assert!(!project.state_dir().exists());
 }

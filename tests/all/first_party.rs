@@ -387,8 +387,8 @@ fn checksum_digests_match_sha256_in_outputs_sums_file_and_summary() {
     }
     // The summary is the run's, in its folder.
     let in_folder = project
-        .path()
-        .join(".gantry/runs")
+        .state_dir()
+        .join("runs")
         .join(run.run_id())
         .join("summary.md");
     assert_eq!(fs::read_to_string(in_folder).unwrap(), summary);

@@ -14,6 +14,7 @@ mod rollback;
 mod sandbox;
 mod scaffold;
 mod step_abi;
+mod trust;
 mod uploads;
 
 use gantry_tests::Project;

@@ -170,8 +170,5 @@ fn verify_checks_every_pin_and_runs_nothing() {
         .stderr_lacks("plugin `good`")
         .stdout_has(&format!("ok      good sha256:{hello}"))
         .stdout_lacks("hello from wat");
-    assert!(
-        !project.path().join(".gantry").exists(),
-        "verifying left run state"
-    );
+    assert!(!project.state_dir().exists(), "verifying left run state");
 }

@@ -2,7 +2,7 @@
 //! outputs and `needs`, conditions, matrices, retries, secrets, one run at
 //! a time per state folder, `gantry plan` and `gantry run --job`.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use gantry_tests::{Project, gantry_bin};
@@ -200,7 +200,7 @@ fn secrets_reach_only_the_steps_that_name_them_and_are_masked() {
         .stdout_has("message: ***");
     // The step that names no secret has no variable holding one.
     assert!(!outcome.stdout.contains("TOKEN="), "{}", outcome.stdout);
-    let runs = project.path().join(".gantry/runs");
+    let runs = project.state_dir().join("runs");
     for entry in walk(&runs) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         assert!(
@@ -236,15 +236,14 @@ fn one_run_at_a_time_per_state_folder() {
     let project = pipeline(
         "  main:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 2 }\n",
     );
-    let mut first = Command::new(gantry_bin())
-        .arg("run")
-        .current_dir(project.path())
+    let mut first = project
+        .command(&["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Let the first run take the lock.
-    let lock = project.path().join(".gantry/run.lock");
+    let lock = project.state_dir().join("run.lock");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&lock).map_or(true, |pid| pid.trim().is_empty()) {
         assert!(
@@ -285,10 +284,7 @@ fn plan_shows_what_would_run() {
     let build = outcome.stdout.find("job build").unwrap();
     let deploy = outcome.stdout.find("job deploy").unwrap();
     assert!(build < deploy);
-    assert!(
-        !project.path().join(".gantry").exists(),
-        "planning wrote state"
-    );
+    assert!(!project.state_dir().exists(), "planning wrote state");
 }
 
 #[test]

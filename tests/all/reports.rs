@@ -329,7 +329,11 @@ fn a_piped_run_shows_each_step_its_log_and_its_outcome_in_order() {
         outcome.stdout
     );
     assert_eq!(
-        lines[1..last],
+        lines[1],
+        format!("gantry: state folder {}", project.state_dir().display())
+    );
+    assert_eq!(
+        lines[2..last],
         [
             "job main",
             "  step greet [probe]",

@@ -33,7 +33,7 @@ fn log(project: &Project) -> Vec<String> {
 
 /// The folder of the project's latest run.
 fn latest_run(project: &Project) -> std::path::PathBuf {
-    let runs = project.path().join(".gantry/runs");
+    let runs = project.state_dir().join("runs");
     let mut ids: Vec<_> = std::fs::read_dir(&runs)
         .expect("a runs folder")
         .map(|e| e.unwrap().path())
@@ -238,7 +238,7 @@ fn a_secret_input_is_masked_in_the_journal_and_given_again_later() {
         .expect_code(4)
         .stdout_has("pass the secret with --secret");
     let project2 = project;
-    std::fs::remove_dir_all(project2.path().join(".gantry")).unwrap();
+    std::fs::remove_dir_all(project2.state_dir()).unwrap();
     project2
         .gantry(&["run", "--secret", "TOKEN=hunter2"])
         .expect_code(0);

@@ -118,7 +118,7 @@ fn summaries_are_collected_into_the_run_folder() {
     outcome
         .expect_code(0)
         .stdout_has("step summaries written to");
-    let runs = project.path().join(".gantry/runs");
+    let runs = project.state_dir().join("runs");
     let run = std::fs::read_dir(&runs)
         .unwrap()
         .next()

@@ -86,7 +86,7 @@ fn a_corrupted_blob_fails_the_downloading_step_naming_the_file() {
         assert!(Instant::now() < deadline, "the waiting step never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let blobs = project.path().join(".gantry/store/blobs");
+    let blobs = project.state_dir().join("store/blobs");
     let mut corrupted = 0;
     for shard in std::fs::read_dir(&blobs).unwrap() {
         for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {

@@ -160,6 +160,9 @@ pub struct Project {
     /// `XDG_CACHE_HOME` of every run, so tests never touch the real
     /// user's compiled-module cache.
     cache: tempfile::TempDir,
+    /// `XDG_STATE_HOME` of every run: where the project's state folder
+    /// (runs, artifact store, lock) is made.
+    state: tempfile::TempDir,
 }
 
 impl Default for Project {
@@ -179,6 +182,10 @@ impl Project {
                 .prefix("gantry-test-cache-")
                 .tempdir()
                 .expect("temp folder"),
+            state: tempfile::Builder::new()
+                .prefix("gantry-test-state-")
+                .tempdir()
+                .expect("temp folder"),
         }
     }
 
@@ -189,6 +196,26 @@ impl Project {
     /// The `XDG_CACHE_HOME` this project's runs use.
     pub fn cache_home(&self) -> &Path {
         self.cache.path()
+    }
+
+    /// The `XDG_STATE_HOME` this project's runs use.
+    pub fn state_home(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// The project's default state folder, as `gantry run` makes it:
+    /// `$XDG_STATE_HOME/gantry/projects/<folder>-<hash>`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state
+            .path()
+            .join("gantry")
+            .join("projects")
+            .join(gantry::state::project_key(self.path()))
+    }
+
+    /// The folder of run `run_id` in the default state folder.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.state_dir().join("runs").join(run_id)
     }
 
     /// Writes a file (creating folders) and returns its path.
@@ -241,6 +268,7 @@ impl Project {
             .args(args)
             .current_dir(self.dir.path())
             .env("XDG_CACHE_HOME", self.cache.path())
+            .env("XDG_STATE_HOME", self.state.path())
             // Whatever CI runs these tests, gantry must not take on its format.
             .env_remove("GITHUB_ACTIONS")
             .env_remove("GITLAB_CI")

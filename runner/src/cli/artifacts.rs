@@ -57,7 +57,10 @@ struct GetArgs {
 
 impl ArtifactsCommand {
     pub fn execute(self) -> Exit {
-        let state_dir = self.state.state_dir();
+        let state_dir = match self.state.state_dir() {
+            Ok(dir) => dir,
+            Err(exit) => return exit,
+        };
         match self.action {
             Some(ArtifactsAction::Get(mut get)) => {
                 // `gantry artifacts RUN get NAME` reads as it should.

@@ -19,6 +19,7 @@ use crate::plugin::{self, LockFile};
 use crate::run_lock::RunLock;
 use crate::sandbox::Sandbox;
 use crate::secrets::Secrets;
+use crate::state::{self, Protected};
 
 /// Loads and resolves the manifest at `path` (a file, a folder, or the
 /// current folder's `gantry.yml`). Errors are printed; the `Err` is the
@@ -93,7 +94,8 @@ impl SecretArgs {
 /// The state folder and its lock, from the command line.
 #[derive(Debug, clap::Args)]
 pub struct RunStateArgs {
-    /// Where run records are kept [default: `.gantry` beside the manifest]
+    /// Where run records are kept [default:
+    /// `$XDG_STATE_HOME/gantry/projects/<folder>-<hash>`]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait for another run using the same state folder to finish, instead
@@ -103,11 +105,33 @@ pub struct RunStateArgs {
 }
 
 impl RunStateArgs {
-    /// The state folder of `plan`.
-    pub fn folder(&self, plan: &Plan) -> PathBuf {
-        self.state_dir
-            .clone()
-            .unwrap_or_else(|| plan.root.join(".gantry"))
+    /// The state folder of `plan`: `--state-dir`, or the project's folder
+    /// under `$XDG_STATE_HOME/gantry/projects`.
+    pub fn folder(&self, plan: &Plan) -> Result<PathBuf, Exit> {
+        match &self.state_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => state::default_folder(&plan.root).map_err(|error| {
+                print_error(error);
+                Exit::Invalid
+            }),
+        }
+    }
+
+    /// The folders no step of `plan` may write, checked against its
+    /// writable grants: a step that could write gantry's state folder or
+    /// its compiled-module cache refuses the pipeline (exit 2).
+    pub fn protect(&self, plan: &Plan, state_dir: &Path) -> Result<Protected, Exit> {
+        let cache = ModuleCache::default_dir().ok();
+        let protected = Protected::new(state_dir, cache.as_deref());
+        let problems = protected.check_plan(plan);
+        if problems.is_empty() {
+            return Ok(protected);
+        }
+        for problem in problems {
+            print_error(problem);
+        }
+        eprintln!("nothing ran: no step may write gantry's own files");
+        Err(Exit::Invalid)
     }
 
     /// Takes the state folder's run lock, held until the guard is dropped.
@@ -137,13 +161,14 @@ pub struct Admitted {
 /// the plugins' metadata (exit 2), and compiles them. The verified bytes
 /// are compiled and dropped here: what was hashed is exactly what runs.
 /// The sandbox is sized for a run of `steps` steps, `concurrent_steps` at
-/// once.
+/// once, and mounts nothing writable that overlaps `protected`.
 pub fn admit_plugins(
     plan: &mut Plan,
     lock: &LockFile,
     no_cache: bool,
     steps: usize,
     concurrent_steps: usize,
+    protected: Protected,
 ) -> Result<Admitted, Exit> {
     let verified = plugin::verify_all(plan, lock).map_err(|errors| {
         for error in errors {
@@ -159,12 +184,12 @@ pub fn admit_plugins(
         eprintln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
-    let sandbox = Sandbox::new(steps, concurrent_steps)
-        .map(Arc::new)
-        .map_err(|error| {
-            print_error(format!("cannot start the WebAssembly engine: {error:#}"));
-            Exit::StepFailed
-        })?;
+    let mut sandbox = Sandbox::new(steps, concurrent_steps).map_err(|error| {
+        print_error(format!("cannot start the WebAssembly engine: {error:#}"));
+        Exit::StepFailed
+    })?;
+    sandbox.guard_host(&plan.root, protected);
+    let sandbox = Arc::new(sandbox);
     if let Some(reason) = sandbox.pool_refused() {
         eprintln!(
             "gantry: cannot reserve the instance pool ({reason}); steps are allocated on demand, which is slower"

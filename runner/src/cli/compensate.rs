@@ -90,7 +90,8 @@ impl ResumeCommand {
 fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result<Exit, Exit> {
     let (mut plan, lock) = load_plan_and_lock(args.manifest.as_deref())?;
     let secrets = args.secrets.load()?;
-    let state_dir = args.state.folder(&plan);
+    let state_dir = args.state.folder(&plan)?;
+    let protected = args.state.protect(&plan, &state_dir)?;
     let _lock = args.state.lock(&state_dir)?;
     let run_id = runs::resolve(&state_dir, wanted).map_err(|error| {
         print_error(error);
@@ -98,9 +99,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     })?;
     let path = runs::run_dir(&state_dir, &run_id).join(journal::FILE_NAME);
     let records = journal::read(&path).map_err(|error| {
-        print_error(format!(
-            "cannot read the journal of run `{run_id}`: {error}"
-        ));
+        refuse_journal(&run_id, &error);
         Exit::Invalid
     })?;
     let state = RunState::of(&records);
@@ -121,9 +120,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     };
     let compensation = Compensation::from_journal(&records);
     let journal = Journal::open(&path).map_err(|error| {
-        print_error(format!(
-            "cannot open the journal of run `{run_id}` to append to it: {error}"
-        ));
+        refuse_journal(&run_id, &error);
         Exit::Invalid
     })?;
     if state == RunState::Unfinished {
@@ -152,7 +149,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     }
     // Hooks run one at a time.
     let hooks = compensation.pending.len();
-    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, hooks, 1)?;
+    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, hooks, 1, protected)?;
     let runtime = runtime()?;
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.
@@ -224,6 +221,19 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
             "gantry: cannot add the hooks' summaries to `{}`: {error}",
             path.display()
         ),
+    }
+}
+
+/// Says why nothing is run from the journal of `run_id`.
+fn refuse_journal(run_id: &str, error: &journal::ReadError) {
+    if error.is_damaged() {
+        print_error(format!(
+            "run `{run_id}` is damaged: {error}; nothing was run from it\nhint: the journal is not the one gantry wrote, so its hooks and grants cannot be trusted; compensate this run by hand"
+        ));
+    } else {
+        print_error(format!(
+            "cannot read the journal of run `{run_id}`: {error}"
+        ));
     }
 }
 

@@ -38,7 +38,10 @@ pub struct GcCommand {
 
 impl GcCommand {
     pub fn execute(self) -> Exit {
-        let state_dir = self.state.state_dir();
+        let state_dir = match self.state.state_dir() {
+            Ok(dir) => dir,
+            Err(exit) => return exit,
+        };
         if !state_dir.is_dir() {
             println!(
                 "nothing to remove: there is no state folder `{}`",

@@ -70,8 +70,16 @@ impl RunCommand {
         let secrets = self.secrets.load()?;
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
         let steps = plan.step_count();
-        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, steps, max_parallel)?;
-        let state_dir = self.state.folder(&plan);
+        let state_dir = self.state.folder(&plan)?;
+        let protected = self.state.protect(&plan, &state_dir)?;
+        let admitted = admit_plugins(
+            &mut plan,
+            &lock,
+            self.no_cache,
+            steps,
+            max_parallel,
+            protected,
+        )?;
         let _lock = self.state.lock(&state_dir)?;
         let runtime = runtime()?;
         let options = RunOptions {

@@ -20,7 +20,10 @@ pub struct RunsCommand {
 
 impl RunsCommand {
     pub fn execute(self) -> Exit {
-        let state_dir = self.state.state_dir();
+        let state_dir = match self.state.state_dir() {
+            Ok(dir) => dir,
+            Err(exit) => return exit,
+        };
         let ids = match runs::list(&state_dir) {
             Ok(ids) => ids,
             Err(error) => {
@@ -38,6 +41,7 @@ impl RunsCommand {
         // A run without an end is still going only if someone holds the
         // lock; otherwise its runner died.
         let live = RunLock::acquire(&state_dir, false).is_err();
+        println!("state folder {}", state_dir.display());
         println!("{:<24} {:<20} {:>5}  STATUS", "RUN", "PIPELINE", "STEPS");
         for (index, id) in ids.iter().enumerate() {
             let path = runs::run_dir(&state_dir, id).join(journal::FILE_NAME);
@@ -47,6 +51,10 @@ impl RunsCommand {
                     let status = status(&records, live && index == 0);
                     format!("{id:<24} {pipeline:<20} {steps:>5}  {status}")
                 }
+                Err(error) if error.is_damaged() => format!(
+                    "{id:<24} {:<20} {:>5}  DAMAGED: {error}; `gantry rollback` and `resume` refuse it",
+                    "?", "?"
+                ),
                 Err(error) => format!(
                     "{id:<24} {:<20} {:>5}  unreadable journal: {error}",
                     "?", "?"

@@ -5,34 +5,41 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::print_error;
+use crate::exit::Exit;
 use crate::manifest;
+use crate::state;
 
 /// Which state folder a command works on.
 #[derive(Debug, Args)]
 pub struct StateFolderArgs {
-    /// The manifest, or a folder holding `gantry.yml`, whose `.gantry` state
-    /// folder to use [default: ./gantry.yml]
+    /// The manifest, or a folder holding `gantry.yml`, whose state folder
+    /// to use [default: ./gantry.yml]
     #[arg(long, short = 'm', value_name = "PATH", global = true)]
     manifest: Option<PathBuf>,
     /// The state folder, as given to `gantry run --state-dir` [default:
-    /// `.gantry` beside the manifest]
+    /// `$XDG_STATE_HOME/gantry/projects/<folder>-<hash>`]
     #[arg(long, value_name = "DIR", global = true)]
     state_dir: Option<PathBuf>,
 }
 
 impl StateFolderArgs {
-    /// `--state-dir`, or `.gantry` in the manifest's folder, as `gantry
-    /// run` resolves it. The manifest itself is not read.
-    pub fn state_dir(&self) -> PathBuf {
+    /// `--state-dir`, or the project's state folder as `gantry run`
+    /// resolves it. The manifest itself is not read. Printed on stderr, so
+    /// a person knows where to look.
+    pub fn state_dir(&self) -> Result<PathBuf, Exit> {
         if let Some(dir) = &self.state_dir {
-            return dir.clone();
+            return Ok(dir.clone());
         }
         let file = manifest::locate(self.manifest.as_deref());
         let folder = match file.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
         };
-        folder.canonicalize().unwrap_or(folder).join(".gantry")
+        state::default_folder(&folder).map_err(|error| {
+            print_error(error);
+            Exit::Invalid
+        })
     }
 }
 

@@ -210,6 +210,7 @@ pub async fn run(
     reporter.report(Event::RunStarted {
         pipeline: &plan.name,
         run_id: &run_id,
+        state_dir: &options.state_dir,
     });
     let masker = options.secrets.masker();
     let run_folder = options.state_dir.join("runs").join(&run_id);

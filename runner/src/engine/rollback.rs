@@ -427,7 +427,11 @@ mod tests {
     }
 
     fn record(entry: Entry) -> Record {
-        Record { at_ms: 0, entry }
+        Record {
+            prev: String::new(),
+            at_ms: 0,
+            entry,
+        }
     }
 
     fn started(seq: u64, name: &str, hook: bool) -> Record {

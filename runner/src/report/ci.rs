@@ -151,7 +151,9 @@ impl Reporter for Ci {
     fn report(&self, event: Event<'_>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::RunStarted { pipeline, run_id } => {
+            Event::RunStarted {
+                pipeline, run_id, ..
+            } => {
                 state.line(&format!("gantry: running `{pipeline}` (run {run_id})"));
             }
             Event::JobStarted { job } => state.line(&format!("gantry: job {job} started")),

@@ -100,8 +100,13 @@ impl Reporter for Human {
             live.update(&event);
         }
         match event {
-            Event::RunStarted { pipeline, run_id } => {
+            Event::RunStarted {
+                pipeline,
+                run_id,
+                state_dir,
+            } => {
                 self.line(&format!("gantry: running `{pipeline}` (run {run_id})"));
+                self.line(&format!("gantry: state folder {}", state_dir.display()));
             }
             Event::JobStarted { job } => self.line(&format!("job {job}")),
             Event::JobSkipped { job, reason } => {

@@ -49,7 +49,9 @@ impl Reporter for Json {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut fields = Map::new();
         let name = match &event {
-            Event::RunStarted { pipeline, run_id } => {
+            Event::RunStarted {
+                pipeline, run_id, ..
+            } => {
                 state.run_id = (*run_id).to_owned();
                 fields.insert("pipeline".into(), json!(pipeline));
                 "run_started"

@@ -178,6 +178,7 @@ mod tests {
         live.update(&Event::RunStarted {
             pipeline: "release",
             run_id: "r1",
+            state_dir: std::path::Path::new("/state"),
         });
         live.update(&Event::JobStarted { job: "build" });
         live.update(&Event::JobStarted { job: "lint" });

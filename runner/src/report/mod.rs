@@ -60,6 +60,8 @@ pub enum Event<'a> {
     RunStarted {
         pipeline: &'a str,
         run_id: &'a str,
+        /// The state folder the run's records go to.
+        state_dir: &'a std::path::Path,
     },
     JobStarted {
         job: &'a str,

@@ -41,9 +41,11 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
 use self::step_files::{StepFiles, StepFolder, StepFolders};
+use crate::fsutil;
 use crate::plan::DirMount;
 use crate::plugin::VerifiedPlugin;
 use crate::plugin::cache::{Lookup, ModuleCache};
+use crate::state::{Protected, relation};
 
 /// The only import module a step may use.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -91,6 +93,11 @@ pub struct Sandbox {
     /// fails to instantiate; `None` when allocating on demand.
     slots: Option<tokio::sync::Semaphore>,
     pool_refused: Option<String>,
+    /// The manifest's folder: a granted folder below it is opened without
+    /// following any symlink, since a step may have planted one there.
+    project: Option<PathBuf>,
+    /// Folders no step may write (the state folder, the module cache).
+    protected: Protected,
 }
 
 /// What one run of a step is given.
@@ -269,7 +276,19 @@ impl Sandbox {
             allocation,
             slots,
             pool_refused: None,
+            project: None,
+            protected: Protected::default(),
         })
+    }
+
+    /// Sets the host boundary every mount is checked against: folders
+    /// granted below `project` (the manifest's folder) are opened without
+    /// following links, and no writable mount may overlap a `protected`
+    /// folder. Every step and every rollback hook passes this check, also
+    /// one run from a journal.
+    pub fn guard_host(&mut self, project: &std::path::Path, protected: Protected) {
+        self.project = Some(project.to_owned());
+        self.protected = protected;
     }
 
     /// How this sandbox allocates steps.
@@ -471,7 +490,7 @@ impl Sandbox {
             unused(folder);
             return early_failure(started, Failure::Setup(reason));
         }
-        let wasi = match build_wasi(&invocation, module, folder.as_ref(), &capture) {
+        let wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
                 unused(folder);
@@ -605,79 +624,119 @@ fn can_reach_folders(name: &str) -> bool {
     name.starts_with("path_") || name == "fd_readdir"
 }
 
-/// The WASI context of one step: only what the invocation grants.
-fn build_wasi(
-    invocation: &StepInvocation<'_>,
-    module: &StepModule,
-    folder: Option<&StepFolder>,
-    capture: &OutputCapture,
-) -> Result<WasiP1Ctx, Failure> {
-    let mut builder = WasiCtxBuilder::new();
-    // File operations run inline on this thread instead of hopping to a
-    // blocking pool; must be set before the folders are opened. The same
-    // switch makes wasmtime-wasi serve a plain relative sleep with
-    // `std::thread::sleep`, which no timeout can interrupt, so a module that
-    // can sleep keeps the (slower, interruptible) thread hop.
-    builder.allow_blocking_current_thread(!module.can_sleep);
-    builder.stdout(capture.stream(Stream::Stdout));
-    builder.stderr(capture.stream(Stream::Stderr));
-    builder.args(&[invocation.program]);
-    for (name, value) in &invocation.env {
-        builder.env(name, value);
-    }
-    for (name, value) in StepFolder::guest_env() {
-        builder.env(name, value);
-    }
-    let mount =
-        |builder: &mut WasiCtxBuilder, host: &std::path::Path, guest: &str, writable: bool| {
-            let perms = if writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            builder
-                .preopened_dir(host, guest, perms)
-                .map(|_| ())
-                .map_err(|e| {
-                    Failure::Setup(format!(
-                        "cannot open `{}` for `{guest}`: {}",
-                        host.display(),
-                        root_cause(&e)
-                    ))
-                })
+impl Sandbox {
+    /// The WASI context of one step: only what the invocation grants.
+    fn build_wasi(
+        &self,
+        invocation: &StepInvocation<'_>,
+        module: &StepModule,
+        folder: Option<&StepFolder>,
+        capture: &OutputCapture,
+    ) -> Result<WasiP1Ctx, Failure> {
+        let mut builder = WasiCtxBuilder::new();
+        // File operations run inline on this thread instead of hopping to a
+        // blocking pool; must be set before the folders are opened. The
+        // same switch makes wasmtime-wasi serve a plain relative sleep with
+        // `std::thread::sleep`, which no timeout can interrupt, so a module
+        // that can sleep keeps the (slower, interruptible) thread hop.
+        builder.allow_blocking_current_thread(!module.can_sleep);
+        builder.stdout(capture.stream(Stream::Stdout));
+        builder.stderr(capture.stream(Stream::Stderr));
+        builder.args(&[invocation.program]);
+        for (name, value) in &invocation.env {
+            builder.env(name, value);
+        }
+        for (name, value) in StepFolder::guest_env() {
+            builder.env(name, value);
+        }
+        let granted = invocation.dirs.iter().chain(&invocation.extra_dirs);
+        // A missing grant is a mistake in the manifest, said whether or not
+        // this module could have used the folder.
+        if let Some(dir) = granted.clone().find(|dir| !dir.host.is_dir()) {
+            return Err(Failure::Setup(format!(
+                "the folder `{}` granted at `{}` does not exist",
+                dir.host.display(),
+                dir.guest
+            )));
+        }
+        let Some(folder) = folder else {
+            return Ok(builder.build_p1());
         };
-    let granted = invocation.dirs.iter().chain(&invocation.extra_dirs);
-    // A missing grant is a mistake in the manifest, said whether or not
-    // this module could have used the folder.
-    if let Some(dir) = granted.clone().find(|dir| !dir.host.is_dir()) {
-        return Err(Failure::Setup(format!(
-            "the folder `{}` granted at `{}` does not exist",
-            dir.host.display(),
-            dir.guest
-        )));
+        // The step's own folders: made by gantry, never a grant.
+        let own = |builder: &mut WasiCtxBuilder, host: &std::path::Path, guest: &str| {
+            builder
+                .preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map(|_| ())
+                .map_err(|e| cannot_open(host, guest, &root_cause(&e)))
+        };
+        own(&mut builder, &folder.scratch(), "/tmp")?;
+        own(&mut builder, &folder.files(), step_files::GUEST_FILES_DIR)?;
+        if let Some(workspace) = &invocation.workspace {
+            self.mount(
+                &mut builder,
+                &workspace.host,
+                "/workspace",
+                workspace.writable,
+            )?;
+        }
+        for dir in granted {
+            self.mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
+        }
+        Ok(builder.build_p1())
     }
-    let Some(folder) = folder else {
-        return Ok(builder.build_p1());
-    };
-    mount(&mut builder, &folder.scratch(), "/tmp", true)?;
-    mount(
-        &mut builder,
-        &folder.files(),
-        step_files::GUEST_FILES_DIR,
-        true,
-    )?;
-    if let Some(workspace) = &invocation.workspace {
-        mount(
-            &mut builder,
-            &workspace.host,
-            "/workspace",
-            workspace.writable,
-        )?;
+
+    /// Mounts a granted host folder at `guest`. Below the manifest's
+    /// folder no symlink is followed on the way (a step may have replaced
+    /// a folder by a link to anywhere), and a writable mount of a folder
+    /// holding gantry's own files is refused. The folder is opened once
+    /// and mounted through its descriptor, so a link planted between the
+    /// check and the mount changes nothing.
+    fn mount(
+        &self,
+        builder: &mut WasiCtxBuilder,
+        host: &std::path::Path,
+        guest: &str,
+        writable: bool,
+    ) -> Result<(), Failure> {
+        let below_project = self
+            .project
+            .as_deref()
+            .and_then(|project| host.strip_prefix(project).ok().map(|rel| (project, rel)));
+        let opened = match below_project {
+            Some((project, relative)) => fsutil::open_dir_beneath(project, relative),
+            None => fsutil::open_dir(host),
+        }
+        .map_err(|e| cannot_open(host, guest, &e.to_string()))?;
+        if writable {
+            let real =
+                fsutil::real_path(&opened).map_err(|e| cannot_open(host, guest, &e.to_string()))?;
+            if let Some(overlap) = self.protected.overlap(&real) {
+                return Err(Failure::Setup(format!(
+                    "refused to mount `{}` writable at `{guest}`: it {} gantry's {} `{}`, which no step may write",
+                    overlap.grant.display(),
+                    relation(&overlap),
+                    overlap.what,
+                    overlap.protected.display()
+                )));
+            }
+        }
+        let perms = if writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(fsutil::fd_path(&opened), guest, perms)
+            .map(|_| ())
+            .map_err(|e| cannot_open(host, guest, &root_cause(&e)))
     }
-    for dir in granted {
-        mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
-    }
-    Ok(builder.build_p1())
+}
+
+fn cannot_open(host: &std::path::Path, guest: &str, why: &str) -> Failure {
+    Failure::Setup(format!(
+        "cannot open `{}` for `{guest}`: {why}",
+        host.display()
+    ))
 }
 
 /// Turns a guest error into the reason a person reads.
