@@ -8,7 +8,11 @@
 //! function able to reach into a folder; no network, no stdin. Path escapes
 //! are stopped by wasmtime-wasi's capability-based filesystem, which
 //! resolves every path beneath its preopened folder and refuses `..`,
-//! absolute paths and symlinks that would leave it.
+//! absolute paths and symlinks that would leave it. The host side is as
+//! careful: a granted folder below the manifest's folder is opened without
+//! following any link (a step may have replaced it by one), and no
+//! writable mount may overlap gantry's state folder or module cache
+//! ([`Sandbox::guard_host`]).
 //!
 //! Steps are cheap because little is made per step: modules are compiled
 //! and linked once per run ([`StepModule`]), instances take their memory,
