@@ -319,10 +319,38 @@ impl Journal {
             return Err(error);
         }
         tail.prev = hash;
-        if sync && self.durable {
+        let synced = if sync && self.durable {
             tail.file.sync_data()
         } else {
             Ok(())
+        };
+        crash_point::reached();
+        synced
+    }
+}
+
+/// The crash-test hook: with `GANTRY_CRASH_AFTER_JOURNAL_WRITES=N` in its
+/// environment, the process kills itself with SIGKILL right after its Nth
+/// journal entry is written, so tests can cut a run or a rollback at every
+/// point where the journal says something the work has not yet done.
+/// Read once; costs an atomic increment per entry otherwise.
+mod crash_point {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub const VARIABLE: &str = "GANTRY_CRASH_AFTER_JOURNAL_WRITES";
+
+    pub fn reached() {
+        static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+        static WRITTEN: AtomicU64 = AtomicU64::new(0);
+        let limit = *LIMIT.get_or_init(|| std::env::var(VARIABLE).ok()?.parse().ok());
+        if let Some(limit) = limit
+            && WRITTEN.fetch_add(1, Ordering::SeqCst) + 1 == limit
+        {
+            // SAFETY: raising a signal at ourselves; SIGKILL cannot be caught.
+            unsafe {
+                libc::raise(libc::SIGKILL);
+            }
         }
     }
 }
@@ -332,30 +360,44 @@ impl Journal {
 pub enum RunState {
     /// Its runner died before the run finished.
     Unfinished,
-    /// A rollback began and did not end, or ended interrupted.
+    /// Its compensation is not settled: a rollback began and did not end,
+    /// ended interrupted, or — the run having failed with hooked steps —
+    /// never ended at all (the runner died between the run's end and its
+    /// rollback).
     RollbackUnfinished,
-    /// Finished, and any rollback ended.
+    /// Finished, and any compensation it needs ended.
     Settled,
 }
 
 impl RunState {
+    /// Derived from the entries alone, never from an entry written ahead
+    /// of the work it claims: a run that did not succeed and started a
+    /// hooked step is settled only once a rollback has ended (with
+    /// `success` or `failure`; `interrupted` leaves it for `resume`).
     pub fn of(records: &[Record]) -> RunState {
-        let mut finished = false;
+        let mut finished: Option<&str> = None;
+        let mut hooked = false;
         let mut rollback_open = false;
+        let mut rollback_ended = false;
         for record in records {
             match &record.entry {
-                Entry::RunFinished { .. } => finished = true,
+                Entry::StepStarted { hook: Some(_), .. } => hooked = true,
+                Entry::RunFinished { status } => finished = Some(status),
                 Entry::RollbackBegun { .. } => rollback_open = true,
-                Entry::RollbackEnded { status } => rollback_open = status == "interrupted",
+                Entry::RollbackEnded { status } => {
+                    rollback_open = status == "interrupted";
+                    rollback_ended |= !rollback_open;
+                }
                 _ => {}
             }
         }
-        if !finished {
-            RunState::Unfinished
-        } else if rollback_open {
-            RunState::RollbackUnfinished
-        } else {
-            RunState::Settled
+        match finished {
+            None => RunState::Unfinished,
+            Some(_) if rollback_open => RunState::RollbackUnfinished,
+            Some(status) if status != "success" && hooked && !rollback_ended => {
+                RunState::RollbackUnfinished
+            }
+            Some(_) => RunState::Settled,
         }
     }
 }
@@ -485,6 +527,85 @@ mod tests {
         let records = read(&path).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].entry, started(1));
+    }
+
+    fn record(entry: Entry) -> Record {
+        Record {
+            prev: String::new(),
+            at_ms: 0,
+            entry,
+        }
+    }
+
+    #[test]
+    fn a_failed_run_is_settled_only_once_its_compensation_ended() {
+        let hooked = Entry::StepStarted {
+            seq: 0,
+            job: "deploy".into(),
+            step: "one".into(),
+            hook: Some(Box::new(HookSpec {
+                job: "deploy".into(),
+                step_name: "one".into(),
+                step_id: None,
+                step_number: 1,
+                plugin: "p".into(),
+                sha256: "0".repeat(64),
+                inputs: Vec::new(),
+                env: Vec::new(),
+                workspace: "read".into(),
+                dirs: Vec::new(),
+                host_env: Vec::new(),
+                memory_bytes: 1,
+                timeout_ms: 1,
+            })),
+        };
+        let finished = |status: &str| Entry::RunFinished {
+            status: status.into(),
+        };
+        let ended = |status: &str| Entry::RollbackEnded {
+            status: status.into(),
+        };
+        let begun = Entry::RollbackBegun { reason: "r".into() };
+        let state = |entries: &[Entry]| {
+            RunState::of(&entries.iter().cloned().map(record).collect::<Vec<_>>())
+        };
+        use RunState::*;
+        assert_eq!(state(std::slice::from_ref(&hooked)), Unfinished);
+        assert_eq!(state(&[hooked.clone(), finished("success")]), Settled);
+        // Killed between the run's end and its rollback: not settled.
+        for status in ["failure", "cancelled", "interrupted"] {
+            assert_eq!(
+                state(&[hooked.clone(), finished(status)]),
+                RollbackUnfinished,
+                "{status}"
+            );
+        }
+        let begun_only = [hooked.clone(), finished("failure"), begun.clone()];
+        assert_eq!(state(&begun_only), RollbackUnfinished);
+        let cut = [
+            hooked.clone(),
+            finished("failure"),
+            begun.clone(),
+            ended("interrupted"),
+        ];
+        assert_eq!(state(&cut), RollbackUnfinished);
+        for status in ["success", "failure"] {
+            let done = [
+                hooked.clone(),
+                finished("failure"),
+                begun.clone(),
+                ended(status),
+            ];
+            assert_eq!(state(&done), Settled, "{status}");
+        }
+        // Nothing to compensate: a failed run without hooks is settled.
+        let plain = Entry::StepStarted {
+            seq: 0,
+            job: "deploy".into(),
+            step: "one".into(),
+            hook: None,
+        };
+        assert_eq!(state(&[plain, finished("failure")]), Settled);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod cache;
+mod crash;
 mod first_party;
 mod hostile;
 mod manifest_errors;

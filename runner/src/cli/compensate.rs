@@ -112,6 +112,13 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         }
         (Mode::Rollback, _) => "asked for by `gantry rollback`",
         (Mode::Resume, RunState::Unfinished) => "the runner died while the run was executing",
+        (Mode::Resume, RunState::RollbackUnfinished)
+            if !records
+                .iter()
+                .any(|r| matches!(r.entry, Entry::RollbackBegun { .. })) =>
+        {
+            "the runner died before the rollback began"
+        }
         (Mode::Resume, RunState::RollbackUnfinished) => "finishing a rollback that was cut short",
         (Mode::Resume, RunState::Settled) => {
             println!("gantry: run `{run_id}` has nothing to resume");

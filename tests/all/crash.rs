@@ -1,0 +1,157 @@
+//! The crash harness: a pipeline of hooked steps whose runner is killed
+//! (SIGKILL) right after each journal entry it writes, in `gantry run` and
+//! in `gantry resume`, then resumed. Whatever the point, every started
+//! hook runs exactly once or is reported as interrupted, and no run is
+//! left settled with a hook pending.
+//!
+//! The runner kills itself through `GANTRY_CRASH_AFTER_JOURNAL_WRITES`,
+//! a test-only switch read by the journal.
+
+use gantry_tests::{Outcome, Project, probe_pipeline};
+
+const CRASH: &str = "GANTRY_CRASH_AFTER_JOURNAL_WRITES";
+const LABELS: [&str; 3] = ["first", "second", "third"];
+
+/// Three hooked steps; the third fails, so the run always rolls back.
+fn project() -> Project {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    let steps: String = LABELS
+        .iter()
+        .map(|label| {
+            let fail = if *label == "third" { ", fail: true" } else { "" };
+            format!(
+                "      - id: {label}\n        uses: probe\n        with: {{ action: record, label: {label}, log: /workspace/log.txt{fail} }}\n        permissions: {{ workspace: write }}\n        rollback: {{}}\n"
+            )
+        })
+        .collect();
+    project.manifest(&probe_pipeline(&sha, &steps));
+    project
+}
+
+fn log(project: &Project) -> String {
+    std::fs::read_to_string(project.path().join("log.txt")).unwrap_or_default()
+}
+
+fn journal_lines(project: &Project) -> usize {
+    let runs = project.state_dir().join("runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .expect("a run")
+        .unwrap()
+        .path();
+    std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count()
+}
+
+fn killed(outcome: &Outcome) -> bool {
+    outcome.code == -1
+}
+
+/// Resumes until nothing is left (at most three times), then checks the
+/// promises: each hook ran at most once; a step that ran had its hook run
+/// or reported interrupted; the run is settled.
+fn resume_and_check(project: &Project, context: &str) {
+    let mut said = String::new();
+    for _ in 0..3 {
+        let outcome = project.gantry(&["resume"]);
+        assert!(
+            !killed(&outcome) && outcome.code != 2,
+            "{context}: resume failed\n{}\n{}",
+            outcome.stdout,
+            outcome.stderr
+        );
+        said.push_str(&outcome.stdout);
+        if outcome.stdout.contains("has nothing to resume") {
+            break;
+        }
+    }
+    assert!(
+        said.contains("has nothing to resume"),
+        "{context}: the run was never settled\n{said}"
+    );
+    let log = log(project);
+    for label in LABELS {
+        let ran = log.contains(&format!("run {label}\n"));
+        let hooks = log.matches(&format!("rollback {label} ")).count();
+        let interrupted = said.contains(&format!("the rollback hook of `{label}` was interrupted"));
+        assert!(
+            hooks <= 1,
+            "{context}: hook `{label}` ran {hooks} times\n{log}"
+        );
+        if ran {
+            assert!(
+                hooks == 1 || interrupted,
+                "{context}: `{label}` ran but its hook neither ran nor was reported\n{log}\n{said}"
+            );
+        }
+    }
+    let runs = project.gantry(&["runs"]);
+    runs.expect_code(0);
+    assert!(
+        !runs.stdout.contains("resume") && !runs.stdout.contains("DAMAGED"),
+        "{context}: {}",
+        runs.stdout
+    );
+}
+
+#[test]
+fn a_run_killed_after_any_journal_write_is_finished_by_resume() {
+    let clean = project();
+    clean.gantry(&["run"]).expect_code(1);
+    let writes = journal_lines(&clean);
+    assert!(writes > 10, "a run and its rollback write {writes} entries");
+    for point in 1..=writes {
+        let project = project();
+        let outcome = project.gantry_with_env(&["run"], &[(CRASH, &point.to_string())]);
+        assert!(
+            killed(&outcome),
+            "the run survived write {point}: {}",
+            outcome.stdout
+        );
+        resume_and_check(&project, &format!("run killed after write {point}"));
+    }
+}
+
+#[test]
+fn a_resume_killed_after_any_journal_write_is_finished_by_the_next() {
+    // Killed once both first steps have finished: the third is running.
+    let probe = project();
+    probe.gantry(&["run"]).expect_code(1);
+    let journal = std::fs::read_dir(probe.state_dir().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("journal.jsonl");
+    let text = std::fs::read_to_string(journal).unwrap();
+    let run_point = text
+        .lines()
+        .position(|line| line.contains(r#""event":"step_started","seq":2"#))
+        .expect("the third step started")
+        + 1;
+    let resume_writes = {
+        let project = project();
+        project.gantry_with_env(&["run"], &[(CRASH, &run_point.to_string())]);
+        let before = journal_lines(&project);
+        project.gantry(&["resume"]).expect_code(1);
+        journal_lines(&project) - before
+    };
+    assert!(resume_writes >= 4, "resume writes {resume_writes} entries");
+    for point in 1..=resume_writes {
+        let project = project();
+        let run = project.gantry_with_env(&["run"], &[(CRASH, &run_point.to_string())]);
+        assert!(killed(&run));
+        let resume = project.gantry_with_env(&["resume"], &[(CRASH, &point.to_string())]);
+        assert!(
+            killed(&resume),
+            "resume survived write {point}: {}",
+            resume.stdout
+        );
+        resume_and_check(&project, &format!("resume killed after write {point}"));
+    }
+}
