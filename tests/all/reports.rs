@@ -350,3 +350,23 @@ fn a_piped_run_shows_each_step_its_log_and_its_outcome_in_order() {
         ]
     );
 }
+
+/// A reader that stops early (`gantry schema | head -1`) is a quiet end,
+/// not a panic (exit 101): the command ends with its own status.
+#[test]
+fn a_closed_stdout_is_a_quiet_end() {
+    let project = Project::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = project
+        .command(&["schema"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -419,3 +419,90 @@ fn hook_timeout_is_its_own() {
         .stdout_has("rollback of t")
         .stdout_has("timed out after 1.2 s");
 }
+
+/// Output nobody reads is no reason to stop compensating: `gantry run`,
+/// `rollback` and `resume` whose stdout is a closed pipe or a full disk
+/// run every hook and end with their own status (a write that fails used
+/// to panic, exit 101, between a journal entry and its work).
+#[test]
+fn a_closed_or_full_stdout_never_stops_a_run_or_its_rollback() {
+    let closed_stdout = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    // A closed pipe: the reader is gone before gantry prints anything.
+    let failing = project(&format!(
+        "{}{}",
+        recorded("a", ""),
+        recorded("b", ", fail: true")
+    ));
+    let status = failing
+        .command(&["run"])
+        .stdout(closed_stdout())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "the run failed and rolled back");
+    assert_eq!(
+        log(&failing),
+        [
+            "run a",
+            "run b",
+            "rollback b outcome=failure state=saved-by-b",
+            "rollback a outcome=success state=saved-by-a"
+        ]
+    );
+    let later = project(&format!("{}{}", recorded("a", ""), recorded("b", "")));
+    later.gantry(&["run"]).expect_code(0);
+    let status = later
+        .command(&["rollback"])
+        .stdout(closed_stdout())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "every hook ran");
+    assert_eq!(
+        log(&later),
+        [
+            "run a",
+            "run b",
+            "rollback b outcome=success state=saved-by-b",
+            "rollback a outcome=success state=saved-by-a"
+        ]
+    );
+    // A full disk behind stdout: resume still rolls the killed run back.
+    let killed = project(&format!(
+        "{}{}",
+        recorded("a", ""),
+        recorded("slow", ", sleep: 600")
+    ));
+    let mut child = spawn(&killed, &["run"]);
+    wait_for_log(&killed, 2, &mut child);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let status = killed
+        .command(&["resume"])
+        .stdout(full)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "resume exits as a rolled-back run");
+    let log = log(&killed);
+    assert!(
+        log.contains(&"rollback slow outcome=failure state=saved-by-slow".to_owned()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"rollback a outcome=success state=saved-by-a".to_owned()),
+        "{log:?}"
+    );
+    killed
+        .gantry(&["resume"])
+        .expect_code(0)
+        .stdout_has("has nothing to resume");
+}

@@ -1,6 +1,7 @@
 //! `gantry artifacts`: lists what a run uploaded, and extracts one artifact,
 //! verified, into a folder.
 
+use super::console::{out, outln};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -107,7 +108,7 @@ fn list(state_dir: &Path, wanted: Option<&str>, files: bool) -> Exit {
     };
     let latest = index.latest_each();
     if latest.is_empty() {
-        println!("run {run} has no artifacts");
+        outln!("run {run} has no artifacts");
         return Exit::Success;
     }
     let mut rows = vec![[
@@ -162,7 +163,7 @@ fn list(state_dir: &Path, wanted: Option<&str>, files: bool) -> Exit {
             );
         }
     }
-    print!("{text}");
+    out!("{text}");
     Exit::Success
 }
 
@@ -222,7 +223,7 @@ impl GetArgs {
         let to = self.to.unwrap_or_else(|| PathBuf::from(&self.name));
         match Store::existing(state_dir).materialize(&upload.tree, &to) {
             Ok(()) => {
-                println!(
+                outln!(
                     "extracted `{}` from run {run} into `{}`: {}, {}, each checked against its sha256",
                     self.name,
                     to.display(),

@@ -1,5 +1,6 @@
 //! `gantry cache`: where the compiled-module cache lives, and emptying it.
 
+use super::console::outln;
 use clap::{Args, Subcommand};
 
 use super::print_error;
@@ -32,12 +33,12 @@ impl CacheCommand {
         };
         match self.action {
             CacheAction::Dir => {
-                println!("{}", dir.display());
+                outln!("{}", dir.display());
                 Exit::Success
             }
             CacheAction::Clear => {
                 if !dir.exists() {
-                    println!("the cache `{}` is already empty", dir.display());
+                    outln!("the cache `{}` is already empty", dir.display());
                     return Exit::Success;
                 }
                 let cleared = ModuleCache::open(&dir)
@@ -45,7 +46,7 @@ impl CacheCommand {
                     .and_then(|cache| cache.clear().map_err(|e| e.to_string()));
                 match cleared {
                     Ok(count) => {
-                        println!(
+                        outln!(
                             "removed {count} compiled module{} from `{}`",
                             if count == 1 { "" } else { "s" },
                             dir.display()

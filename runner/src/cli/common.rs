@@ -3,6 +3,7 @@
 //! folder and its lock, secrets and signals; each failure printed with its
 //! exit status.
 
+use super::console::errln;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,14 +131,14 @@ impl RunStateArgs {
         for problem in problems {
             print_error(problem);
         }
-        eprintln!("nothing ran: no step may write gantry's own files");
+        errln!("nothing ran: no step may write gantry's own files");
         Err(Exit::Invalid)
     }
 
     /// Takes the state folder's run lock, held until the guard is dropped.
     pub fn lock(&self, folder: &Path) -> Result<RunLock, Exit> {
         if self.wait {
-            eprintln!(
+            errln!(
                 "gantry: waiting for the state folder `{}`",
                 folder.display()
             );
@@ -174,14 +175,14 @@ pub fn admit_plugins(
         for error in errors {
             print_error(error);
         }
-        eprintln!("nothing ran: every plugin must match its pin");
+        errln!("nothing ran: every plugin must match its pin");
         Exit::Verification
     })?;
     plugin::check::apply_metadata(plan, &verified).map_err(|errors| {
         for error in errors {
             print_error(error);
         }
-        eprintln!("nothing ran: every step must fit its plugin's metadata");
+        errln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
     let mut sandbox = Sandbox::new(steps, concurrent_steps).map_err(|error| {
@@ -191,7 +192,7 @@ pub fn admit_plugins(
     sandbox.guard_host(&plan.root, protected);
     let sandbox = Arc::new(sandbox);
     if let Some(reason) = sandbox.pool_refused() {
-        eprintln!(
+        errln!(
             "gantry: cannot reserve the instance pool ({reason}); steps are allocated on demand, which is slower"
         );
     }
@@ -199,12 +200,12 @@ pub fn admit_plugins(
         None
     } else {
         ModuleCache::open_default()
-            .map_err(|error| eprintln!("gantry: compiling without the module cache: {error}"))
+            .map_err(|error| errln!("gantry: compiling without the module cache: {error}"))
             .ok()
     };
     let (plugins, notes) = sandbox.admit_all(&verified, cache.as_ref());
     for note in notes {
-        eprintln!("gantry: {note}");
+        errln!("gantry: {note}");
     }
     let hashes = verified
         .values()
@@ -249,7 +250,7 @@ pub fn watch_signals(
         runtime.block_on(async { signal(SignalKind::interrupt()) }),
         runtime.block_on(async { signal(SignalKind::terminate()) }),
     ) else {
-        eprintln!("gantry: cannot watch for signals; an interrupt stops gantry at once");
+        errln!("gantry: cannot watch for signals; an interrupt stops gantry at once");
         return;
     };
     runtime.spawn(async move {
@@ -261,12 +262,12 @@ pub fn watch_signals(
             }
             received += 1;
             if received == 1 {
-                eprintln!(
+                errln!(
                     "gantry: interrupted: stopping the running steps and rolling back (interrupt again to stop the rollback)"
                 );
                 run.cancel();
             } else {
-                eprintln!(
+                errln!(
                     "gantry: interrupted again: stopping the rollback; `gantry resume` finishes it"
                 );
                 rollback.cancel();

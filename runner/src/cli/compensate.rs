@@ -7,6 +7,7 @@
 //! hook only runs with the plugin bytes its step ran with: the journal
 //! keeps each hook's sha256.
 
+use super::console::{errln, outln};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -121,7 +122,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         }
         (Mode::Resume, RunState::RollbackUnfinished) => "finishing a rollback that was cut short",
         (Mode::Resume, RunState::Settled) => {
-            println!("gantry: run `{run_id}` has nothing to resume");
+            outln!("gantry: run `{run_id}` has nothing to resume");
             return Ok(Exit::Success);
         }
     };
@@ -139,7 +140,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         )?;
     }
     if compensation.is_empty() {
-        println!("gantry: run `{run_id}`: no rollback hook is left to run");
+        outln!("gantry: run `{run_id}`: no rollback hook is left to run");
         if mode == Mode::Resume && state == RunState::RollbackUnfinished {
             record(
                 &journal,
@@ -171,7 +172,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         secrets: &secrets,
         live_steps: None,
     });
-    println!(
+    outln!(
         "gantry: rolling back run `{run_id}` ({reason}): {} hooks to run",
         compensation.pending.len()
     );
@@ -200,16 +201,16 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         add_to_summary(&journal, &outcome.summaries);
     }
     if outcome.stopped {
-        eprintln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
+        errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
     }
     if !outcome.succeeded() {
-        eprintln!(
+        errln!(
             "gantry: {} of the rollback hooks failed: the target may be inconsistent",
             outcome.failed
         );
         return Ok(Exit::RollbackFailed);
     }
-    println!("gantry: run `{run_id}` rolled back");
+    outln!("gantry: run `{run_id}` rolled back");
     Ok(match mode {
         Mode::Rollback => Exit::Success,
         Mode::Resume => Exit::StepFailed,
@@ -223,8 +224,8 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     text.push_str(summaries);
     match crate::fsutil::write_atomic(&path, text.as_bytes()) {
-        Ok(()) => println!("gantry: hook summaries added to {}", path.display()),
-        Err(error) => eprintln!(
+        Ok(()) => outln!("gantry: hook summaries added to {}", path.display()),
+        Err(error) => errln!(
             "gantry: cannot add the hooks' summaries to `{}`: {error}",
             path.display()
         ),

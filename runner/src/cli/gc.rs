@@ -1,6 +1,7 @@
 //! `gantry gc`: removes old runs from a state folder, and the stored
 //! artifacts only they used.
 
+use super::console::{errln, outln};
 use clap::Args;
 
 use super::print_error;
@@ -43,14 +44,14 @@ impl GcCommand {
             Err(exit) => return exit,
         };
         if !state_dir.is_dir() {
-            println!(
+            outln!(
                 "nothing to remove: there is no state folder `{}`",
                 state_dir.display()
             );
             return Exit::Success;
         }
         if self.wait {
-            eprintln!(
+            errln!(
                 "gantry: waiting for the state folder `{}`",
                 state_dir.display()
             );
@@ -75,17 +76,17 @@ impl GcCommand {
             "removed"
         };
         for (run, bytes) in &report.removed_runs {
-            println!("{verb} run {run} ({})", human_bytes(*bytes));
+            outln!("{verb} run {run} ({})", human_bytes(*bytes));
         }
         for run in &report.kept_unsettled {
-            println!("kept run {run}: it has not settled (see `gantry resume {run}`)");
+            outln!("kept run {run}: it has not settled (see `gantry resume {run}`)");
         }
-        println!(
+        outln!(
             "{verb} {} ({})",
             plural(report.removed_blobs, "unused artifact blob"),
             human_bytes(report.store_bytes)
         );
-        println!(
+        outln!(
             "{} {}; kept {}",
             if self.dry_run { "would free" } else { "freed" },
             human_bytes(report.freed_bytes()),

@@ -1,6 +1,7 @@
 //! `gantry inspect`: what a plugin file says about itself — its metadata,
 //! the imports it needs from the host, its size and its sha256.
 
+use super::console::out;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -56,7 +57,7 @@ impl InspectCommand {
         for import in imports {
             let _ = writeln!(text, "    {import}");
         }
-        print!("{text}");
+        out!("{text}");
         exit
     }
 }

@@ -2,6 +2,7 @@
 //! command that trusts a file it has not verified, so it says exactly what
 //! it pinned.
 
+use super::console::{errln, outln};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -57,7 +58,7 @@ impl LockCommand {
                         expected: inline.clone(),
                         found,
                     });
-                    eprintln!("  hint: inline pins are edited in the manifest itself");
+                    errln!("  hint: inline pins are edited in the manifest itself");
                     exit = Exit::Verification;
                 }
                 continue;
@@ -65,7 +66,7 @@ impl LockCommand {
             let pin = match old.pin_for(&plugin.alias, &plugin.source) {
                 Some(pinned) if pinned == found => found,
                 Some(pinned) if self.update => {
-                    println!("updated {}: {pinned} -> {found}", plugin.alias);
+                    outln!("updated {}: {pinned} -> {found}", plugin.alias);
                     found
                 }
                 Some(pinned) => {
@@ -77,9 +78,10 @@ impl LockCommand {
                     pinned.to_owned()
                 }
                 None => {
-                    println!(
+                    outln!(
                         "pinned  {} ({}): sha256 {found}",
-                        plugin.alias, plugin.source
+                        plugin.alias,
+                        plugin.source
                     );
                     found
                 }
@@ -98,7 +100,7 @@ impl LockCommand {
                 .get(alias)
                 .is_none_or(|p| p.inline_sha256.is_none())
             {
-                println!("removed {alias}: no longer in the manifest");
+                outln!("removed {alias}: no longer in the manifest");
             }
         }
         if new != old {
@@ -107,9 +109,9 @@ impl LockCommand {
                 print_error(error);
                 return Exit::Verification;
             }
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         } else if exit == Exit::Success {
-            println!("{LOCK_FILE_NAME} is up to date");
+            outln!("{LOCK_FILE_NAME} is up to date");
         }
         exit
     }

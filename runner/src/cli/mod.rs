@@ -6,6 +6,7 @@ mod artifacts;
 mod cache;
 mod common;
 mod compensate;
+mod console;
 mod gc;
 mod inspect;
 mod lock;
@@ -19,6 +20,7 @@ mod state;
 mod validate;
 mod verify;
 
+use console::errln;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -76,7 +78,7 @@ pub fn main() -> ExitCode {
 
 /// Prints an error the way every gantry command does.
 pub(crate) fn print_error(message: impl std::fmt::Display) {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! it, and a README with the build command — that builds and passes its
 //! own test as written. The templates live in `runner/templates/`.
 
+use super::console::outln;
 use std::path::{Component, Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -127,7 +128,7 @@ impl NewCommand {
             write_file(&path, &text, *executable)
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
-        println!(
+        outln!(
             "created the {} step `{name}` in {}",
             match self.lang {
                 Lang::Rust => "Rust",
@@ -136,9 +137,9 @@ impl NewCommand {
             self.path.display()
         );
         if self.lang == Lang::Rust {
-            println!("  gantry-sdk: {sdk}");
+            outln!("  gantry-sdk: {sdk}");
         }
-        println!("next: follow {}", self.path.join("README.md").display());
+        outln!("next: follow {}", self.path.join("README.md").display());
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! `gantry plan`: what a run would do, without running anything.
 
+use super::console::out;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -35,7 +36,7 @@ impl PlanCommand {
             print_error(message);
             return Exit::Invalid;
         }
-        print!(
+        out!(
             "{}",
             describe(&plan, |alias| {
                 let plugin = &plan.plugins[alias];

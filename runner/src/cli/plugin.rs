@@ -2,6 +2,7 @@
 //! a plugin's metadata into its `gantry:step` custom section, for modules
 //! built by any toolchain.
 
+use super::console::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -77,7 +78,7 @@ impl AnnotateCommand {
             print_error(format!("cannot write `{}`: {error}", self.output.display()));
             return Exit::Invalid;
         }
-        println!(
+        outln!(
             "wrote {} ({} bytes, sha256 {})",
             self.output.display(),
             annotated.len(),

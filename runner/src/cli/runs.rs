@@ -1,6 +1,7 @@
 //! `gantry runs`: the runs of a state folder, newest first, each with how
 //! it ended and how far its rollback got, read from its journal.
 
+use super::console::outln;
 use clap::Args;
 
 use super::print_error;
@@ -35,14 +36,14 @@ impl RunsCommand {
             }
         };
         if ids.is_empty() {
-            println!("no runs in `{}`", state_dir.display());
+            outln!("no runs in `{}`", state_dir.display());
             return Exit::Success;
         }
         // A run without an end is still going only if someone holds the
         // lock; otherwise its runner died.
         let live = RunLock::acquire(&state_dir, false).is_err();
-        println!("state folder {}", state_dir.display());
-        println!("{:<24} {:<20} {:>5}  STATUS", "RUN", "PIPELINE", "STEPS");
+        outln!("state folder {}", state_dir.display());
+        outln!("{:<24} {:<20} {:>5}  STATUS", "RUN", "PIPELINE", "STEPS");
         for (index, id) in ids.iter().enumerate() {
             let path = runs::run_dir(&state_dir, id).join(journal::FILE_NAME);
             let line = match journal::read(&path) {
@@ -60,7 +61,7 @@ impl RunsCommand {
                     "?", "?"
                 ),
             };
-            println!("{line}");
+            outln!("{line}");
         }
         Exit::Success
     }

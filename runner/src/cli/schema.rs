@@ -1,6 +1,7 @@
 //! `gantry schema`: the JSON Schema of `gantry.yml`, generated from the
 //! manifest's Rust types, for editors to validate and complete manifests.
 
+use super::console::outln;
 use clap::Args;
 
 use crate::exit::Exit;
@@ -12,7 +13,7 @@ pub struct SchemaCommand {}
 
 impl SchemaCommand {
     pub fn execute(self) -> Exit {
-        println!("{}", manifest_schema());
+        outln!("{}", manifest_schema());
         Exit::Success
     }
 }

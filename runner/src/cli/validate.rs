@@ -2,6 +2,7 @@
 //! is readable and matches its pin — every step against its plugin's
 //! metadata, without running anything.
 
+use super::console::{errln, outln};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -53,10 +54,10 @@ impl ValidateCommand {
         let checked = described.is_some();
         let described = described.unwrap_or_default();
         for warning in crate::lint::lints(&plan, &described) {
-            eprintln!("warning: {warning}");
+            errln!("warning: {warning}");
         }
         let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
-        println!(
+        outln!(
             "{}: valid ({} jobs, {steps} steps, {} plugins{})",
             plan.manifest_path.display(),
             plan.jobs.len(),

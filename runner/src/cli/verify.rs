@@ -1,5 +1,6 @@
 //! `gantry verify`: checks every plugin against its pin, running nothing.
 
+use super::console::outln;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -25,7 +26,7 @@ impl VerifyCommand {
         let mut exit = Exit::Success;
         for plugin in plan.plugins.values() {
             match plugin::verify(plugin, &lock) {
-                Ok(verified) => println!("ok      {} sha256:{}", plugin.alias, verified.sha256),
+                Ok(verified) => outln!("ok      {} sha256:{}", plugin.alias, verified.sha256),
                 Err(error) => {
                     print_error(error);
                     exit = Exit::Verification;
