@@ -1,8 +1,9 @@
 //! The run folders of a state folder, `<state>/runs/<run-id>/`: listing
 //! them newest first, and resolving the RUN argument of a command.
 //!
-//! Run ids start with their UTC start time (`20261123T120102Z-3fa9c2`, see
-//! the engine's `run_id`), so they sort as text by start time. Only folders
+//! Run ids start with their UTC start time, to the microsecond
+//! (`20261123T120102.123456Z-3fa9c2`; ids of older gantry versions have
+//! whole seconds), so they sort as text by start time. Only folders
 //! named like a run id count as runs; anything else in `runs/` is ignored,
 //! and so never removed by `gantry gc`.
 
@@ -22,10 +23,26 @@ pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
     runs_dir(state_dir).join(run_id)
 }
 
-/// Whether `name` has the shape of a run id: `YYYYMMDDTHHMMSSZ-` and a
-/// suffix of lowercase letters and digits.
+/// Whether `name` has the shape of a run id: `YYYYMMDDTHHMMSS`, optionally
+/// `.` and six digits of microseconds, `Z-` and a suffix of lowercase
+/// letters and digits.
 pub fn is_run_id(name: &str) -> bool {
     let bytes = name.as_bytes();
+    // `.ffffff` is taken out, so both shapes are checked as one.
+    let fraction = bytes.get(15) == Some(&b'.');
+    if fraction
+        && !bytes
+            .get(16..22)
+            .is_some_and(|digits| digits.iter().all(u8::is_ascii_digit))
+    {
+        return false;
+    }
+    let whole: Vec<u8> = if fraction {
+        [&bytes[..15], &bytes[22..]].concat()
+    } else {
+        bytes.to_vec()
+    };
+    let bytes = whole.as_slice();
     if bytes.len() < 18 {
         return false;
     }
@@ -149,6 +166,9 @@ mod tests {
     #[test]
     fn run_ids_are_recognised() {
         assert!(is_run_id("20261123T120102Z-3fa9c2"));
+        assert!(is_run_id("20261123T120102.000042Z-3fa9c2"));
+        assert!(!is_run_id("20261123T120102.42Z-3fa9c2"));
+        assert!(!is_run_id("20261123T120102.Z-3fa9c2"));
         assert!(!is_run_id("20261123T120102Z-"));
         assert!(!is_run_id("latest"));
         assert!(!is_run_id("20261123X120102Z-3fa9c2"));

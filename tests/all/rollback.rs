@@ -506,3 +506,45 @@ fn a_closed_or_full_stdout_never_stops_a_run_or_its_rollback() {
         .expect_code(0)
         .stdout_has("has nothing to resume");
 }
+
+/// Runs started within one second are told apart to the microsecond:
+/// `gantry runs` lists them newest first in the order they started, and a
+/// bare `gantry rollback` says which run it chose, and when it started,
+/// before it does anything.
+#[test]
+fn the_newest_run_is_the_last_started_even_within_one_second() {
+    let project = project(&recorded("deploy", ""));
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let outcome = project.gantry(&["run"]);
+        outcome.expect_code(0);
+        let id = outcome
+            .stdout
+            .split("(run ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .expect("the run id")
+            .to_owned();
+        ids.push(id);
+    }
+    let listed: Vec<String> = project
+        .gantry(&["runs"])
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|word| gantry::runs::is_run_id(word))
+        .map(str::to_owned)
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first);
+    let newest = ids.last().unwrap();
+    let outcome = project.gantry(&["rollback"]);
+    outcome.expect_code(0);
+    let first_line = outcome.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first_line.starts_with(&format!("gantry: the newest run is `{newest}`, started 20")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(first_line.ends_with(" UTC"), "{first_line}");
+}

@@ -19,6 +19,7 @@ use super::common::{
 };
 use super::print_error;
 use crate::engine::rollback::{Compensation, HookRunner};
+use crate::engine::run_id;
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Journal, RunState};
 use crate::report::{self, ColorChoice, Format, ReportOptions};
@@ -103,6 +104,14 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         refuse_journal(&run_id, &error);
         Exit::Invalid
     })?;
+    if wanted.is_none() {
+        // Chosen, not named: say which run before touching anything.
+        let started = records
+            .first()
+            .map(|record| run_id::utc_display(record.at_ms))
+            .unwrap_or_else(|| "at an unknown time".into());
+        outln!("gantry: the newest run is `{run_id}`, started {started}");
+    }
     let state = RunState::of(&records);
     let reason = match (mode, state) {
         (Mode::Rollback, RunState::Unfinished) => {

@@ -1,15 +1,45 @@
-//! Run ids: the UTC start time, sortable as text, plus a random suffix so
-//! two runs started in the same second never collide.
+//! Run ids: the UTC start time to the microsecond, sortable as text, plus
+//! a random suffix so two runs never collide.
+//!
+//! The microseconds matter: with whole seconds, three runs started in the
+//! same second sorted by their random suffixes, and a bare `gantry
+//! rollback` could undo the wrong deployment. Runs of one state folder
+//! hold its lock in turn, so their start times differ.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A new run id such as `20261123T120102Z-3fa9c2`.
+/// A new run id such as `20261123T120102.123456Z-3fa9c2`.
 pub fn new_run_id() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let suffix: u32 = random_u32() & 0x00ff_ffff;
-    format!("{}-{suffix:06x}", utc_timestamp(now.as_secs()))
+    format!("{}-{suffix:06x}", precise_timestamp(now))
+}
+
+/// `YYYYMMDDTHHMMSS.ffffffZ` for a time since the Unix epoch.
+fn precise_timestamp(since_epoch: Duration) -> String {
+    let seconds = utc_timestamp(since_epoch.as_secs());
+    format!(
+        "{}.{:06}Z",
+        &seconds[..seconds.len() - 1],
+        since_epoch.subsec_micros()
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for milliseconds since the Unix epoch, as a
+/// person reads a run's start.
+pub fn utc_display(ms: u64) -> String {
+    let stamp = utc_timestamp(ms / 1000);
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13],
+        &stamp[13..15]
+    )
 }
 
 /// `YYYYMMDDTHHMMSSZ` for seconds since the Unix epoch.
@@ -67,10 +97,22 @@ mod tests {
     }
 
     #[test]
-    fn ids_sort_by_time_and_differ() {
-        let a = new_run_id();
-        let b = new_run_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), "20261123T120102Z-3fa9c2".len());
+    fn ids_sort_by_time_to_the_microsecond() {
+        let ids: Vec<String> = (0..50)
+            .map(|_| {
+                std::thread::sleep(Duration::from_micros(2));
+                new_run_id()
+            })
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids, "ids sort in the order they were made");
+        assert_eq!(ids[0].len(), "20261123T120102.123456Z-3fa9c2".len());
+        assert!(crate::runs::is_run_id(&ids[0]), "{}", ids[0]);
+        assert_eq!(
+            precise_timestamp(Duration::from_micros(1_795_435_262_000_042)),
+            "20261123T120102.000042Z"
+        );
+        assert_eq!(utc_display(1_795_435_262_999), "2026-11-23 12:01:02 UTC");
     }
 }
