@@ -48,6 +48,38 @@ fn independent_jobs_run_in_parallel() {
         .stdout_has("alone");
 }
 
+/// Two jobs each capped at 64 MiB run together within a 128 MiB budget,
+/// but not within 100 MiB: the second waits for the first (it does not
+/// fail for lack of room), so the first waits for it alone. A step whose own
+/// cap exceeds the budget is refused before anything runs.
+#[test]
+fn steps_run_together_only_while_their_memory_caps_fit_the_budget() {
+    let capped = |wait: u32| {
+        let project = meeting_pair(wait);
+        let manifest = std::fs::read_to_string(project.path().join("gantry.yml")).unwrap();
+        project.manifest(&manifest.replace(
+            "        permissions:",
+            "        limits: { memory-mb: 64 }\n        permissions:",
+        ));
+        project
+    };
+    capped(60)
+        .gantry(&["run", "--max-parallel", "2", "--memory-budget", "128"])
+        .expect_code(0)
+        .stdout_has("met two")
+        .stdout_has("met one");
+    let outcome = capped(1).gantry(&["run", "--max-parallel", "2", "--memory-budget", "100"]);
+    // The first to start waits alone; the other starts once it ended.
+    outcome.expect_code(1).stdout_has("alone");
+    capped(1)
+        .gantry(&["run", "--memory-budget", "32"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:")
+        .stderr_has("may use 64 MiB of memory (`limits.memory-mb`), more than the run's memory budget of 32 MiB")
+        .stderr_has("--memory-budget MB")
+        .stdout_lacks("job ");
+}
+
 #[test]
 fn job_outputs_and_results_flow_through_needs() {
     pipeline(

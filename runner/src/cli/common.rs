@@ -158,18 +158,25 @@ pub struct Admitted {
     pub hashes: BTreeMap<String, String>,
 }
 
+/// How the sandbox of a command is set up.
+pub struct SandboxSetup {
+    /// How many steps the command may run, and how many at once.
+    pub steps: usize,
+    pub concurrent_steps: usize,
+    /// Folders no mount may make writable.
+    pub protected: Protected,
+    /// What the running steps' memory caps may add up to.
+    pub memory_budget: Option<u64>,
+}
+
 /// Verifies every plugin (exit 3 on a bad pin), checks the steps against
 /// the plugins' metadata (exit 2), and compiles them. The verified bytes
 /// are compiled and dropped here: what was hashed is exactly what runs.
-/// The sandbox is sized for a run of `steps` steps, `concurrent_steps` at
-/// once, and mounts nothing writable that overlaps `protected`.
 pub fn admit_plugins(
     plan: &mut Plan,
     lock: &LockFile,
     no_cache: bool,
-    steps: usize,
-    concurrent_steps: usize,
-    protected: Protected,
+    setup: SandboxSetup,
 ) -> Result<Admitted, Exit> {
     let verified = plugin::verify_all(plan, lock).map_err(|errors| {
         for error in errors {
@@ -185,11 +192,14 @@ pub fn admit_plugins(
         errln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
-    let mut sandbox = Sandbox::new(steps, concurrent_steps).map_err(|error| {
+    let mut sandbox = Sandbox::new(setup.steps, setup.concurrent_steps).map_err(|error| {
         print_error(format!("cannot start the WebAssembly engine: {error:#}"));
         Exit::StepFailed
     })?;
-    sandbox.guard_host(&plan.root, protected);
+    sandbox.guard_host(&plan.root, setup.protected);
+    if let Some(budget) = setup.memory_budget {
+        sandbox.set_memory_budget(budget);
+    }
     let sandbox = Arc::new(sandbox);
     if let Some(reason) = sandbox.pool_refused() {
         errln!(
@@ -216,6 +226,43 @@ pub fn admit_plugins(
         plugins,
         hashes,
     })
+}
+
+/// The run-wide memory budget (`--memory-budget MB`, else half of the
+/// machine's memory), refusing a plan with a step whose own memory cap is
+/// larger (exit 2): it could never start.
+pub fn memory_budget(plan: &Plan, megabytes: Option<u64>) -> Result<u64, Exit> {
+    let budget = megabytes.map_or_else(crate::sandbox::limits::default_memory_budget, |mb| {
+        mb.saturating_mul(1 << 20)
+    });
+    let mut too_big = false;
+    for job in &plan.jobs {
+        for step in &job.steps {
+            if step.memory_bytes > budget {
+                too_big = true;
+                print_error(
+                    crate::manifest::ManifestError::at(
+                        &plan.manifest_path,
+                        &plan.source,
+                        step.location,
+                        format!(
+                            "step `{}` of job `{}` may use {} MiB of memory (`limits.memory-mb`), more than the run's memory budget of {} MiB, so it could never start",
+                            step.display_name,
+                            job.id,
+                            step.memory_bytes.div_ceil(1 << 20),
+                            budget >> 20
+                        ),
+                    )
+                    .with_hint("lower `limits.memory-mb`, or raise the budget with `--memory-budget MB`"),
+                );
+            }
+        }
+    }
+    if too_big {
+        errln!("nothing ran: every step must fit in the memory budget");
+        return Err(Exit::Invalid);
+    }
+    Ok(budget)
 }
 
 /// The multi-threaded runtime the engine runs on.

@@ -15,7 +15,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
+    RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, load_plan_and_lock, runtime,
+    watch_signals,
 };
 use super::print_error;
 use crate::engine::rollback::{Compensation, HookRunner};
@@ -166,7 +167,14 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     }
     // Hooks run one at a time.
     let hooks = compensation.pending.len();
-    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, hooks, 1, protected)?;
+    let setup = SandboxSetup {
+        steps: hooks,
+        concurrent_steps: 1,
+        protected,
+        // Hooks run one at a time, each within its own cap.
+        memory_budget: None,
+    };
+    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, setup)?;
     let runtime = runtime()?;
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.

@@ -8,7 +8,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SecretArgs, admit_plugins, cores, load_plan_and_lock, runtime, watch_signals,
+    RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, cores, load_plan_and_lock,
+    memory_budget, runtime, watch_signals,
 };
 use super::print_error;
 use crate::engine::{self, RunOptions};
@@ -29,6 +30,11 @@ pub struct RunCommand {
     /// How many jobs may run at once [default: the number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_parallel: Option<u32>,
+    /// What the memory caps (`limits.memory-mb`) of the steps running at
+    /// once may add up to; a step waits until it fits [default: half of
+    /// the machine's memory]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    memory_budget: Option<u64>,
     #[command(flatten)]
     secrets: SecretArgs,
     /// The most one step may print, in bytes; past it the step fails
@@ -72,14 +78,14 @@ impl RunCommand {
         let steps = plan.step_count();
         let state_dir = self.state.folder(&plan)?;
         let protected = self.state.protect(&plan, &state_dir)?;
-        let admitted = admit_plugins(
-            &mut plan,
-            &lock,
-            self.no_cache,
+        let memory_budget = memory_budget(&plan, self.memory_budget)?;
+        let setup = SandboxSetup {
             steps,
-            max_parallel,
+            concurrent_steps: max_parallel,
             protected,
-        )?;
+            memory_budget: Some(memory_budget),
+        };
+        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
         let _lock = self.state.lock(&state_dir)?;
         let runtime = runtime()?;
         let options = RunOptions {

@@ -25,7 +25,7 @@
 //! also ends a guest blocked in a host call, such as a long sleep), and
 //! output through the capped capture of [`output`].
 
-mod limits;
+pub mod limits;
 pub mod output;
 pub mod step_files;
 
@@ -102,6 +102,8 @@ pub struct Sandbox {
     project: Option<PathBuf>,
     /// Folders no step may write (the state folder, the module cache).
     protected: Protected,
+    /// What running steps' memory caps may add up to; `None`: no limit.
+    memory_budget: Option<limits::MemoryBudget>,
 }
 
 /// What one run of a step is given.
@@ -282,7 +284,14 @@ impl Sandbox {
             pool_refused: None,
             project: None,
             protected: Protected::default(),
+            memory_budget: None,
         })
+    }
+
+    /// Admits a step only while the memory caps of the running steps,
+    /// its own included, fit in `bytes`; the others wait.
+    pub fn set_memory_budget(&mut self, bytes: u64) {
+        self.memory_budget = Some(limits::MemoryBudget::new(bytes));
     }
 
     /// Sets the host boundary every mount is checked against: folders
@@ -454,6 +463,26 @@ impl Sandbox {
 
     /// Runs one step in a fresh store and collects what it left behind.
     pub async fn run(&self, module: &StepModule, mut invocation: StepInvocation<'_>) -> StepRun {
+        let _memory = match &self.memory_budget {
+            Some(budget) => tokio::select! {
+                biased;
+                () = invocation.cancel.cancelled() => {
+                    return early_failure(Instant::now(), Failure::Cancelled);
+                }
+                permit = budget.reserve(invocation.memory_bytes) => match permit {
+                    Some(permit) => Some(permit),
+                    None => return early_failure(
+                        Instant::now(),
+                        Failure::Setup(format!(
+                            "its memory cap of {} MiB is more than the run's memory budget of {} MiB; raise it with `--memory-budget`",
+                            invocation.memory_bytes.div_ceil(1 << 20),
+                            budget.bytes() >> 20
+                        )),
+                    ),
+                },
+            },
+            None => None,
+        };
         let _slot = match &self.slots {
             Some(slots) => tokio::select! {
                 biased;
