@@ -62,6 +62,10 @@ pub enum Entry {
         run_id: String,
         pipeline: String,
         manifest: PathBuf,
+        /// The manifest's canonical folder: the workspace its hooks run
+        /// in, whatever folder `gantry rollback` is started from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        root: Option<PathBuf>,
     },
     JobStarted {
         job: String,
@@ -105,6 +109,11 @@ pub enum Entry {
         reason: String,
     },
     RollbackStarted {
+        seq: u64,
+    },
+    /// A person asked for the hook of step `seq`, which started before, to
+    /// run again (`--rerun`): it is pending once more.
+    RollbackRerun {
         seq: u64,
     },
     RollbackFinished {
@@ -383,7 +392,7 @@ impl RunState {
             match &record.entry {
                 Entry::StepStarted { hook: Some(_), .. } => hooked = true,
                 Entry::RunFinished { status } => finished = Some(status),
-                Entry::RollbackBegun { .. } => rollback_open = true,
+                Entry::RollbackBegun { .. } | Entry::RollbackRerun { .. } => rollback_open = true,
                 Entry::RollbackEnded { status } => {
                     rollback_open = status == "interrupted";
                     rollback_ended |= !rollback_open;

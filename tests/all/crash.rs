@@ -155,3 +155,59 @@ fn a_resume_killed_after_any_journal_write_is_finished_by_the_next() {
         resume_and_check(&project, &format!("resume killed after write {point}"));
     }
 }
+
+/// A hook the runner died in is never run again by itself (nobody knows
+/// how far it got), but a person may ask: `gantry resume --rerun STEP`
+/// journals the request, then runs it once more.
+#[test]
+fn an_interrupted_hook_runs_again_only_when_asked() {
+    let clean = project();
+    clean.gantry(&["run"]).expect_code(1);
+    let journal = std::fs::read_dir(clean.state_dir().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("journal.jsonl");
+    let text = std::fs::read_to_string(journal).unwrap();
+    // Killed right after the hook of `second` (seq 1) is journaled as
+    // started, before it ran.
+    let point = text
+        .lines()
+        .position(|line| line.contains(r#""event":"rollback_started","seq":1"#))
+        .expect("the hook of `second` started")
+        + 1;
+    let project = project();
+    let run = project.gantry_with_env(&["run"], &[(CRASH, &point.to_string())]);
+    assert!(killed(&run));
+    project
+        .gantry(&["resume"])
+        .expect_code(4)
+        .stdout_has("the rollback hook of `second` was interrupted earlier; it is not run twice");
+    assert!(
+        !log(&project).contains("rollback second"),
+        "{}",
+        log(&project)
+    );
+    project
+        .gantry(&["resume", "--rerun", "nope"])
+        .expect_code(2)
+        .stderr_has("has no step `nope` with a rollback hook");
+    project
+        .gantry(&["resume", "--rerun", "second"])
+        .expect_code(1)
+        .stdout_has("the rollback hook of `second` will run again");
+    assert_eq!(
+        log(&project)
+            .matches("rollback second outcome=success")
+            .count(),
+        1,
+        "{}",
+        log(&project)
+    );
+    project
+        .gantry(&["resume"])
+        .expect_code(0)
+        .stdout_has("has nothing to resume");
+}

@@ -253,21 +253,52 @@ fn a_secret_input_is_masked_in_the_journal_and_given_again_later() {
     );
 }
 
+/// A run's compensation uses what its journal recorded, never the project
+/// as it is today: the hook runs the very plugin bytes its step ran with
+/// (kept by sha256 in the state folder when the run started), even after
+/// the plugin file changed, was re-pinned and the manifest broke. A kept
+/// copy that is gone or damaged fails the hook, naming the digest.
 #[test]
-fn a_hook_never_runs_a_changed_plugin() {
+fn a_hook_runs_the_plugin_its_step_ran_with_whatever_the_project_holds_now() {
     let project = project(&recorded("a", ""));
     project.gantry(&["run"]).expect_code(0);
-    // Re-pin the manifest to different bytes: the journal's hook no longer matches.
-    let mut bytes = std::fs::read(project.path().join("probe.wasm")).unwrap();
+    let original = std::fs::read(project.path().join("probe.wasm")).unwrap();
+    let original_sha = gantry_tests::sha256_hex(&original);
+    // Different bytes, re-pinned; then the manifest is broken altogether.
+    let mut bytes = original.clone();
     bytes.extend_from_slice(&[0, 4, 1, b'x', 0]); // a trailing empty custom section
     let sha = gantry_tests::sha256_hex(&bytes);
     std::fs::write(project.path().join("probe.wasm"), &bytes).unwrap();
     project.manifest(&probe_pipeline(&sha, &recorded("a", "")));
+    project.manifest("name: [this is not a pipeline\n");
+    let kept = project
+        .state_dir()
+        .join("plugins")
+        .join(format!("{original_sha}.wasm"));
+    assert_eq!(std::fs::read(&kept).unwrap(), original);
+
+    // A damaged copy is refused, the hook not run.
+    std::fs::write(&kept, &bytes).unwrap();
     project
         .gantry(&["rollback"])
         .expect_code(4)
-        .stdout_has("changed since the step ran");
+        .stdout_has(&format!(
+            "plugin `probe` (sha256 {original_sha}) cannot be loaded"
+        ))
+        .stdout_has("is damaged");
     assert_eq!(log(&project), ["run a"]);
+
+    // Restored, the copy serves a hook run again on request (`--rerun`),
+    // from the journal alone: the manifest is still broken.
+    std::fs::write(&kept, &original).unwrap();
+    project
+        .gantry(&["rollback", "--rerun", "a"])
+        .expect_code(0)
+        .stdout_has("will run again");
+    assert_eq!(
+        log(&project),
+        ["run a", "rollback a outcome=success state=saved-by-a"]
+    );
 }
 
 /// Waits until `log.txt` has `lines` lines, or panics after a while.

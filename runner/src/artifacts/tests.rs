@@ -639,6 +639,7 @@ fn gc_keeps_a_run_that_still_needs_resume() {
         run_id: run.into(),
         pipeline: "p".into(),
         manifest: "gantry.yml".into(),
+        root: None,
     };
     let finished = || Entry::RunFinished {
         status: "failure".into(),

@@ -16,6 +16,7 @@ use crate::exit::Exit;
 use crate::manifest;
 use crate::plan::{self, Plan};
 use crate::plugin::cache::ModuleCache;
+use crate::plugin::kept::KeptPlugins;
 use crate::plugin::{self, LockFile};
 use crate::run_lock::RunLock;
 use crate::sandbox::Sandbox;
@@ -109,9 +110,14 @@ impl RunStateArgs {
     /// The state folder of `plan`: `--state-dir`, or the project's folder
     /// under `$XDG_STATE_HOME/gantry/projects`.
     pub fn folder(&self, plan: &Plan) -> Result<PathBuf, Exit> {
+        self.folder_of(&plan.root)
+    }
+
+    /// The state folder of the project whose manifest lies in `root`.
+    pub fn folder_of(&self, root: &Path) -> Result<PathBuf, Exit> {
         match &self.state_dir {
             Some(dir) => Ok(dir.clone()),
-            None => state::default_folder(&plan.root).map_err(|error| {
+            None => state::default_folder(root).map_err(|error| {
                 print_error(error);
                 Exit::Invalid
             }),
@@ -122,8 +128,7 @@ impl RunStateArgs {
     /// writable grants: a step that could write gantry's state folder or
     /// its compiled-module cache refuses the pipeline (exit 2).
     pub fn protect(&self, plan: &Plan, state_dir: &Path) -> Result<Protected, Exit> {
-        let cache = ModuleCache::default_dir().ok();
-        let protected = Protected::new(state_dir, cache.as_deref());
+        let protected = protected_folders(state_dir);
         let problems = protected.check_plan(plan);
         if problems.is_empty() {
             return Ok(protected);
@@ -150,6 +155,12 @@ impl RunStateArgs {
     }
 }
 
+/// The state folder and the module cache: what no step may write.
+pub fn protected_folders(state_dir: &Path) -> Protected {
+    let cache = ModuleCache::default_dir().ok();
+    Protected::new(state_dir, cache.as_deref())
+}
+
 /// Every plugin of a plan verified against its pin and compiled.
 pub struct Admitted {
     pub sandbox: Arc<Sandbox>,
@@ -167,6 +178,9 @@ pub struct SandboxSetup {
     pub protected: Protected,
     /// What the running steps' memory caps may add up to.
     pub memory_budget: Option<u64>,
+    /// The state folder to keep a copy of every hook's plugin in, so a
+    /// later rollback does not depend on the project as it will be.
+    pub keep_hooks_in: Option<PathBuf>,
 }
 
 /// Verifies every plugin (exit 3 on a bad pin), checks the steps against
@@ -192,11 +206,26 @@ pub fn admit_plugins(
         errln!("nothing ran: every step must fit its plugin's metadata");
         Exit::Invalid
     })?;
+    if let Some(state_dir) = &setup.keep_hooks_in {
+        keep_hook_plugins(plan, &verified, state_dir)?;
+    }
+    admit_verified(&verified, &plan.root, no_cache, setup)
+}
+
+/// Starts the sandbox for the project in `root` and admits plugins whose
+/// bytes were verified: compiled, or loaded from the module cache unless
+/// `no_cache`.
+pub fn admit_verified(
+    verified: &indexmap::IndexMap<String, plugin::VerifiedPlugin>,
+    root: &Path,
+    no_cache: bool,
+    setup: SandboxSetup,
+) -> Result<Admitted, Exit> {
     let mut sandbox = Sandbox::new(setup.steps, setup.concurrent_steps).map_err(|error| {
         print_error(format!("cannot start the WebAssembly engine: {error:#}"));
         Exit::StepFailed
     })?;
-    sandbox.guard_host(&plan.root, setup.protected);
+    sandbox.guard_host(root, setup.protected);
     if let Some(budget) = setup.memory_budget {
         sandbox.set_memory_budget(budget);
     }
@@ -213,7 +242,7 @@ pub fn admit_plugins(
             .map_err(|error| errln!("gantry: compiling without the module cache: {error}"))
             .ok()
     };
-    let (plugins, notes) = sandbox.admit_all(&verified, cache.as_ref());
+    let (plugins, notes) = sandbox.admit_all(verified, cache.as_ref());
     for note in notes {
         errln!("gantry: {note}");
     }
@@ -226,6 +255,34 @@ pub fn admit_plugins(
         plugins,
         hashes,
     })
+}
+
+/// Keeps a copy of every rollback hook's plugin in the state folder.
+fn keep_hook_plugins(
+    plan: &Plan,
+    verified: &indexmap::IndexMap<String, plugin::VerifiedPlugin>,
+    state_dir: &Path,
+) -> Result<(), Exit> {
+    let kept = KeptPlugins::of(state_dir);
+    let hooks = plan
+        .jobs
+        .iter()
+        .flat_map(|job| &job.steps)
+        .filter_map(|step| step.rollback.as_ref());
+    for hook in hooks {
+        let Some(plugin) = verified.get(&hook.plugin) else {
+            continue;
+        };
+        kept.keep(&plugin.sha256, &plugin.bytes).map_err(|error| {
+            print_error(format!(
+                "cannot keep a copy of plugin `{}` for its rollback hooks in `{}`: {error}\nnothing ran: a run's compensation must not depend on the project staying as it is",
+                plugin.alias,
+                state_dir.display()
+            ));
+            Exit::StepFailed
+        })?;
+    }
+    Ok(())
 }
 
 /// The run-wide memory budget (`--memory-budget MB`, else half of the

@@ -1,11 +1,14 @@
 //! `gantry rollback` and `gantry resume`: compensating a run from its
 //! journal, after the process that ran it has gone.
 //!
-//! Both verify the manifest's plugins as `gantry run` does, take the state
-//! folder's lock (so they never race a live run, and a run whose lock is
-//! free is known to be over), and run the pending hooks newest first. A
-//! hook only runs with the plugin bytes its step ran with: the journal
-//! keeps each hook's sha256.
+//! Both take the state folder's lock (so they never race a live run, and a
+//! run whose lock is free is known to be over) and run the pending hooks
+//! newest first, from what the journal recorded alone: each hook's plugin
+//! by sha256 (its bytes kept in the state folder when the run started),
+//! its inputs and its grants. The manifest is not read: it may have been
+//! edited, broken or deleted since, and a run's compensation must not
+//! depend on it. `--manifest` only says where the project, and so its state
+//! folder, is.
 
 use super::console::{errln, outln};
 use std::path::PathBuf;
@@ -15,14 +18,19 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, load_plan_and_lock, runtime,
+    RunStateArgs, SandboxSetup, SecretArgs, admit_verified, protected_folders, runtime,
     watch_signals,
 };
 use super::print_error;
+use indexmap::IndexMap;
+
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::engine::run_id;
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Journal, RunState};
+use crate::manifest;
+use crate::plugin::VerifiedPlugin;
+use crate::plugin::kept::KeptPlugins;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
@@ -69,6 +77,11 @@ struct CompensateArgs {
     /// Colour in the human format
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Run the rollback hook of STEP (its id or name) again, although it
+    /// already ran or was cut short: a hook never runs twice unless you
+    /// ask, and the request is journaled first
+    #[arg(long, value_name = "STEP")]
+    rerun: Option<String>,
 }
 
 /// Which command is compensating, for what it accepts and says.
@@ -91,20 +104,26 @@ impl ResumeCommand {
 }
 
 fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result<Exit, Exit> {
-    let (mut plan, lock) = load_plan_and_lock(args.manifest.as_deref())?;
+    let project = project_folder(args.manifest.as_deref())?;
     let secrets = args.secrets.load()?;
-    let state_dir = args.state.folder(&plan)?;
-    let protected = args.state.protect(&plan, &state_dir)?;
+    let state_dir = args.state.folder_of(&project)?;
     let _lock = args.state.lock(&state_dir)?;
     let run_id = runs::resolve(&state_dir, wanted).map_err(|error| {
         print_error(error);
         Exit::Invalid
     })?;
     let path = runs::run_dir(&state_dir, &run_id).join(journal::FILE_NAME);
-    let records = journal::read(&path).map_err(|error| {
-        refuse_journal(&run_id, &error);
-        Exit::Invalid
-    })?;
+    let read = || {
+        journal::read(&path).map_err(|error| {
+            refuse_journal(&run_id, &error);
+            Exit::Invalid
+        })
+    };
+    let mut records = read()?;
+    if let Some(step) = &args.rerun {
+        ask_to_rerun(&records, &path, &run_id, step)?;
+        records = read()?;
+    }
     if wanted.is_none() {
         // Chosen, not named: say which run before touching anything.
         let started = records
@@ -165,16 +184,33 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             Exit::Success
         });
     }
-    // Hooks run one at a time.
+    // Hooks run one at a time, in the project the run ran in.
     let hooks = compensation.pending.len();
+    let root = records
+        .iter()
+        .find_map(|record| match &record.entry {
+            Entry::RunStarted { root, .. } => root.clone(),
+            _ => None,
+        })
+        .unwrap_or(project);
     let setup = SandboxSetup {
         steps: hooks,
         concurrent_steps: 1,
-        protected,
+        protected: protected_folders(&state_dir),
         // Hooks run one at a time, each within its own cap.
         memory_budget: None,
+        keep_hooks_in: None,
     };
-    let admitted = admit_plugins(&mut plan, &lock, args.no_cache, setup)?;
+    let (verified, missing) = kept_hook_plugins(&compensation, &state_dir);
+    let mut admitted = admit_verified(&verified, &root, args.no_cache, setup)?;
+    for unloadable in missing {
+        admitted
+            .hashes
+            .insert(unloadable.alias.clone(), unloadable.sha256);
+        admitted
+            .plugins
+            .insert(unloadable.alias, Err(unloadable.reason));
+    }
     let runtime = runtime()?;
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.
@@ -202,7 +238,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         secrets: &secrets,
         masker: Arc::new(Mutex::new(masker)),
         run_id: &run_id,
-        workspace: &plan.root,
+        workspace: &root,
         output_limit: DEFAULT_OUTPUT_LIMIT,
         stop,
     };
@@ -247,6 +283,126 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
             path.display()
         ),
     }
+}
+
+/// Journals that the hooks of `step` are to run again, so the compensation
+/// that follows finds them pending; refuses a step whose hook never ran.
+fn ask_to_rerun(
+    records: &[journal::Record],
+    path: &std::path::Path,
+    run_id: &str,
+    step: &str,
+) -> Result<(), Exit> {
+    let started: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter_map(|record| match record.entry {
+            Entry::RollbackStarted { seq } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    let mut hooked = Vec::new();
+    for record in records {
+        if let Entry::StepStarted {
+            seq,
+            hook: Some(hook),
+            ..
+        } = &record.entry
+            && (hook.step_id.as_deref() == Some(step) || hook.step_name == step)
+        {
+            hooked.push((*seq, started.contains(seq)));
+        }
+    }
+    if hooked.is_empty() {
+        print_error(format!(
+            "run `{run_id}` has no step `{step}` with a rollback hook"
+        ));
+        return Err(Exit::Invalid);
+    }
+    let again: Vec<u64> = hooked
+        .iter()
+        .filter(|(_, ran)| *ran)
+        .map(|(seq, _)| *seq)
+        .collect();
+    if again.is_empty() {
+        print_error(format!(
+            "the rollback hook of `{step}` has not run in run `{run_id}`, so there is nothing to run again\nhint: `gantry resume {run_id}` runs the hooks still pending"
+        ));
+        return Err(Exit::Invalid);
+    }
+    let journal = Journal::open(path).map_err(|error| {
+        refuse_journal(run_id, &error);
+        Exit::Invalid
+    })?;
+    for seq in again {
+        record(&journal, Entry::RollbackRerun { seq })?;
+    }
+    outln!("gantry: the rollback hook of `{step}` will run again, as you asked (journaled)");
+    Ok(())
+}
+
+/// The canonical folder of the manifest `--manifest` names (or of
+/// `./gantry.yml`); the manifest itself is not read.
+fn project_folder(manifest: Option<&std::path::Path>) -> Result<PathBuf, Exit> {
+    let file = manifest::locate(manifest);
+    let folder = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    folder.canonicalize().map_err(|error| {
+        print_error(format!(
+            "cannot find the project folder `{}`: {error}",
+            folder.display()
+        ));
+        Exit::Invalid
+    })
+}
+
+/// A hook plugin whose kept copy cannot be loaded, and why.
+struct Unloadable {
+    alias: String,
+    sha256: String,
+    reason: String,
+}
+
+/// The plugin of every pending hook, from the copy kept by sha256 when its
+/// run started; for a copy that is missing or damaged, why its hooks
+/// cannot run.
+fn kept_hook_plugins(
+    compensation: &Compensation,
+    state_dir: &std::path::Path,
+) -> (IndexMap<String, VerifiedPlugin>, Vec<Unloadable>) {
+    let kept = KeptPlugins::of(state_dir);
+    let mut verified = IndexMap::new();
+    let mut missing = Vec::new();
+    for hook in &compensation.pending {
+        let spec = &hook.spec;
+        if verified.contains_key(&spec.plugin)
+            || missing.iter().any(|m: &Unloadable| m.alias == spec.plugin)
+        {
+            continue;
+        }
+        match kept.load(&spec.sha256) {
+            Ok(bytes) => {
+                verified.insert(
+                    spec.plugin.clone(),
+                    VerifiedPlugin {
+                        alias: spec.plugin.clone(),
+                        sha256: spec.sha256.clone(),
+                        bytes,
+                    },
+                );
+            }
+            Err(reason) => missing.push(Unloadable {
+                alias: spec.plugin.clone(),
+                sha256: spec.sha256.clone(),
+                reason: format!(
+                    "plugin `{}` (sha256 {}) cannot be loaded: {reason}; its hook was not run",
+                    spec.plugin, spec.sha256
+                ),
+            }),
+        }
+    }
+    (verified, missing)
 }
 
 /// Says why nothing is run from the journal of `run_id`.

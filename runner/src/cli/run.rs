@@ -84,6 +84,7 @@ impl RunCommand {
             concurrent_steps: max_parallel,
             protected,
             memory_budget: Some(memory_budget),
+            keep_hooks_in: Some(state_dir.clone()),
         };
         let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
         let _lock = self.state.lock(&state_dir)?;

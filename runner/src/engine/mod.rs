@@ -264,6 +264,7 @@ pub async fn run(
         run_id: run_id.clone(),
         pipeline: plan.name.clone(),
         manifest: plan.manifest_path.clone(),
+        root: Some(plan.root.clone()),
     });
     let contexts = shared.contexts().build();
     let status = JobStatus {

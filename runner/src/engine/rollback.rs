@@ -79,6 +79,10 @@ impl Compensation {
                 Entry::RollbackFinished { seq, .. } => {
                     hook_finished.insert(*seq);
                 }
+                Entry::RollbackRerun { seq } => {
+                    hook_started.remove(seq);
+                    hook_finished.remove(seq);
+                }
                 _ => {}
             }
         }
@@ -508,6 +512,22 @@ mod tests {
             .collect();
         assert_eq!(pending, ["a"]);
         assert_eq!(compensation.interrupted, [spec("b")]);
+    }
+
+    #[test]
+    fn a_hook_asked_to_rerun_is_pending_again() {
+        let records = vec![
+            started(0, "a", true),
+            finished(0, "success"),
+            record(Entry::RollbackBegun {
+                reason: "failed".into(),
+            }),
+            record(Entry::RollbackStarted { seq: 0 }),
+            record(Entry::RollbackRerun { seq: 0 }),
+        ];
+        let compensation = Compensation::from_journal(&records);
+        assert_eq!(compensation.pending.len(), 1);
+        assert!(compensation.interrupted.is_empty());
     }
 
     #[test]

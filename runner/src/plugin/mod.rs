@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod check;
+pub mod kept;
 pub mod lockfile;
 pub mod metadata;
 
