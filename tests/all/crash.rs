@@ -65,12 +65,12 @@ fn resume_and_check(project: &Project, context: &str) {
             outcome.stderr
         );
         said.push_str(&outcome.stdout);
-        if outcome.stdout.contains("has nothing to resume") {
+        if outcome.stdout.contains("nothing to resume") {
             break;
         }
     }
     assert!(
-        said.contains("has nothing to resume"),
+        said.contains("nothing to resume"),
         "{context}: the run was never settled\n{said}"
     );
     let log = log(project);
@@ -209,5 +209,38 @@ fn an_interrupted_hook_runs_again_only_when_asked() {
     project
         .gantry(&["resume"])
         .expect_code(0)
-        .stdout_has("has nothing to resume");
+        .stdout_has("nothing to resume");
+}
+
+/// A run folder without a journal (the runner died between creating the
+/// folder and the file) had nothing to compensate: `gantry runs` says so,
+/// and a bare `gantry resume` passes over it to the newest run that does
+/// need resuming, naming it first.
+#[test]
+fn a_run_folder_without_a_journal_does_not_hide_an_older_interrupted_run() {
+    let project = project();
+    let run = project.gantry_with_env(&["run"], &[(CRASH, "6")]);
+    assert!(killed(&run));
+    let interrupted = std::fs::read_dir(project.state_dir().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let empty = "29991231T235959.000000Z-ffffff";
+    std::fs::create_dir(project.state_dir().join("runs").join(empty)).unwrap();
+    project
+        .gantry(&["runs"])
+        .expect_code(0)
+        .stdout_has("no journal: the runner died before the run began");
+    project
+        .gantry(&["resume"])
+        .expect_code(1)
+        .stdout_has(&format!("the newest run to resume is `{interrupted}`"));
+    project
+        .gantry(&["resume"])
+        .expect_code(0)
+        .stdout_has("nothing to resume: no run in");
 }

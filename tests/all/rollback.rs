@@ -535,7 +535,7 @@ fn a_closed_or_full_stdout_never_stops_a_run_or_its_rollback() {
     killed
         .gantry(&["resume"])
         .expect_code(0)
-        .stdout_has("has nothing to resume");
+        .stdout_has("nothing to resume");
 }
 
 /// Runs started within one second are told apart to the microsecond:

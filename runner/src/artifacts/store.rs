@@ -201,8 +201,12 @@ impl Store {
         }
         let sha256 = hex(&hasher.finalize());
         let blob = self.blob_path(&sha256);
+        // A blob already there is reused only if it still holds these
+        // bytes: one damaged in place (same size, other content) is
+        // replaced, not trusted for ever.
         if fs::symlink_metadata(&blob)
             .is_ok_and(|existing| existing.is_file() && existing.len() == size)
+            && digest_of(&blob).is_ok_and(|digest| digest == sha256)
         {
             return Ok((sha256, size));
         }
@@ -405,6 +409,21 @@ impl Store {
         }
         blobs.sort();
         Ok(blobs)
+    }
+}
+
+/// The sha256 of the regular file `path`, read without following a link.
+fn digest_of(path: &Path) -> io::Result<String> {
+    let mut file = crate::fsutil::open_regular(path, false)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(hex(&hasher.finalize())),
+            Ok(read) => hasher.update(&buffer[..read]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
     }
 }
 

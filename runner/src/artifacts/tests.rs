@@ -396,6 +396,22 @@ fn a_damaged_blob_of_the_wrong_size_is_replaced_by_the_next_put() {
 }
 
 #[test]
+fn a_blob_damaged_without_changing_size_is_replaced_by_the_next_put() {
+    let Fixture {
+        state: _state,
+        store,
+    } = fixture();
+    let upload = sample_upload();
+    let tree = store.put_tree(upload.path()).unwrap();
+    let sha = file_sha(&tree, "css/deep/er/site.css");
+    let size = fs::metadata(store.blob_path(&sha)).unwrap().len() as usize;
+    corrupt(&store, &sha, &vec![b'#'; size]);
+    store.put_tree(upload.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    store.materialize(&tree, out.path()).unwrap();
+}
+
+#[test]
 fn materializing_refuses_a_non_empty_destination_and_a_tampered_tree() {
     let Fixture {
         state: _state,

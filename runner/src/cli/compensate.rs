@@ -108,10 +108,26 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     let secrets = args.secrets.load()?;
     let state_dir = args.state.folder_of(&project)?;
     let _lock = args.state.lock(&state_dir)?;
-    let run_id = runs::resolve(&state_dir, wanted).map_err(|error| {
-        print_error(error);
-        Exit::Invalid
-    })?;
+    let run_id = match wanted {
+        Some(_) => runs::resolve(&state_dir, wanted).map_err(|error| {
+            print_error(error);
+            Exit::Invalid
+        })?,
+        // Running a hook again is asked of a run that may be settled: the
+        // newest, as for `rollback`.
+        None if args.rerun.is_some() => choose_run(&state_dir, Mode::Rollback)?
+            .expect("`rollback` chooses a run or fails"),
+        None => match choose_run(&state_dir, mode)? {
+            Some(run_id) => run_id,
+            None => {
+                outln!(
+                    "gantry: nothing to resume: no run in `{}` needs it",
+                    state_dir.display()
+                );
+                return Ok(Exit::Success);
+            }
+        },
+    };
     let path = runs::run_dir(&state_dir, &run_id).join(journal::FILE_NAME);
     let read = || {
         journal::read(&path).map_err(|error| {
@@ -130,7 +146,11 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             .first()
             .map(|record| run_id::utc_display(record.at_ms))
             .unwrap_or_else(|| "at an unknown time".into());
-        outln!("gantry: the newest run is `{run_id}`, started {started}");
+        let which = match mode {
+            Mode::Rollback => "the newest run",
+            Mode::Resume => "the newest run to resume",
+        };
+        outln!("gantry: {which} is `{run_id}`, started {started}");
     }
     let state = RunState::of(&records);
     let reason = match (mode, state) {
@@ -282,6 +302,51 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
             "gantry: cannot add the hooks' summaries to `{}`: {error}",
             path.display()
         ),
+    }
+}
+
+/// The run a command without a RUN argument works on: for `rollback`, the
+/// newest run with a journal; for `resume`, the newest whose journal says
+/// it needs resuming (`None` when no run does). A run folder without a
+/// journal (the runner died before writing it) had nothing to compensate
+/// and is passed over, and so is a damaged run, saying so.
+fn choose_run(state_dir: &std::path::Path, mode: Mode) -> Result<Option<String>, Exit> {
+    // An empty state folder says so in `resolve`'s words.
+    runs::resolve(state_dir, None).map_err(|error| {
+        print_error(error);
+        Exit::Invalid
+    })?;
+    let all = runs::list(state_dir).map_err(|error| {
+        print_error(format!(
+            "cannot list the runs in `{}`: {error}",
+            state_dir.display()
+        ));
+        Exit::Invalid
+    })?;
+    for run_id in all {
+        let path = runs::run_dir(state_dir, &run_id).join(journal::FILE_NAME);
+        match journal::read(&path) {
+            Err(error) if error.is_missing() => continue,
+            Err(error) if mode == Mode::Resume => {
+                errln!("gantry: passing over run `{run_id}`: {error}");
+            }
+            Err(_) => return Ok(Some(run_id)),
+            Ok(_) if mode == Mode::Rollback => return Ok(Some(run_id)),
+            Ok(records) if RunState::of(&records) != RunState::Settled => {
+                return Ok(Some(run_id));
+            }
+            Ok(_) => {}
+        }
+    }
+    match mode {
+        Mode::Resume => Ok(None),
+        Mode::Rollback => {
+            print_error(format!(
+                "no run in `{}` has a journal to roll back from",
+                state_dir.display()
+            ));
+            Err(Exit::Invalid)
+        }
     }
 }
 

@@ -52,6 +52,10 @@ impl RunsCommand {
                     let status = status(&records, live && index == 0);
                     format!("{id:<24} {pipeline:<20} {steps:>5}  {status}")
                 }
+                Err(error) if error.is_missing() => format!(
+                    "{id:<24} {:<20} {:>5}  no journal: the runner died before the run began; nothing to compensate",
+                    "?", "?"
+                ),
                 Err(error) if error.is_damaged() => format!(
                     "{id:<24} {:<20} {:>5}  DAMAGED: {error}; `gantry rollback` and `resume` refuse it",
                     "?", "?"
