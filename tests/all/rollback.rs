@@ -579,3 +579,66 @@ fn the_newest_run_is_the_last_started_even_within_one_second() {
     );
     assert!(first_line.ends_with(" UTC"), "{first_line}");
 }
+
+/// A runner killed with SIGKILL leaves its temporary folders behind:
+/// `gantry gc` removes those whose runner is gone, but keeps a step folder
+/// holding state a killed step saved, which `gantry resume` then gives the
+/// hook and removes.
+#[test]
+fn temporary_folders_of_killed_runs_are_swept_and_saved_state_kept_for_resume() {
+    let project = project(&format!(
+        "{}{}",
+        recorded("a", ""),
+        recorded("slow", ", sleep: 600")
+    ));
+    let temp = tempfile::tempdir().unwrap();
+    let tmpdir = temp.path().to_str().unwrap();
+    let leftovers = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with("gantry-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut child = project
+        .command(&["run"])
+        .env("TMPDIR", tmpdir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_log(&project, 2, &mut child);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    // An artifact folder of another killed run (pid 2^22 + 1 is above any
+    // Linux pid, so its owner is surely gone).
+    let dead = temp.path().join("gantry-artifacts-4194305-x");
+    std::fs::create_dir_all(dead.join("site")).unwrap();
+    std::fs::write(dead.join("site/index.html"), "old").unwrap();
+    let step_folders: Vec<String> = leftovers()
+        .into_iter()
+        .filter(|name| name.starts_with("gantry-step-"))
+        .collect();
+    assert!(!step_folders.is_empty(), "{:?}", leftovers());
+
+    let gc = project.gantry_with_env(&["gc", "--keep", "5"], &[("TMPDIR", tmpdir)]);
+    gc.expect_code(0)
+        .stdout_has("removed 1 folder left in")
+        .stdout_has("by killed runs")
+        .stdout_has("kept 1 step folder");
+    assert!(!dead.exists());
+    project
+        .gantry_with_env(&["resume"], &[("TMPDIR", tmpdir)])
+        .expect_code(1);
+    assert!(
+        log(&project).contains(&"rollback slow outcome=failure state=saved-by-slow".to_owned()),
+        "{:?}",
+        log(&project)
+    );
+    project
+        .gantry_with_env(&["gc", "--keep", "5"], &[("TMPDIR", tmpdir)])
+        .expect_code(0);
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

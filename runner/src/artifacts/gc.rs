@@ -160,7 +160,7 @@ fn needs_resume(state_dir: &Path, run: &str) -> bool {
 
 /// The bytes of the files under `path`, following no link; what cannot be
 /// read counts as nothing.
-fn disk_usage(path: &Path) -> u64 {
+pub fn disk_usage(path: &Path) -> u64 {
     let mut total = 0;
     let mut pending = vec![path.to_owned()];
     while let Some(path) = pending.pop() {

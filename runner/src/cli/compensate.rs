@@ -34,6 +34,7 @@ use crate::plugin::kept::KeptPlugins;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
+use crate::sandbox::leftovers;
 
 /// Undo a finished run: run the rollback hooks of its steps, newest first.
 ///
@@ -115,8 +116,9 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         })?,
         // Running a hook again is asked of a run that may be settled: the
         // newest, as for `rollback`.
-        None if args.rerun.is_some() => choose_run(&state_dir, Mode::Rollback)?
-            .expect("`rollback` chooses a run or fails"),
+        None if args.rerun.is_some() => {
+            choose_run(&state_dir, Mode::Rollback)?.expect("`rollback` chooses a run or fails")
+        }
         None => match choose_run(&state_dir, mode)? {
             Some(run_id) => run_id,
             None => {
@@ -275,6 +277,8 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     }
     if outcome.stopped {
         errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
+    } else {
+        remove_killed_step_folders(&records);
     }
     if !outcome.succeeded() {
         errln!(
@@ -309,7 +313,7 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
 /// newest run with a journal; for `resume`, the newest whose journal says
 /// it needs resuming (`None` when no run does). A run folder without a
 /// journal (the runner died before writing it) had nothing to compensate
-/// and is passed over, and so is a damaged run, saying so.
+/// and is passed over; a damaged run is chosen, to be refused with why.
 fn choose_run(state_dir: &std::path::Path, mode: Mode) -> Result<Option<String>, Exit> {
     // An empty state folder says so in `resolve`'s words.
     runs::resolve(state_dir, None).map_err(|error| {
@@ -327,9 +331,8 @@ fn choose_run(state_dir: &std::path::Path, mode: Mode) -> Result<Option<String>,
         let path = runs::run_dir(state_dir, &run_id).join(journal::FILE_NAME);
         match journal::read(&path) {
             Err(error) if error.is_missing() => continue,
-            Err(error) if mode == Mode::Resume => {
-                errln!("gantry: passing over run `{run_id}`: {error}");
-            }
+            // Damaged or unreadable: whether it needs resuming cannot be
+            // told, so it is chosen, and refused with the reason.
             Err(_) => return Ok(Some(run_id)),
             Ok(_) if mode == Mode::Rollback => return Ok(Some(run_id)),
             Ok(records) if RunState::of(&records) != RunState::Settled => {
@@ -346,6 +349,25 @@ fn choose_run(state_dir: &std::path::Path, mode: Mode) -> Result<Option<String>,
                 state_dir.display()
             ));
             Err(Exit::Invalid)
+        }
+    }
+}
+
+/// Removes the folders of steps the dead runner was running, whose saved
+/// state the hooks were given: nothing needs them any more.
+fn remove_killed_step_folders(records: &[journal::Record]) {
+    let finished: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter_map(|record| match record.entry {
+            Entry::StepFinished { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    for record in records {
+        if let Entry::StepStateFile { seq, path } = &record.entry
+            && !finished.contains(seq)
+        {
+            leftovers::remove_read_step_folder(path);
         }
     }
 }

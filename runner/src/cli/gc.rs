@@ -9,6 +9,7 @@ use super::state::{StateFolderArgs, human_bytes, plural};
 use crate::artifacts::collect_garbage;
 use crate::exit::Exit;
 use crate::run_lock::RunLock;
+use crate::sandbox::leftovers;
 
 /// Remove all runs but the newest N, and the artifacts no kept run uses.
 ///
@@ -86,10 +87,33 @@ impl GcCommand {
             plural(report.removed_blobs, "unused artifact blob"),
             human_bytes(report.store_bytes)
         );
+        let temp = std::env::temp_dir();
+        let swept = leftovers::sweep(&temp, self.dry_run).unwrap_or_else(|error| {
+            errln!(
+                "gantry: cannot look for what killed runs left in `{}`: {error}",
+                temp.display()
+            );
+            leftovers::Swept::default()
+        });
+        if swept.folders > 0 {
+            outln!(
+                "{verb} {} left in `{}` by killed runs ({})",
+                plural(swept.folders, "folder"),
+                temp.display(),
+                human_bytes(swept.bytes)
+            );
+        }
+        if swept.kept_for_resume > 0 {
+            outln!(
+                "kept {} in `{}`: they hold state a killed step saved for its rollback hook (`gantry resume` reads and removes them)",
+                plural(swept.kept_for_resume, "step folder"),
+                temp.display()
+            );
+        }
         outln!(
             "{} {}; kept {}",
             if self.dry_run { "would free" } else { "freed" },
-            human_bytes(report.freed_bytes()),
+            human_bytes(report.freed_bytes() + swept.bytes),
             plural(report.kept_runs.len(), "run")
         );
         Exit::Success

@@ -22,6 +22,7 @@ use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
 use crate::plan::{DirMount, Input, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
+use crate::sandbox::leftovers;
 use crate::sandbox::step_files::StepFiles;
 use crate::sandbox::{Failure, Mount, StepInvocation, StepModule, human_duration};
 
@@ -313,7 +314,7 @@ impl<'a> JobInstance<'a> {
             return Ok(mounts);
         }
         let root = tempfile::Builder::new()
-            .prefix("gantry-artifacts-")
+            .prefix(&leftovers::owned_prefix(leftovers::ARTIFACTS_FOLDER))
             .tempdir()
             .map_err(|e| format!("cannot create a folder for its artifacts: {e}"))?;
         for name in &step.artifacts.download {

@@ -25,6 +25,7 @@
 //! also ends a guest blocked in a host call, such as a long sleep), and
 //! output through the capped capture of [`output`].
 
+pub mod leftovers;
 pub mod limits;
 pub mod output;
 pub mod step_files;

@@ -22,6 +22,7 @@ use tempfile::TempDir;
 
 use crate::abi::parse_file_commands;
 use crate::fsutil::read_regular_file_capped;
+use crate::sandbox::leftovers;
 
 /// Where the step files are mounted inside the guest.
 pub const GUEST_FILES_DIR: &str = "/gantry";
@@ -100,7 +101,9 @@ impl StepFolders {
 
 impl StepFolder {
     pub fn create() -> io::Result<StepFolder> {
-        let root = tempfile::Builder::new().prefix("gantry-step-").tempdir()?;
+        let root = tempfile::Builder::new()
+            .prefix(&leftovers::owned_prefix(leftovers::STEP_FOLDER))
+            .tempdir()?;
         fs::create_dir(root.path().join("tmp"))?;
         fs::create_dir(root.path().join("files"))?;
         for (_, file) in FILES {
@@ -209,7 +212,7 @@ fn is_state_file_path(path: &Path) -> bool {
             std::path::Component::Normal(folder),
             std::path::Component::Normal(files),
             std::path::Component::Normal(state),
-        ] if folder.to_string_lossy().starts_with("gantry-step-")
+        ] if folder.to_string_lossy().starts_with(leftovers::STEP_FOLDER)
             && *files == "files"
             && *state == "state"
     )
