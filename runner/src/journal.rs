@@ -219,6 +219,20 @@ impl ReadError {
     }
 }
 
+/// Fails when the journal's file has been unlinked (its state folder
+/// removed under the run): what is written then is lost, so the run must
+/// not go on as if its compensation were recorded.
+fn still_linked(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if file.metadata()?.nlink() == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the journal was deleted while the run was writing it (was the state folder removed?)",
+        ));
+    }
+    Ok(())
+}
+
 /// The lowercase hex sha256 of `bytes`: how a line names the one before it.
 fn chain_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -329,7 +343,9 @@ impl Journal {
         }
         tail.prev = hash;
         let synced = if sync && self.durable {
-            tail.file.sync_data()
+            tail.file
+                .sync_data()
+                .and_then(|()| still_linked(&tail.file))
         } else {
             Ok(())
         };

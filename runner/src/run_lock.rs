@@ -1,9 +1,14 @@
 //! One run at a time per state folder.
 //!
-//! The lock is an advisory `flock` on `<state-dir>/run.lock`, so the kernel
-//! releases it when the process holding it dies, however it dies: there is
-//! never a stale lock to clean up. The holder writes its pid into the file,
-//! only so that a waiting run can say who it is waiting for.
+//! The lock is an advisory `flock` on the state folder itself (its open
+//! descriptor), so the kernel releases it when the process holding it dies,
+//! however it dies: there is never a stale lock to clean up. Deleting a
+//! file cannot release it (a lock on `run.lock` could be bypassed by
+//! removing that file), and after taking it the holder checks that the
+//! path still names the folder it locked, so a folder replaced meanwhile
+//! is locked anew. The holder writes its pid into `run.lock`, only so that
+//! a waiting run can say who it is waiting for. A state folder removed
+//! under a live run is noticed by its journal (see `journal`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -18,7 +23,7 @@ const PID_RECORD_WIDTH: usize = 10;
 /// A held lock; dropping it (or dying) releases it.
 #[derive(Debug)]
 pub struct RunLock {
-    _file: File,
+    _folder: File,
     path: PathBuf,
 }
 
@@ -47,30 +52,28 @@ impl RunLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
-        let mut file = OpenOptions::new()
+        let folder = lock_folder(state_dir, wait).map_err(io)?.ok_or_else(|| {
+            let mut holder = String::new();
+            if let Ok(mut file) = File::open(&path) {
+                let _ = file.read_to_string(&mut holder);
+            }
+            let holder = holder.trim();
+            LockError::Busy {
+                folder: state_dir.to_owned(),
+                holder: if holder.is_empty() {
+                    "unknown".into()
+                } else {
+                    holder.to_owned()
+                },
+            }
+        })?;
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        if !try_flock(&file, false).map_err(io)? {
-            if !wait {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Err(LockError::Busy {
-                    folder: state_dir.to_owned(),
-                    holder: if holder.is_empty() {
-                        "unknown".into()
-                    } else {
-                        holder.to_owned()
-                    },
-                });
-            }
-            try_flock(&file, true).map_err(io)?;
-        }
         // Overwritten in place at a fixed width: truncating the file first
         // would free and reallocate its block on every run, which on ext4
         // costs more than the rest of taking the lock.
@@ -79,11 +82,43 @@ impl RunLock {
         if file.metadata().map_err(io)?.len() != record.len() as u64 {
             file.set_len(record.len() as u64).map_err(io)?;
         }
-        Ok(RunLock { _file: file, path })
+        Ok(RunLock {
+            _folder: folder,
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Creates `state_dir` if needed and locks it; `None` when another process
+/// holds it and `wait` is false. Locks again if the path no longer names
+/// the folder locked (it was removed or replaced meanwhile).
+fn lock_folder(state_dir: &Path, wait: bool) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    loop {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)?;
+        let folder = crate::fsutil::open_dir(state_dir)?;
+        if !try_flock(&folder, false)? {
+            if !wait {
+                return Ok(None);
+            }
+            try_flock(&folder, true)?;
+        }
+        let locked = folder.metadata()?;
+        match std::fs::metadata(state_dir) {
+            Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                return Ok(Some(folder));
+            }
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -126,6 +161,15 @@ mod tests {
         assert!(message.contains("--wait"));
         drop(first);
         RunLock::acquire(dir.path(), false).unwrap();
+    }
+
+    #[test]
+    fn removing_the_pid_file_does_not_release_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RunLock::acquire(dir.path(), false).unwrap();
+        std::fs::remove_file(dir.path().join("run.lock")).unwrap();
+        let error = RunLock::acquire(dir.path(), false).unwrap_err();
+        assert!(matches!(error, LockError::Busy { .. }), "{error}");
     }
 
     #[test]

@@ -289,6 +289,13 @@ fn one_run_at_a_time_per_state_folder() {
         .expect_code(2)
         .stderr_has("another gantry run (pid")
         .stderr_has("--wait");
+    // The lock is on the state folder itself: removing `run.lock` (which
+    // only says who holds it) does not let a second run in.
+    std::fs::remove_file(&lock).unwrap();
+    project
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("another gantry run");
     project.gantry(&["run", "--wait"]).expect_code(0);
     assert!(first.wait().unwrap().success());
     // The lock died with its holder: a plain run works again.
@@ -387,4 +394,34 @@ fn plan_shows_the_default_limits() {
         .expect_code(0)
         .stdout_has("  step probe\n")
         .stdout_has("    limits: memory 256 MiB, timeout 360 min\n");
+}
+
+/// A state folder removed under a live run is noticed at the next entry
+/// its journal must make durable: the run stops and says why, instead of
+/// going on with a compensation record that no longer exists.
+#[test]
+fn a_state_folder_removed_under_a_run_stops_it() {
+    let project = pipeline(
+        "  main:\n    steps:\n      - uses: probe\n        with: { action: sleep, seconds: 2 }\n        permissions: { workspace: write }\n        rollback: {}\n",
+    );
+    let child = project
+        .command(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal_seen = Instant::now() + Duration::from_secs(20);
+    let runs = project.state_dir().join("runs");
+    while std::fs::read_dir(&runs).map_or(true, |mut r| r.next().is_none()) {
+        assert!(Instant::now() < journal_seen, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_dir_all(project.state_dir()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_ne!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("the journal was deleted while the run was writing it"),
+        "{stdout}"
+    );
 }
