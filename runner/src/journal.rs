@@ -41,6 +41,10 @@ use crate::fsutil::sync_dir;
 /// The journal's file name inside a run's folder.
 pub const FILE_NAME: &str = "journal.jsonl";
 
+/// Beside the journal when it could not be written: see
+/// [`Journal::mark_unwritable`].
+pub const UNWRITABLE_MARK: &str = "journal-unwritable";
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -190,6 +194,10 @@ pub struct Journal {
 struct Tail {
     file: File,
     prev: String,
+    /// The length of the complete lines: a write that fails halfway (a
+    /// full disk) is cut back to it, so no torn line is left in the middle
+    /// of the journal once later writes succeed.
+    len: u64,
 }
 
 /// Why a journal cannot be acted on.
@@ -274,7 +282,7 @@ impl Journal {
         let prev = chain_hash(run_id_of(&path).as_bytes());
         Ok(Journal {
             path,
-            file: Mutex::new(Tail { file, prev }),
+            file: Mutex::new(Tail { file, prev, len: 0 }),
             durable,
         })
     }
@@ -301,13 +309,25 @@ impl Journal {
         }
         Ok(Journal {
             path: path.to_owned(),
-            file: Mutex::new(Tail { file, prev }),
+            file: Mutex::new(Tail {
+                file,
+                prev,
+                len: whole as u64,
+            }),
             durable: true,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Leaves a mark beside the journal saying it could not be written
+    /// (an empty file, which a full disk usually still has room for), so
+    /// `gantry runs` does not take a run stopped for that for one whose
+    /// runner died.
+    pub fn mark_unwritable(&self) {
+        let _ = File::create(self.path.with_file_name(UNWRITABLE_MARK));
     }
 
     /// Appends `entry` and waits until it is on disk, with every entry
@@ -338,9 +358,13 @@ impl Journal {
         let hash = chain_hash(&line);
         line.push(b'\n');
         if let Err(error) = tail.file.write_all(&line) {
+            // Whatever part of the line reached the file goes (cutting a
+            // file needs no free space); the chain still ends where it did.
+            let _ = tail.file.set_len(tail.len);
             tail.prev = record.prev;
             return Err(error);
         }
+        tail.len += line.len() as u64;
         tail.prev = hash;
         let synced = if sync && self.durable {
             tail.file

@@ -244,3 +244,119 @@ fn a_run_folder_without_a_journal_does_not_hide_an_older_interrupted_run() {
         .expect_code(0)
         .stdout_has("nothing to resume: no run in");
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped; `None`
+/// where mounting is not allowed (the test is then skipped, saying so).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Free bytes, in whole blocks.
+    fn free(&self) -> u64 {
+        let path = std::ffi::CString::new(self.path().to_str().unwrap()).unwrap();
+        // SAFETY: a valid path and a zeroed struct for statvfs to fill.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut stat) }, 0);
+        stat.f_bavail * stat.f_bsize
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A full disk stops a run at the journal entry it cannot write, leaves no
+/// torn line, is told apart from a dead runner by `gantry runs`, and once
+/// space is back `gantry resume` finishes the compensation: every started
+/// hook runs exactly once.
+#[test]
+fn a_full_disk_stops_the_run_and_resume_finishes_it_once_there_is_room() {
+    let Some(disk) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let state = disk.path().join("state");
+    let state = state.to_str().unwrap();
+    let project = project();
+    // A first run keeps the plugin's copy in the state folder.
+    project
+        .gantry(&["run", "--state-dir", state])
+        .expect_code(1);
+    std::fs::remove_file(project.path().join("log.txt")).unwrap();
+    // All the room but one page: the second run's journal fills it.
+    let filler = disk.path().join("filler");
+    let room = disk.free() - 4096;
+    std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
+    let run = project.gantry(&["run", "--state-dir", state]);
+    assert!(
+        run.code != 0 && !killed(&run),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run.stdout_has("cannot write the run journal");
+    let runs = project.gantry(&["runs", "--state-dir", state]);
+    runs.expect_code(0)
+        .stdout_has("stopped: its journal could not be written")
+        .stdout_lacks("the runner died");
+    // Resuming on a full disk runs no hook it cannot journal first.
+    let before = log(&project);
+    let full = project.gantry(&["resume", "--state-dir", state]);
+    assert_ne!(full.code, 0, "{}", full.stdout);
+    full.stderr_has("free some space");
+    assert_eq!(log(&project), before, "{}", full.stdout);
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut said = String::new();
+    for _ in 0..3 {
+        let outcome = project.gantry(&["resume", "--state-dir", state]);
+        said.push_str(&outcome.stdout);
+        if outcome.stdout.contains("nothing to resume") {
+            break;
+        }
+    }
+    assert!(said.contains("nothing to resume"), "{said}");
+    let log = log(&project);
+    for label in LABELS {
+        if log.contains(&format!("run {label}\n")) {
+            assert_eq!(
+                log.matches(&format!("rollback {label} ")).count(),
+                1,
+                "{log}"
+            );
+        }
+    }
+    assert!(log.contains("run first"), "{log}");
+    project
+        .gantry(&["runs", "--state-dir", state])
+        .expect_code(0)
+        .stdout_lacks("DAMAGED")
+        .stdout_lacks("resume");
+}

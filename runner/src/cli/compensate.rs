@@ -267,8 +267,9 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     let outcome = runtime
         .block_on(runner.compensate(&compensation, reason))
         .map_err(|error| {
+            journal.mark_unwritable();
             print_error(format!(
-                "cannot write the journal of run `{run_id}`: {error}; the rollback stopped"
+                "cannot write the journal of run `{run_id}`: {error}; the rollback stopped\nhint: once the journal can be written again (free some space), `gantry resume {run_id}` finishes it"
             ));
             Exit::RollbackFailed
         })?;
@@ -507,6 +508,7 @@ fn refuse_journal(run_id: &str, error: &journal::ReadError) {
 
 fn record(journal: &Journal, entry: Entry) -> Result<(), Exit> {
     journal.record(entry).map_err(|error| {
+        journal.mark_unwritable();
         print_error(format!(
             "cannot write the journal `{}`: {error}",
             journal.path().display()

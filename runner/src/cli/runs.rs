@@ -49,7 +49,8 @@ impl RunsCommand {
             let line = match journal::read(&path) {
                 Ok(records) => {
                     let (pipeline, steps) = overview(&records);
-                    let status = status(&records, live && index == 0);
+                    let unwritable = path.with_file_name(journal::UNWRITABLE_MARK).exists();
+                    let status = status(&records, live && index == 0, unwritable);
                     format!("{id:<24} {pipeline:<20} {steps:>5}  {status}")
                 }
                 Err(error) if error.is_missing() => format!(
@@ -85,8 +86,10 @@ fn overview(records: &[Record]) -> (String, usize) {
     (pipeline, steps)
 }
 
-/// How a run ended, and its rollback, in a few words.
-pub fn status(records: &[Record], maybe_running: bool) -> String {
+/// How a run ended, and its rollback, in a few words. `unwritable`: its
+/// journal could not be written at some point (a full disk), which is why
+/// an unsettled run stopped, not because its runner died.
+pub fn status(records: &[Record], maybe_running: bool, unwritable: bool) -> String {
     let run = records.iter().rev().find_map(|r| match &r.entry {
         Entry::RunFinished { status } => Some(status.as_str()),
         _ => None,
@@ -96,7 +99,11 @@ pub fn status(records: &[Record], maybe_running: bool) -> String {
         Entry::RollbackBegun { .. } => Some("running"),
         _ => None,
     });
-    match (RunState::of(records), run, rollback) {
+    let state = RunState::of(records);
+    if unwritable && state != RunState::Settled && !maybe_running {
+        return "stopped: its journal could not be written (is the disk full?); `gantry resume` finishes it once it can be".into();
+    }
+    match (state, run, rollback) {
         (RunState::Unfinished, _, _) if maybe_running => "running".into(),
         (RunState::Unfinished, _, _) => {
             "interrupted: the runner died (`gantry resume` rolls it back)".into()

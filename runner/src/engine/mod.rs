@@ -136,6 +136,7 @@ impl Shared {
     fn append(&self, entry: Entry, sync: bool) {
         if let Err(error) = self.journal.append(entry, sync) {
             if !self.journal_failed.swap(true, Ordering::SeqCst) {
+                self.journal.mark_unwritable();
                 self.reporter.report(Event::StepNote {
                     job: &self.plan.name,
                     text: &format!(
@@ -429,6 +430,7 @@ async fn roll_back(shared: &Shared) -> Exit {
             Exit::RollbackFailed
         }
         Err(error) => {
+            shared.journal.mark_unwritable();
             note(&format!(
                 "cannot write the run journal ({error}); the rollback stopped; `gantry resume {}` finishes it",
                 shared.run_id
