@@ -5,6 +5,7 @@ mod artifacts;
 mod cache;
 mod first_party;
 mod hostile;
+mod leaks;
 mod manifest_errors;
 mod metadata;
 mod pinning;

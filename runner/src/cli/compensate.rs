@@ -17,9 +17,11 @@ use super::common::{
     RunStateArgs, SecretArgs, admit_plugins, load_plan_and_lock, runtime, watch_signals,
 };
 use super::print_error;
+use crate::abi::Masks;
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Journal, RunState};
+use crate::report::masked::Masked;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
@@ -157,7 +159,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.
     watch_signals(&runtime, stop.clone(), stop.clone());
-    let masker = secrets.masker();
+    let masks = Arc::new(Mutex::new(Masks::new(secrets.masker())));
     let reporters = report::build(&ReportOptions {
         format: Format::Auto,
         color: args.color,
@@ -176,9 +178,9 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         plugins: &admitted.plugins,
         hashes: &admitted.hashes,
         journal: &journal,
-        reporter: reporters.reporter.clone(),
+        reporter: Arc::new(Masked::new(reporters.reporter.clone(), masks.clone())),
         secrets: &secrets,
-        masker: Arc::new(Mutex::new(masker)),
+        masks,
         run_id: &run_id,
         workspace: &plan.root,
         output_limit: DEFAULT_OUTPUT_LIMIT,

@@ -17,6 +17,7 @@ use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
+use crate::abi::step_text;
 use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
@@ -174,11 +175,11 @@ impl<'a> JobInstance<'a> {
                     .unwrap_or_else(|e| {
                         self.note(&format!(
                             "output `{name}` could not be evaluated: {}",
-                            e.message
+                            step_text(&e.message)
                         ));
                         String::new()
                     });
-                (name.clone(), self.shared.mask(&value))
+                (name.clone(), self.shared.mask_step(&value))
             })
             .collect()
     }
@@ -210,7 +211,11 @@ impl<'a> JobInstance<'a> {
                             && (asks_for_status(condition) || (!self.failed && !cancelled))
                             && (!cancelled || runs_when_cancelled(condition))
                     })
-                    .map_err(|e| format!("its `if:` could not be evaluated: {}", e.message))
+                    // An expression's error may quote a value a step set.
+                    .map_err(|e| {
+                        let message = step_text(&e.message);
+                        format!("its `if:` could not be evaluated: {message}")
+                    })
             }
         };
         let reason = match should_run {
@@ -258,7 +263,8 @@ impl<'a> JobInstance<'a> {
                 Err(e) => {
                     let reason = format!(
                         "input `{}` could not be evaluated: {}",
-                        input.name, e.message
+                        input.name,
+                        step_text(&e.message)
                     );
                     return self.fail_before_start(step, &reason);
                 }
@@ -429,10 +435,9 @@ impl<'a> JobInstance<'a> {
             let delay = step.retry.delay_before(attempt);
             let reason = outcome.err().map(|f| f.to_string()).unwrap_or_default();
             self.note(&format!(
-                "attempt {} of {} failed: {}; trying again in {}",
+                "attempt {} of {} failed: {reason}; trying again in {}",
                 attempt - 1,
                 step.retry.attempts,
-                self.shared.mask(&reason),
                 human_duration(delay)
             ));
             tokio::select! {
@@ -476,8 +481,9 @@ impl<'a> JobInstance<'a> {
         };
         let log = StepLog::new(
             self.shared.reporter.clone(),
-            self.shared.masker.clone(),
+            self.shared.masks.clone(),
             &self.name,
+            &step.display_name,
         );
         StepInvocation {
             program: &step.plugin,
@@ -526,7 +532,7 @@ impl<'a> JobInstance<'a> {
             return Ok(None);
         };
         let masked = |name: &str, value: &str, template: Option<&Template>| {
-            let shown = self.shared.mask(value);
+            let shown = self.shared.mask_step(value);
             let template = (shown != value)
                 .then(|| {
                     template
@@ -557,7 +563,8 @@ impl<'a> JobInstance<'a> {
                         .map_err(|e| {
                             format!(
                                 "rollback input `{}` could not be evaluated: {}",
-                                input.name, e.message
+                                input.name,
+                                step_text(&e.message)
                             )
                         })?;
                     values.push(masked(&input.variable, &value, Some(&input.value)));
@@ -640,7 +647,7 @@ impl<'a> JobInstance<'a> {
             let masked = |pairs: &[(String, String)]| -> Vec<(String, String)> {
                 pairs
                     .iter()
-                    .map(|(k, v)| (k.clone(), self.shared.mask(v)))
+                    .map(|(k, v)| (self.shared.mask_step(k), self.shared.mask_step(v)))
                     .collect()
             };
             let entry = Entry::StepFinished {
@@ -664,7 +671,7 @@ impl<'a> JobInstance<'a> {
         // whether or not the step succeeded.
         self.env.extend(files.env);
         if !files.summary.trim().is_empty() {
-            let masked = self.shared.mask(&files.summary);
+            let masked = self.shared.mask_step(&files.summary);
             let mut summaries = self
                 .shared
                 .summaries

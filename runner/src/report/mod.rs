@@ -1,16 +1,17 @@
 //! What a run tells the person or the CI system watching it.
 //!
-//! The engine describes a run as a sequence of [`Event`]s, already masked;
-//! a [`Reporter`] turns them into output: [`human::Human`] for people,
-//! [`json::Json`] for machines, [`ci::Ci`] for GitHub Actions and GitLab
-//! logs, and [`junit::JUnit`] for test-report readers. [`build`] picks them
-//! from the command line and the environment.
+//! The engine describes a run as a sequence of [`Event`]s, masked on their
+//! way by [`masked::Masked`]; a [`Reporter`] turns them into output:
+//! [`human::Human`] for people, [`json::Json`] for machines, [`ci::Ci`] for
+//! GitHub Actions and GitLab logs, and [`junit::JUnit`] for test-report
+//! readers. [`build`] picks them from the command line and the environment.
 
 pub mod ci;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod live;
+pub mod masked;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
