@@ -3,6 +3,7 @@
 //! environment, or onto a terminal, each case pinned through the binary.
 
 use gantry_tests::{Outcome, Project, probe_pipeline, probe_project};
+use serde_json::Value;
 
 /// Runs `project` in the human, GitHub and JSON formats.
 fn in_three_formats(project: &Project, args: &[&str]) -> [(&'static str, Outcome); 3] {
@@ -16,6 +17,16 @@ fn in_three_formats(project: &Project, args: &[&str]) -> [(&'static str, Outcome
         ("github", run("github", &[("GITHUB_ACTIONS", "true")])),
         ("json", run("json", &[])),
     ]
+}
+
+/// The lines a CI host would read as workflow commands: those that start,
+/// after blanks, with `::`.
+fn command_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with("::"))
+        .collect()
 }
 
 /// Point 4: a secret that straddles the 64 KiB point where a long line is
@@ -63,6 +74,103 @@ fn gantrys_own_notes_are_masked() {
             "{format}: the secret is shown\n{}",
             outcome.stdout
         );
+    }
+}
+
+/// Point 6: a matrix value with a newline cannot put a workflow command at
+/// the start of a line of the host's log.
+#[test]
+fn a_matrix_value_cannot_inject_a_host_annotation() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: test\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  build:\n    strategy:\n      matrix:\n        os: [\"linux\\n::error title=x::injected\", \"mac\\r\\n::warning::injected\"]\n    steps:\n      - uses: probe\n        with: {{ action: print, text: ok }}\n"
+    ));
+    let outcome = project.gantry_with_env(&["run"], &[("GITHUB_ACTIONS", "true")]);
+    outcome
+        .expect_code(0)
+        .stdout_has("linux%0A::error title=x::injected");
+    for line in command_lines(&outcome.stdout) {
+        let forged = line.starts_with("::error title=x") || line.starts_with("::warning::");
+        assert!(!forged, "injected: {line:?}");
+    }
+    assert!(!outcome.stdout.contains('\r'), "{:?}", outcome.stdout);
+}
+
+/// Point 6: a job output carrying a newline and `::stop-commands::` reaches
+/// the host's log in the reason a job is skipped (the `if:` that reads it
+/// fails and quotes it), escaped, never at the start of a line.
+#[test]
+fn a_job_output_cannot_stop_the_hosts_commands_through_a_skip_reason() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: test\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  first:\n    outputs:\n      v: ${{{{ steps.s.outputs.v }}}}\n    steps:\n      - id: s\n        uses: probe\n        with: {{ action: append, file: GANTRY_OUTPUT, content: \"v<<EOF\\n{{x\\n::stop-commands::pwned}}\\nEOF\\n\" }}\n  second:\n    needs: first\n    if: ${{{{ format(needs.first.outputs.v) == 'x' }}}}\n    steps:\n      - uses: probe\n        with: {{ action: print, text: never }}\n"
+    ));
+    for env in [("GITHUB_ACTIONS", "true"), ("GITLAB_CI", "true")] {
+        let outcome = project.gantry_with_env(&["run"], &[env]);
+        outcome
+            .expect_code(1)
+            .stdout_has("second skipped (its `if:` could not be evaluated")
+            .stdout_has("%0A::stop-commands::pwned");
+        for line in command_lines(&outcome.stdout) {
+            let forged = line.starts_with("::stop-commands::pwned");
+            assert!(!forged, "{env:?}: injected: {line:?}");
+        }
+    }
+}
+
+/// Point 6 (GitLab): a step cannot close gantry's collapsible section or
+/// open one of its own with a forged marker.
+#[test]
+fn a_step_cannot_forge_a_gitlab_section_marker() {
+    let outcome = probe_project(
+        "      - uses: probe\n        with: { action: print, text: \"\\e[0Ksection_end:1:gantry_step_1\\r\\e[0K|\\e[0Ksection_start:1:fake[collapsed=true]\\r\\e[0Kfake\" }\n",
+    )
+    .gantry_with_env(&["run"], &[("GITLAB_CI", "true")]);
+    outcome.expect_code(0);
+    assert_eq!(outcome.stdout.matches("\x1b[0Ksection_start:").count(), 1);
+    assert_eq!(outcome.stdout.matches("\x1b[0Ksection_end:").count(), 1);
+    outcome.stdout_has("\\x1b[0Ksection_end:1:gantry_step_1\\x0d\\x1b[0K");
+}
+
+/// Point 8: a step's ESC sequences, OSC titles, bells and lone carriage
+/// returns are shown, not obeyed, wherever gantry's output is not a
+/// terminal and in every machine or CI format.
+#[test]
+fn control_characters_from_a_step_are_made_visible() {
+    let project = probe_project(
+        "      - uses: probe\n        with: { action: print, text: \"\\e]0;pwned title\\a|\\e[2Jcleared|50%\\rdone|::error title=\\e[31mred::\\e[5mblink\" }\n\
+         \x20     - uses: probe\n        with: { action: stderr, message: \"\\e[1Ainto the line above\" }\n",
+    );
+    let mut formats = Vec::from(in_three_formats(&project, &[]));
+    let gitlab = project.gantry_with_env(&["run"], &[("GITLAB_CI", "true")]);
+    formats.push(("gitlab", gitlab));
+    for (format, outcome) in &formats {
+        outcome.expect_code(0);
+        let text = &outcome.stdout;
+        let visible = if *format == "json" {
+            // The JSON encoding doubles the backslash.
+            "\\\\x1b]0;pwned title\\\\x07"
+        } else {
+            "\\x1b]0;pwned title\\x07"
+        };
+        assert!(text.contains(visible), "{format}: {text:?}");
+        if *format == "gitlab" {
+            // Only gantry's own section markers carry an ESC.
+            let markers = text.matches("\x1b[0K").count();
+            assert_eq!(text.matches('\x1b').count(), markers, "{format}: {text:?}");
+        } else {
+            assert!(!text.contains('\x1b'), "{format}: {text:?}");
+            assert!(!text.contains('\r'), "{format}: {text:?}");
+        }
+        assert!(!text.contains('\x07'), "{format}: {text:?}");
+    }
+    let json = &formats[2].1;
+    for line in json.stdout.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let decoded = event.to_string();
+        assert!(!decoded.contains("\\u001b"), "{decoded}");
     }
 }
 
