@@ -134,6 +134,45 @@ fn a_step_cannot_forge_a_gitlab_section_marker() {
     outcome.stdout_has("\\x1b[0Ksection_end:1:gantry_step_1\\x0d\\x1b[0K");
 }
 
+/// Point 7: a step cannot export the variables gantry sets itself; the step
+/// that tries fails saying which, and the next step sees its own inputs and
+/// files, plus the ordinary variables the first one exported.
+#[test]
+fn reserved_env_names_exported_by_a_step_are_refused_with_a_reason() {
+    let outcome = probe_project(
+        "      - id: forger\n        uses: probe\n        with: { action: append, file: GANTRY_ENV, content: \"INPUT_WHO=forged\\nINPUT_ACTION=exit\\nGANTRY_OUTPUT=/tmp/lost\\nGANTRY_STATE=/tmp/lost\\nGANTRY_PHASE=rollback\\nstate_mark=forged\\nFINE=kept\\n\" }\n\
+         \x20     - if: always()\n        uses: probe\n        with: { action: env }\n",
+    )
+    .gantry(&["run"]);
+    outcome
+        .expect_code(1)
+        .stdout_has("FAIL forger")
+        .stdout_has("`INPUT_WHO`, `INPUT_ACTION`, `GANTRY_OUTPUT`, `GANTRY_STATE`, `GANTRY_PHASE`, `state_mark` reserved")
+        .stdout_has("FINE=kept")
+        .stdout_has("GANTRY_OUTPUT=/gantry/output")
+        .stdout_has("GANTRY_PHASE=run")
+        .stdout_lacks("INPUT_WHO=")
+        .stdout_lacks("=forged")
+        .stdout_lacks("/tmp/lost");
+}
+
+/// Point 7: a NUL byte cannot reach a step's environment, where it would
+/// cut the value short without a word.
+#[test]
+fn a_nul_byte_in_an_exported_variable_is_an_error_not_a_truncation() {
+    let outcome = probe_project(
+        "      - id: nul\n        uses: probe\n        with: { action: append, file: GANTRY_ENV, content: \"CUT=before<NUL>after\\nFINE=kept\\n\" }\n\
+         \x20     - if: always()\n        uses: probe\n        with: { action: env }\n",
+    )
+    .gantry(&["run"]);
+    outcome
+        .expect_code(1)
+        .stdout_has("FAIL nul")
+        .stdout_has("`CUT` with a NUL byte")
+        .stdout_has("FINE=kept")
+        .stdout_lacks("CUT=");
+}
+
 /// Point 8: a step's ESC sequences, OSC titles, bells and lone carriage
 /// returns are shown, not obeyed, wherever gantry's output is not a
 /// terminal and in every machine or CI format.

@@ -271,6 +271,20 @@ impl<'a> JobInstance<'a> {
             }
         }
 
+        // WASI hands variables to the guest as C strings: a NUL byte would
+        // cut a value short without anyone knowing.
+        let with_nul = guest_env
+            .iter()
+            .chain(inputs.iter().map(|(k, v)| (k, v)))
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'));
+        if let Some((name, _)) = with_nul {
+            let reason = format!(
+                "its variable `{}` contains a NUL byte, which no step can be given",
+                step_text(name)
+            );
+            return self.fail_before_start(step, &reason);
+        }
+
         let plugins = self.shared.plugins.clone();
         let module = match plugins.get(&step.plugin) {
             Some(Ok(module)) => module,
@@ -299,9 +313,16 @@ impl<'a> JobInstance<'a> {
         } else {
             self.cancel.clone()
         };
-        let (mut outcome, files, duration) = self
+        let (mut outcome, mut files, duration) = self
             .attempts(step, module, &guest_env, &inputs, &artifacts, &cancel)
             .await;
+        if let Some(reason) = refuse_exports(&mut files.env) {
+            if outcome.is_ok() {
+                outcome = Err(Failure::StepFiles(reason));
+            } else {
+                self.note(&reason);
+            }
+        }
         if outcome.is_ok()
             && let Err(reason) = self.store_uploads(step, &artifacts)
         {
@@ -705,6 +726,47 @@ impl<'a> JobInstance<'a> {
             conclusion,
         }
     }
+}
+
+/// Whether gantry sets variables named like this itself (whatever the
+/// case): a step's inputs, the ABI's own variables, a hook's saved state.
+fn is_reserved(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["INPUT_", "GANTRY_", "STATE_"]
+        .iter()
+        .any(|prefix| upper.starts_with(prefix))
+}
+
+/// Drops from a step's `GANTRY_ENV` exports every reserved name (see
+/// [`is_reserved`]) and every name or value holding a NUL byte; says why,
+/// naming each, if there was any. A later step would otherwise see forged
+/// inputs, lose its outputs and state to a redirected file, or get a
+/// value silently cut short (as GitHub refuses `NODE_OPTIONS`).
+fn refuse_exports(env: &mut Vec<(String, String)>) -> Option<String> {
+    let mut reserved = Vec::new();
+    let mut with_nul = Vec::new();
+    env.retain(|(name, value)| {
+        let shown = || format!("`{}`", step_text(name));
+        if name.contains('\0') || value.contains('\0') {
+            with_nul.push(shown());
+        } else if is_reserved(name) {
+            reserved.push(shown());
+        } else {
+            return true;
+        }
+        false
+    });
+    let mut why = Vec::new();
+    if !reserved.is_empty() {
+        why.push(format!(
+            "{} reserved (gantry sets `INPUT_*`, `GANTRY_*` and `STATE_*` itself)",
+            reserved.join(", ")
+        ));
+    }
+    if !with_nul.is_empty() {
+        why.push(format!("{} with a NUL byte", with_nul.join(", ")));
+    }
+    (!why.is_empty()).then(|| format!("`GANTRY_ENV` file: not exported: {}", why.join("; ")))
 }
 
 /// A step's artifact folders on the host, removed when dropped.
