@@ -185,7 +185,7 @@ fn invocation(env: Vec<(String, String)>) -> StepInvocation<'static> {
         timeout: Duration::from_secs(60),
         memory_bytes: 64 << 20,
         output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
-        sink: Arc::new(|_, _| {}),
+        sink: Arc::new(|_, _, _| {}),
         cancel: CancellationToken::new(),
         on_state_file: None,
     }

@@ -164,6 +164,10 @@ impl Context {
 
     /// Exports variable `name` to the following steps of the job.
     ///
+    /// The names gantry sets itself (`INPUT_*`, `GANTRY_*`, `STATE_*`, in
+    /// any case) are reserved: gantry does not export them and fails the
+    /// step, as it does for a name or value holding a NUL byte.
+    ///
     /// ```no_run
     /// let ctx = gantry_sdk::Context::from_env();
     /// ctx.export_env("RELEASE", "2024.06")?;

@@ -326,8 +326,11 @@ pub fn error(message: impl fmt::Display) {
     Annotation::error(message.to_string()).emit();
 }
 
-/// Asks gantry to replace `value` with `***` in every later log line of the
-/// run. Call it before the value can appear in the log.
+/// Asks gantry to replace `value` with `***` in every later line of text
+/// steps control (logs, annotations, outputs, summaries) for the rest of
+/// the run; gantry's own words are never masked. Call it before the value
+/// can appear in the log. gantry refuses, with a warning, a value shorter
+/// than 4 characters and more than 1,000 values per step.
 ///
 /// ```
 /// let token = "s3cr3t-from-a-file";

@@ -6,6 +6,7 @@ mod cache;
 mod crash;
 mod first_party;
 mod hostile;
+mod leaks;
 mod manifest_errors;
 mod metadata;
 mod pinning;

@@ -34,7 +34,11 @@ pub enum FileCommandError {
         line: usize,
     },
     /// The file ended before a line consisting of exactly the delimiter.
-    #[error("heredoc `{delimiter}` opened on line {line} is never closed")]
+    // The delimiter is the step's text: marked, so its masks reach it.
+    #[error(
+        "heredoc `{}` opened on line {line} is never closed",
+        crate::abi::mask::step_text(.delimiter)
+    )]
     UnclosedHeredoc {
         /// The delimiter that was expected.
         delimiter: String,
@@ -171,7 +175,7 @@ mod tests {
         let delimiter = "EOF".into();
         assert_eq!(e, FileCommandError::UnclosedHeredoc { delimiter, line: 3 });
         let text = "heredoc `EOF` opened on line 3 is never closed";
-        assert_eq!(e.to_string(), text);
+        assert_eq!(crate::abi::mask::plain(&e.to_string()), text);
     }
 
     #[test]

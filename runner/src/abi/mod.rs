@@ -8,7 +8,7 @@
 //!   GitHub Actions' `$GITHUB_OUTPUT` family.
 //! - [`workflow`]: `::command key=value::message` lines on a step's stdout
 //!   (annotations, log groups, `add-mask`, `stop-commands`).
-//! - [`mask`]: replacing registered secret values with `***` in log text.
+//! - [`mask`]: replacing secrets and step-registered values with `***`.
 //!
 //! Every function here accepts arbitrary input without panicking; size limits
 //! are the caller's job.
@@ -18,5 +18,5 @@ pub mod mask;
 pub mod workflow;
 
 pub use file_commands::{FileCommandError, parse_file_commands};
-pub use mask::Masker;
+pub use mask::{Masker, Masks, step_text};
 pub use workflow::{Annotation, Command, CommandParser, Ignored, Line, parse_line};

@@ -67,19 +67,23 @@ pub enum Ignored {
     InvalidStopToken(String),
 }
 
+/// The text quotes what the step wrote, marked with
+/// [`step_text`](super::mask::step_text) for the step's masks.
 impl fmt::Display for Ignored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::mask::step_text;
         let (cmd, name, file) = match self {
             Ignored::SetOutput { name } => ("set-output", name, "GANTRY_OUTPUT"),
             Ignored::SaveState { name } => ("save-state", name, "GANTRY_STATE"),
             Ignored::InvalidStopToken(token) => {
                 return write!(
                     f,
-                    "`::stop-commands` token `{token}` is not usable; ignored"
+                    "`::stop-commands` token `{}` is not usable; ignored",
+                    step_text(token)
                 );
             }
         };
-        let name = name.as_deref().unwrap_or("");
+        let name = step_text(name.as_deref().unwrap_or(""));
         write!(
             f,
             "`::{cmd}` ({name}) is not supported; append `name=value` to {file}"

@@ -24,6 +24,7 @@ use super::common::{
 use super::print_error;
 use indexmap::IndexMap;
 
+use crate::abi::Masks;
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::engine::run_id;
 use crate::exit::Exit;
@@ -31,6 +32,7 @@ use crate::journal::{self, Entry, Journal, RunState};
 use crate::manifest;
 use crate::plugin::VerifiedPlugin;
 use crate::plugin::kept::KeptPlugins;
+use crate::report::masked::Masked;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
@@ -237,7 +239,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
     let stop = CancellationToken::new();
     // Here the first signal already stops the rollback.
     watch_signals(&runtime, stop.clone(), stop.clone());
-    let masker = secrets.masker();
+    let masks = Arc::new(Mutex::new(Masks::new(secrets.masker())));
     let reporters = report::build(&ReportOptions {
         format: Format::Auto,
         color: args.color,
@@ -256,9 +258,9 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         plugins: &admitted.plugins,
         hashes: &admitted.hashes,
         journal: &journal,
-        reporter: reporters.reporter.clone(),
+        reporter: Arc::new(Masked::new(reporters.reporter.clone(), masks.clone())),
         secrets: &secrets,
-        masker: Arc::new(Mutex::new(masker)),
+        masks,
         run_id: &run_id,
         workspace: &root,
         output_limit: DEFAULT_OUTPUT_LIMIT,

@@ -17,6 +17,7 @@ use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
+use crate::abi::step_text;
 use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
@@ -175,11 +176,11 @@ impl<'a> JobInstance<'a> {
                     .unwrap_or_else(|e| {
                         self.note(&format!(
                             "output `{name}` could not be evaluated: {}",
-                            e.message
+                            step_text(&e.message)
                         ));
                         String::new()
                     });
-                (name.clone(), self.shared.mask(&value))
+                (name.clone(), self.shared.mask_step(&value))
             })
             .collect()
     }
@@ -211,7 +212,11 @@ impl<'a> JobInstance<'a> {
                             && (asks_for_status(condition) || (!self.failed && !cancelled))
                             && (!cancelled || runs_when_cancelled(condition))
                     })
-                    .map_err(|e| format!("its `if:` could not be evaluated: {}", e.message))
+                    // An expression's error may quote a value a step set.
+                    .map_err(|e| {
+                        let message = step_text(&e.message);
+                        format!("its `if:` could not be evaluated: {message}")
+                    })
             }
         };
         let reason = match should_run {
@@ -259,11 +264,26 @@ impl<'a> JobInstance<'a> {
                 Err(e) => {
                     let reason = format!(
                         "input `{}` could not be evaluated: {}",
-                        input.name, e.message
+                        input.name,
+                        step_text(&e.message)
                     );
                     return self.fail_before_start(step, &reason);
                 }
             }
+        }
+
+        // WASI hands variables to the guest as C strings: a NUL byte would
+        // cut a value short without anyone knowing.
+        let with_nul = guest_env
+            .iter()
+            .chain(inputs.iter().map(|(k, v)| (k, v)))
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'));
+        if let Some((name, _)) = with_nul {
+            let reason = format!(
+                "its variable `{}` contains a NUL byte, which no step can be given",
+                step_text(name)
+            );
+            return self.fail_before_start(step, &reason);
         }
 
         let plugins = self.shared.plugins.clone();
@@ -294,9 +314,16 @@ impl<'a> JobInstance<'a> {
         } else {
             self.cancel.clone()
         };
-        let (mut outcome, files, duration) = self
+        let (mut outcome, mut files, duration) = self
             .attempts(step, module, &guest_env, &inputs, &artifacts, &cancel)
             .await;
+        if let Some(reason) = refuse_exports(&mut files.env) {
+            if outcome.is_ok() {
+                outcome = Err(Failure::StepFiles(reason));
+            } else {
+                self.note(&reason);
+            }
+        }
         if outcome.is_ok()
             && let Err(reason) = self.store_uploads(step, &artifacts)
         {
@@ -430,10 +457,9 @@ impl<'a> JobInstance<'a> {
             let delay = step.retry.delay_before(attempt);
             let reason = outcome.err().map(|f| f.to_string()).unwrap_or_default();
             self.note(&format!(
-                "attempt {} of {} failed: {}; trying again in {}",
+                "attempt {} of {} failed: {reason}; trying again in {}",
                 attempt - 1,
                 step.retry.attempts,
-                self.shared.mask(&reason),
                 human_duration(delay)
             ));
             tokio::select! {
@@ -477,8 +503,9 @@ impl<'a> JobInstance<'a> {
         };
         let log = StepLog::new(
             self.shared.reporter.clone(),
-            self.shared.masker.clone(),
+            self.shared.masks.clone(),
             &self.name,
+            &step.display_name,
         );
         StepInvocation {
             program: &step.plugin,
@@ -527,7 +554,7 @@ impl<'a> JobInstance<'a> {
             return Ok(None);
         };
         let masked = |name: &str, value: &str, template: Option<&Template>| {
-            let shown = self.shared.mask(value);
+            let shown = self.shared.mask_step(value);
             let template = (shown != value)
                 .then(|| {
                     template
@@ -558,7 +585,8 @@ impl<'a> JobInstance<'a> {
                         .map_err(|e| {
                             format!(
                                 "rollback input `{}` could not be evaluated: {}",
-                                input.name, e.message
+                                input.name,
+                                step_text(&e.message)
                             )
                         })?;
                     values.push(masked(&input.variable, &value, Some(&input.value)));
@@ -641,7 +669,7 @@ impl<'a> JobInstance<'a> {
             let masked = |pairs: &[(String, String)]| -> Vec<(String, String)> {
                 pairs
                     .iter()
-                    .map(|(k, v)| (k.clone(), self.shared.mask(v)))
+                    .map(|(k, v)| (self.shared.mask_step(k), self.shared.mask_step(v)))
                     .collect()
             };
             let entry = Entry::StepFinished {
@@ -665,7 +693,7 @@ impl<'a> JobInstance<'a> {
         // whether or not the step succeeded.
         self.env.extend(files.env);
         if !files.summary.trim().is_empty() {
-            let masked = self.shared.mask(&files.summary);
+            let masked = self.shared.mask_step(&files.summary);
             let mut summaries = self
                 .shared
                 .summaries
@@ -699,6 +727,47 @@ impl<'a> JobInstance<'a> {
             conclusion,
         }
     }
+}
+
+/// Whether gantry sets variables named like this itself (whatever the
+/// case): a step's inputs, the ABI's own variables, a hook's saved state.
+fn is_reserved(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["INPUT_", "GANTRY_", "STATE_"]
+        .iter()
+        .any(|prefix| upper.starts_with(prefix))
+}
+
+/// Drops from a step's `GANTRY_ENV` exports every reserved name (see
+/// [`is_reserved`]) and every name or value holding a NUL byte; says why,
+/// naming each, if there was any. A later step would otherwise see forged
+/// inputs, lose its outputs and state to a redirected file, or get a
+/// value silently cut short (as GitHub refuses `NODE_OPTIONS`).
+fn refuse_exports(env: &mut Vec<(String, String)>) -> Option<String> {
+    let mut reserved = Vec::new();
+    let mut with_nul = Vec::new();
+    env.retain(|(name, value)| {
+        let shown = || format!("`{}`", step_text(name));
+        if name.contains('\0') || value.contains('\0') {
+            with_nul.push(shown());
+        } else if is_reserved(name) {
+            reserved.push(shown());
+        } else {
+            return true;
+        }
+        false
+    });
+    let mut why = Vec::new();
+    if !reserved.is_empty() {
+        why.push(format!(
+            "{} reserved (gantry sets `INPUT_*`, `GANTRY_*` and `STATE_*` itself)",
+            reserved.join(", ")
+        ));
+    }
+    if !with_nul.is_empty() {
+        why.push(format!("{} with a NUL byte", with_nul.join(", ")));
+    }
+    (!why.is_empty()).then(|| format!("`GANTRY_ENV` file: not exported: {}", why.join("; ")))
 }
 
 /// A step's artifact folders on the host, removed when dropped.

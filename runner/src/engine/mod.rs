@@ -38,12 +38,13 @@ use self::contexts::ContextsBuilder;
 use self::job::JobInstance;
 use self::rollback::{Compensation, HookRunner};
 use self::status::{Functions, JobStatus, asks_for_status};
-use crate::abi::Masker;
+use crate::abi::{Masks, step_text};
 use crate::artifacts::{RunArtifacts, Store};
 use crate::exit::Exit;
 use crate::expr::{Template, Value};
 use crate::journal::{self, Entry, Journal};
 use crate::plan::{JobPlan, MatrixCombination, Plan};
+use crate::report::masked::Masked;
 use crate::report::{Conclusion, Event, Reporter};
 use crate::sandbox::{Sandbox, StepModule};
 use crate::secrets::Secrets;
@@ -107,8 +108,9 @@ struct Shared {
     reporter: Arc<dyn Reporter>,
     options: RunOptions,
     run_id: String,
-    /// Secrets and `::add-mask::` values, masked for the rest of the run.
-    masker: Arc<Mutex<Masker>>,
+    /// Secrets and `::add-mask::` values, masked for the rest of the run;
+    /// `reporter` masks every event with them.
+    masks: Arc<Mutex<Masks>>,
     summaries: Mutex<String>,
     failed_steps: Mutex<Vec<String>>,
     journal: Journal,
@@ -153,8 +155,16 @@ impl Shared {
         self.next_seq.fetch_add(1, Ordering::SeqCst)
     }
 
+    /// A message of gantry's, its step-controlled parts marked, as it may
+    /// be stored.
     fn mask(&self, text: &str) -> String {
-        mask_with(&self.masker, text)
+        mask_with(&self.masks, text)
+    }
+
+    /// A value a step controls (an output, saved state, a summary), as it
+    /// may be stored or passed on.
+    fn mask_step(&self, text: &str) -> String {
+        mask_step_with(&self.masks, text)
     }
 
     /// The contexts every expression of this run can see.
@@ -188,7 +198,10 @@ impl Shared {
                     .unwrap_or_else(|e| {
                         self.reporter.report(Event::StepNote {
                             job,
-                            text: &format!("env `{name}` could not be evaluated: {}", e.message),
+                            text: &format!(
+                                "env `{name}` could not be evaluated: {}",
+                                step_text(&e.message)
+                            ),
                         });
                         String::new()
                     });
@@ -208,12 +221,14 @@ pub async fn run(
 ) -> RunOutcome {
     let started = Instant::now();
     let run_id = run_id::new_run_id();
+    // Every event goes through the run's masks, whoever composed it.
+    let masks = Arc::new(Mutex::new(Masks::new(options.secrets.masker())));
+    let reporter: Arc<dyn Reporter> = Arc::new(Masked::new(reporter, masks.clone()));
     reporter.report(Event::RunStarted {
         pipeline: &plan.name,
         run_id: &run_id,
         state_dir: &options.state_dir,
     });
-    let masker = options.secrets.masker();
     let run_folder = options.state_dir.join("runs").join(&run_id);
     // Without a rollback hook in the plan, no compensation can depend on
     // the journal, so nothing waits for the disk (it is still written
@@ -251,7 +266,7 @@ pub async fn run(
         slots: Semaphore::new(options.max_parallel.max(1)),
         options,
         run_id: run_id.clone(),
-        masker: Arc::new(Mutex::new(masker)),
+        masks,
         summaries: Mutex::new(String::new()),
         failed_steps: Mutex::new(Vec::new()),
         journal,
@@ -327,12 +342,22 @@ pub async fn run(
     }
 }
 
-/// `text` with every secret the run knows of masked.
-fn mask_with(masker: &Mutex<Masker>, text: &str) -> String {
-    masker
+/// A message of gantry's with every secret masked, and the values steps
+/// registered where it quotes a step (see [`Masks::message`]).
+fn mask_with(masks: &Mutex<Masks>, text: &str) -> String {
+    masks
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .mask(text)
+        .message(text)
+        .into_owned()
+}
+
+/// Text a step controls, with every value of the run's masks masked.
+fn mask_step_with(masks: &Mutex<Masks>, text: &str) -> String {
+    masks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .step(text)
         .into_owned()
 }
 
@@ -404,7 +429,7 @@ async fn roll_back(shared: &Shared) -> Exit {
         journal: &shared.journal,
         reporter: shared.reporter.clone(),
         secrets: &shared.options.secrets,
-        masker: shared.masker.clone(),
+        masks: shared.masks.clone(),
         run_id: &shared.run_id,
         workspace: &shared.plan.root,
         output_limit: shared.options.output_limit,
@@ -508,7 +533,8 @@ async fn run_job(
                 .map(|value| {
                     value.is_truthy() && (asks_for_status(condition) || (needs_met && !cancelled))
                 })
-                .map_err(|e| e.message)
+                // An expression's error may quote a value a step set.
+                .map_err(|e| step_text(&e.message))
         }
     };
     match should_run {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::log::StepLog;
-use super::{AdmittedPlugins, mask_with, run_off_executor};
-use crate::abi::Masker;
+use super::{AdmittedPlugins, mask_step_with, mask_with, run_off_executor};
+use crate::abi::Masks;
 use crate::expr::{Contexts, Template, Value};
 use crate::journal::{Entry, HookSpec, HookValue, Journal, Record};
 use crate::plan::DirMount;
@@ -134,7 +134,8 @@ pub struct HookRunner<'a> {
     pub journal: &'a Journal,
     pub reporter: Arc<dyn Reporter>,
     pub secrets: &'a Secrets,
-    pub masker: Arc<Mutex<Masker>>,
+    /// The run's masks; `reporter` must mask with the same.
+    pub masks: Arc<Mutex<Masks>>,
     pub run_id: &'a str,
     /// The manifest's folder, mounted at `/workspace` as the step had it.
     pub workspace: &'a Path,
@@ -213,7 +214,9 @@ impl HookRunner<'_> {
             let started = Instant::now();
             let (result, summary) = self.run_hook(hook).await;
             if !summary.is_empty() {
-                outcome.summaries.push_str(&self.mask(&summary));
+                outcome
+                    .summaries
+                    .push_str(&mask_step_with(&self.masks, &summary));
                 if !summary.ends_with('\n') {
                     outcome.summaries.push('\n');
                 }
@@ -261,7 +264,7 @@ impl HookRunner<'_> {
     }
 
     fn mask(&self, text: &str) -> String {
-        mask_with(&self.masker, text)
+        mask_with(&self.masks, text)
     }
 
     /// Runs one hook; returns how it ended and the summary it wrote.
@@ -313,7 +316,12 @@ impl HookRunner<'_> {
                 writable: access == "write",
             }),
         };
-        let log = StepLog::new(self.reporter.clone(), self.masker.clone(), &spec.job);
+        let log = StepLog::new(
+            self.reporter.clone(),
+            self.masks.clone(),
+            &spec.job,
+            &spec.step_name,
+        );
         let invocation = StepInvocation {
             program: &spec.plugin,
             env,

@@ -11,7 +11,12 @@
 //! Jobs run in parallel and a CI log has no notion of interleaved groups, so
 //! each step's lines are held back and printed together when it finishes.
 //! A step's own text is printed between `::stop-commands::` markers, so a
-//! guest can never issue commands to the CI runner hosting gantry.
+//! guest can never issue commands to the CI runner hosting gantry, with its
+//! control characters made visible ([`visible`]), so it cannot forge a
+//! GitLab section marker either. Every other line is gantry's own, and any
+//! text in it that a step or the manifest wrote goes through one function,
+//! [`host_text`] (or, inside a workflow command, GitHub's own escaping of
+//! its visible form): it can neither end the line nor start a command.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -19,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Event, Level, Reporter, run_verdict};
+use super::{Event, Level, Reporter, run_verdict, visible};
 use crate::sandbox::human_duration;
 use crate::sandbox::output::Stream;
 use crate::secrets::Secrets;
@@ -127,11 +132,31 @@ impl State {
     }
 }
 
-/// GitHub's escaping of a command's message.
+/// GitHub's escaping of a command's message (`%25`, `%0D`, `%0A`), with
+/// every other control character made visible.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    let escaped = text
+        .replace('%', "%25")
         .replace('\r', "%0D")
-        .replace('\n', "%0A")
+        .replace('\n', "%0A");
+    visible(&escaped).into_owned()
+}
+
+/// Text a step or the manifest wrote, made safe to put on a line gantry
+/// writes to the CI host's log (a GitHub or GitLab job log) outside any
+/// workflow command: `%`, CR and LF are escaped as in GitHub's commands
+/// (`%25`, `%0D`, `%0A`), so the text can neither end the line nor start
+/// another; other control characters are made visible, so no ESC-led
+/// GitLab section marker or terminal sequence gets through; and a `::`
+/// that would open the line is escaped too (`%3A:`), in case the text is
+/// put first.
+pub fn host_text(text: &str) -> String {
+    let mut out = escape_data(text);
+    let indent = out.len() - out.trim_start().len();
+    if out[indent..].starts_with("::") {
+        out.replace_range(indent..indent + 1, "%3A");
+    }
+    out
 }
 
 /// GitHub's escaping of a command's property value.
@@ -154,10 +179,14 @@ impl Reporter for Ci {
             Event::RunStarted {
                 pipeline, run_id, ..
             } => {
+                let pipeline = host_text(pipeline);
                 state.line(&format!("gantry: running `{pipeline}` (run {run_id})"));
             }
-            Event::JobStarted { job } => state.line(&format!("gantry: job {job} started")),
+            Event::JobStarted { job } => {
+                state.line(&format!("gantry: job {} started", host_text(job)));
+            }
             Event::JobSkipped { job, reason } => {
+                let (job, reason) = (host_text(job), host_text(reason));
                 state.line(&format!("gantry: job {job} skipped ({reason})"));
             }
             Event::JobFinished {
@@ -165,7 +194,8 @@ impl Reporter for Ci {
                 conclusion,
                 outputs,
             } => {
-                state.line(&format!("gantry: job {job}: {}", conclusion.as_str()));
+                let shown = host_text(job);
+                state.line(&format!("gantry: job {shown}: {}", conclusion.as_str()));
                 if !outputs.is_empty() {
                     state.outputs.push((job.to_owned(), outputs.clone()));
                 }
@@ -187,7 +217,9 @@ impl Reporter for Ci {
                     ""
                 };
                 let buffer = state.steps.entry(job.to_owned()).or_default();
-                buffer.lines.push(format!("{marker}{text}"));
+                // The step's own line, as it wrote it but for its control
+                // characters: inside the stop-commands region on GitHub.
+                buffer.lines.push(format!("{marker}{}", visible(text)));
             }
             Event::StepAnnotation {
                 job,
@@ -223,17 +255,19 @@ impl Reporter for Ci {
                         .annotations
                         .push(format!("::{label}{properties}::{}", escape_data(message)));
                 } else {
-                    buffer.lines.push(format!("{label}: {message}"));
+                    buffer
+                        .lines
+                        .push(format!("{label}: {}", host_text(message)));
                 }
             }
             Event::GroupStarted { job, name } => {
                 let buffer = state.steps.entry(job.to_owned()).or_default();
-                buffer.lines.push(format!("> {name}"));
+                buffer.lines.push(format!("> {}", host_text(name)));
             }
             Event::GroupEnded { .. } => {}
             Event::StepNote { job, text } => {
                 let buffer = state.steps.entry(job.to_owned()).or_default();
-                buffer.lines.push(format!("gantry: {text}"));
+                buffer.lines.push(format!("gantry: {}", host_text(text)));
             }
             Event::StepSkipped { job, step, reason } => {
                 state.rows.push(Row {
@@ -242,7 +276,9 @@ impl Reporter for Ci {
                     status: "skipped",
                     duration: Duration::ZERO,
                 });
-                state.line(&format!("gantry: {job} / {} skipped: {reason}", step.name));
+                let (shown_job, name) = (host_text(job), host_text(step.name));
+                let reason = host_text(reason);
+                state.line(&format!("gantry: {shown_job} / {name} skipped: {reason}"));
             }
             Event::StepFinished {
                 job,
@@ -342,7 +378,7 @@ impl Reporter for Ci {
                     // The annotations above say why.
                     verdict.push_str(": see above");
                 }
-                state.line(&verdict);
+                state.line(&host_text(&verdict));
                 if self.flavor == Flavor::GitHub {
                     let steps_summary = summary_path
                         .and_then(|path| std::fs::read_to_string(path).ok())
@@ -389,7 +425,8 @@ impl Ci {
                     .map_or(0, |d| d.as_secs());
                 // GitLab's section markers; the header follows on the same line.
                 state.line(&format!(
-                    "\x1b[0Ksection_start:{started}:{id}[collapsed=true]\r\x1b[0K{header}"
+                    "\x1b[0Ksection_start:{started}:{id}[collapsed=true]\r\x1b[0K{}",
+                    host_text(header)
                 ));
                 for line in &buffer.lines {
                     state.line(line);
@@ -493,6 +530,19 @@ mod tests {
     fn escaping_follows_github() {
         assert_eq!(escape_data("50%\r\nnext"), "50%25%0D%0Anext");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+
+    #[test]
+    fn host_text_cannot_end_a_line_or_start_a_command() {
+        let hostile = "linux\n::error title=x::injected\r50%\x1b[0Ksection_end:1:x";
+        let shown = host_text(hostile);
+        assert!(!shown.contains(['\n', '\r', '\x1b']), "{shown}");
+        assert_eq!(
+            shown,
+            "linux%0A::error title=x::injected%0D50%25\\x1b[0Ksection_end:1:x"
+        );
+        assert_eq!(host_text("  ::stop-commands::x"), "  %3A:stop-commands::x");
+        assert_eq!(host_text("build (linux)"), "build (linux)");
     }
 
     #[test]

@@ -3,13 +3,19 @@
 //! pipeline can run several jobs at once, every line inside a job starts
 //! with `[job]` so interleaved lines stay attributable. On a terminal,
 //! [`Live`] progress lines follow the running jobs below the text.
+//!
+//! Text from a step or the manifest is written with its control characters
+//! made visible ([`visible`]) unless stdout is a terminal, where a tool's
+//! colours are let through: piped or redirected output then never holds a
+//! raw escape sequence, a bell or a lone carriage return.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
 use super::live::Live;
-use super::{Event, Level, Reporter, run_verdict};
+use super::{Event, Level, Reporter, run_verdict, visible};
 use crate::sandbox::human_duration;
 use crate::sandbox::output::Stream;
 
@@ -19,6 +25,8 @@ pub struct Human {
     verbose: bool,
     label_jobs: bool,
     color: bool,
+    /// Step text keeps its control characters (stdout is a terminal).
+    raw_controls: bool,
     /// `::group::` nesting per job instance.
     group_depth: Mutex<HashMap<String, usize>>,
     live: Option<Live>,
@@ -32,6 +40,7 @@ impl Human {
             verbose,
             label_jobs,
             color: false,
+            raw_controls: false,
             group_depth: Mutex::new(HashMap::new()),
             live: None,
         }
@@ -45,6 +54,22 @@ impl Human {
     pub fn with_color(mut self, color: bool) -> Self {
         self.color = color;
         self
+    }
+
+    /// Lets control characters in step text through (for a terminal, where
+    /// a tool's colours are wanted).
+    pub fn with_raw_controls(mut self, raw: bool) -> Self {
+        self.raw_controls = raw;
+        self
+    }
+
+    /// Text from a step or the manifest, as it may be written.
+    fn shown<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.raw_controls {
+            Cow::Borrowed(text)
+        } else {
+            visible(text)
+        }
     }
 
     /// Shows live progress below the lines (for a terminal).
@@ -65,7 +90,7 @@ impl Human {
     /// A line inside job `job`.
     fn job_line(&self, job: &str, text: &str) {
         if self.label_jobs {
-            self.line(&format!("[{job}] {text}"));
+            self.line(&format!("[{}] {text}", self.shown(job)));
         } else {
             self.line(text);
         }
@@ -105,27 +130,32 @@ impl Reporter for Human {
                 run_id,
                 state_dir,
             } => {
+                let pipeline = self.shown(pipeline);
                 self.line(&format!("gantry: running `{pipeline}` (run {run_id})"));
                 self.line(&format!("gantry: state folder {}", state_dir.display()));
             }
-            Event::JobStarted { job } => self.line(&format!("job {job}")),
+            Event::JobStarted { job } => self.line(&format!("job {}", self.shown(job))),
             Event::JobSkipped { job, reason } => {
+                let (job, reason) = (self.shown(job), self.shown(reason));
                 self.line(&format!("job {job}: skipped ({reason})"))
             }
             Event::JobFinished {
                 job, conclusion, ..
             } => {
+                let job = self.shown(job);
                 self.line(&format!("job {job}: {}", conclusion.as_str()));
             }
             Event::StepStarted { job, step, plugin } => {
                 self.depth().remove(job);
-                self.job_line(job, &format!("  step {} [{plugin}]", step.name));
+                let (name, plugin) = (self.shown(step.name), self.shown(plugin));
+                self.job_line(job, &format!("  step {name} [{plugin}]"));
             }
             Event::StepLog { job, stream, text } => {
                 let marker = match stream {
                     Stream::Stdout => "",
                     Stream::Stderr => "[stderr] ",
                 };
+                let text = self.shown(text);
                 self.job_line(job, &format!("{}{marker}{text}", self.log_indent(job)));
             }
             Event::StepAnnotation {
@@ -145,11 +175,11 @@ impl Reporter for Human {
                 };
                 let mut text = format!("{}{label}: ", self.log_indent(job));
                 if let Some(title) = &annotation.title {
-                    text.push_str(&format!("{title}: "));
+                    text.push_str(&format!("{}: ", self.shown(title)));
                 }
-                text.push_str(message);
+                text.push_str(&self.shown(message));
                 if let Some(file) = &annotation.file {
-                    text.push_str(&format!(" ({file}"));
+                    text.push_str(&format!(" ({}", self.shown(file)));
                     if let Some(line) = annotation.line {
                         text.push_str(&format!(":{line}"));
                         if let Some(col) = annotation.col {
@@ -161,6 +191,7 @@ impl Reporter for Human {
                 self.job_line(job, &text);
             }
             Event::GroupStarted { job, name } => {
+                let name = self.shown(name);
                 self.job_line(job, &format!("{}> {name}", self.log_indent(job)));
                 *self.depth().entry(job.to_owned()).or_default() += 1;
             }
@@ -170,12 +201,14 @@ impl Reporter for Human {
                 }
             }
             Event::StepNote { job, text } => {
+                let text = self.shown(text);
                 self.job_line(job, &format!("{}gantry: {text}", self.log_indent(job)))
             }
-            Event::StepSkipped { job, step, reason } => self.job_line(
-                job,
-                &format!("  {} {}: {reason}", self.paint("33", "skip"), step.name),
-            ),
+            Event::StepSkipped { job, step, reason } => {
+                let (name, reason) = (self.shown(step.name), self.shown(reason));
+                let skip = self.paint("33", "skip");
+                self.job_line(job, &format!("  {skip} {name}: {reason}"))
+            }
             Event::StepFinished {
                 job,
                 step,
@@ -184,7 +217,7 @@ impl Reporter for Human {
                 duration,
                 ..
             } => {
-                let step = step.name;
+                let step = self.shown(step.name);
                 let took = human_duration(duration);
                 match outcome {
                     Ok(()) => self.job_line(
@@ -198,6 +231,7 @@ impl Reporter for Human {
                             ""
                         };
                         let fail = self.paint("31", "FAIL");
+                        let reason = self.shown(reason);
                         self.job_line(job, &format!("  {fail} {step} ({took}): {reason}{tail}"));
                     }
                 }
@@ -210,9 +244,10 @@ impl Reporter for Human {
             } => self.job_line(
                 job,
                 &format!(
-                    "  {} {} [{plugin}] (the step's outcome: {outcome})",
+                    "  {} {} [{}] (the step's outcome: {outcome})",
                     self.paint("35", "rollback"),
-                    step.name
+                    self.shown(step.name),
+                    self.shown(plugin)
                 ),
             ),
             Event::RollbackFinished {
@@ -222,16 +257,13 @@ impl Reporter for Human {
                 duration,
             } => {
                 let took = human_duration(duration);
+                let name = self.shown(step.name);
                 let line = match outcome {
-                    Ok(()) => format!(
-                        "  {} rolled back {} ({took})",
-                        self.paint("32", "ok"),
-                        step.name
-                    ),
+                    Ok(()) => format!("  {} rolled back {name} ({took})", self.paint("32", "ok")),
                     Err(reason) => format!(
-                        "  {} rollback of {} ({took}): {reason}",
+                        "  {} rollback of {name} ({took}): {}",
                         self.paint("31", "FAIL"),
-                        step.name
+                        self.shown(reason)
                     ),
                 };
                 self.job_line(job, &line);
@@ -249,7 +281,8 @@ impl Reporter for Human {
                         path.display()
                     ));
                 }
-                self.line(&run_verdict(success, exit_code, failed_steps, duration));
+                let verdict = run_verdict(success, exit_code, failed_steps, duration);
+                self.line(&self.shown(&verdict));
             }
         }
     }

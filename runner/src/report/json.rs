@@ -1,6 +1,8 @@
 //! `--format json`: one JSON object per line, for machines. The schema is
 //! documented in `docs/EVENTS.md`; every object has an `"event"` field and
-//! the run id, and, inside a job, the job and step.
+//! the run id, and, inside a job, the job and step. Every string has its
+//! control characters made visible (`\x1b`, see [`visible`]) before it is
+//! encoded: a consumer that prints a decoded field prints no escape code.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,7 +10,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
-use super::{Conclusion, Event, Level, Reporter, StepRef};
+use super::{Conclusion, Event, Level, Reporter, StepRef, visible};
 use crate::sandbox::output::Stream;
 
 /// Writes NDJSON events to a stream (stdout by default).
@@ -36,6 +38,27 @@ impl Json {
 
     pub fn stdout() -> Self {
         Json::new(Box::new(std::io::stdout()))
+    }
+}
+
+/// Makes the control characters of every string in `value` visible, keys
+/// (a step's output names) included.
+fn make_visible(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(shown) = visible(text) {
+                *text = shown;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(make_visible),
+        Value::Object(map) => {
+            let fields = std::mem::take(map);
+            for (key, mut field) in fields {
+                make_visible(&mut field);
+                map.insert(visible(&key).into_owned(), field);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -222,7 +245,9 @@ impl Reporter for Json {
         object.insert("event".into(), json!(name));
         object.insert("run_id".into(), json!(state.run_id));
         object.extend(fields);
-        let line = Value::Object(object).to_string();
+        let mut value = Value::Object(object);
+        make_visible(&mut value);
+        let line = value.to_string();
         // A closed stdout must not stop the run.
         let _ = writeln!(state.out, "{line}");
         let _ = state.out.flush();

@@ -1,17 +1,21 @@
 //! What a run tells the person or the CI system watching it.
 //!
-//! The engine describes a run as a sequence of [`Event`]s, already masked;
-//! a [`Reporter`] turns them into output: [`human::Human`] for people,
-//! [`json::Json`] for machines, [`ci::Ci`] for GitHub Actions and GitLab
-//! logs, and [`junit::JUnit`] for test-report readers. [`build`] picks them
-//! from the command line and the environment.
+//! The engine describes a run as a sequence of [`Event`]s, masked on their
+//! way by [`masked::Masked`]; a [`Reporter`] turns them into output:
+//! [`human::Human`] for people, [`json::Json`] for machines, [`ci::Ci`] for
+//! GitHub Actions and GitLab logs, and [`junit::JUnit`] for test-report
+//! readers. [`build`] picks them from the command line and the environment.
+//! Text a step controls is shown, never obeyed: [`visible`] makes its
+//! control characters visible wherever the reader is not a terminal.
 
 pub mod ci;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod live;
+pub mod masked;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -175,6 +179,28 @@ pub fn run_verdict(
     }
 }
 
+/// `text` with every control character but line feed and tab made visible
+/// as `\xNN` (`\u{NN}` for C1 controls), so a step's ESC sequences, OSC
+/// titles, bells and lone carriage returns are shown, never obeyed, by
+/// whatever displays the report.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    let shown = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(shown) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if shown(c) {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Which step an event is about.
 #[derive(Debug, Clone, Copy)]
 pub struct StepRef<'a> {
@@ -294,6 +320,7 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
             Arc::new(
                 human::Human::stdout(options.verbose, options.label_jobs)
                     .with_color(color)
+                    .with_raw_controls(terminal)
                     .with_live(live),
             )
         }
@@ -307,4 +334,19 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
         None => stdout,
     };
     Reporters { reporter, junit }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(visible("plain\ttext\nnext"), "plain\ttext\nnext");
+        let hostile = "\x1b]0;title\x07\x1b[2J50%\r\u{9b}31m\x7f";
+        assert_eq!(
+            visible(hostile),
+            "\\x1b]0;title\\x07\\x1b[2J50%\\x0d\\u{9b}31m\\x7f"
+        );
+    }
 }

@@ -897,7 +897,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             memory_bytes: 16 << 20,
             output_limit: DEFAULT_OUTPUT_LIMIT,
-            sink: Arc::new(|_, _| {}),
+            sink: Arc::new(|_, _, _| {}),
             cancel,
             on_state_file: None,
         }

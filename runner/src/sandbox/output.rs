@@ -15,7 +15,9 @@ use wasmtime_wasi::async_trait;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-/// Lines longer than this are handed on in pieces.
+/// Lines longer than this are handed on in pieces, each but the last
+/// marked [`LineEnd::Continues`]; a piece ends on a UTF-8 character
+/// boundary when the text allows it, so a character is never torn apart.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Which stream a line came from.
@@ -25,8 +27,20 @@ pub enum Stream {
     Stderr,
 }
 
-/// Receives each complete line a step writes, without its line ending.
-pub type LineSink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+/// Whether a piece of output ends its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnd {
+    /// The line ends here (with a line ending, or at the end of output).
+    Complete,
+    /// The line was longer than [`MAX_LINE_BYTES`]: the next piece from
+    /// the same stream continues it. A reader that looks across lines (a
+    /// masker, a command parser) must treat the two as one.
+    Continues,
+}
+
+/// Receives each line a step writes, without its line ending, or each
+/// piece of a line too long to hold (see [`LineEnd`]).
+pub type LineSink = Arc<dyn Fn(Stream, &str, LineEnd) + Send + Sync>;
 
 struct Shared {
     limit: usize,
@@ -60,11 +74,13 @@ impl Shared {
         for chunk in bytes.split_inclusive(|&b| b == b'\n') {
             partial.extend_from_slice(chunk);
             if partial.last() == Some(&b'\n') {
-                emit(&sink, stream, partial);
+                emit(&sink, stream, partial, LineEnd::Complete);
             } else {
-                while partial.len() >= MAX_LINE_BYTES {
-                    let rest = partial.split_off(MAX_LINE_BYTES);
-                    emit(&sink, stream, partial);
+                // Strictly longer: the byte after the cut tells whether
+                // the cut is between two characters.
+                while partial.len() > MAX_LINE_BYTES {
+                    let rest = partial.split_off(piece_end(partial));
+                    emit(&sink, stream, partial, LineEnd::Continues);
                     *partial = rest;
                 }
             }
@@ -72,7 +88,7 @@ impl Shared {
         if over {
             self.flooded = true;
             self.flush_partials();
-            (self.sink)(stream, &cut_marker(self.limit));
+            (self.sink)(stream, &cut_marker(self.limit), LineEnd::Complete);
             return Err(self.flood_error());
         }
         Ok(())
@@ -83,7 +99,7 @@ impl Shared {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let partial = self.partial(stream);
             if !partial.is_empty() {
-                emit(&sink, stream, partial);
+                emit(&sink, stream, partial, LineEnd::Complete);
             }
         }
     }
@@ -101,9 +117,19 @@ pub fn cut_marker(limit: usize) -> String {
     format!("[gantry] the log was cut here: the step printed more than its {limit}-byte output cap")
 }
 
+/// Where the first piece of an over-long line ends: at [`MAX_LINE_BYTES`],
+/// or up to three bytes before it so a UTF-8 character is not cut in two.
+fn piece_end(line: &[u8]) -> usize {
+    let is_continuation = |b: u8| b & 0b1100_0000 == 0b1000_0000;
+    (MAX_LINE_BYTES - 3..=MAX_LINE_BYTES)
+        .rev()
+        .find(|&at| !is_continuation(line[at]))
+        .unwrap_or(MAX_LINE_BYTES)
+}
+
 /// Hands `line` (with any `\n` or `\r\n` ending removed) to the sink and
 /// clears it.
-fn emit(sink: &LineSink, stream: Stream, line: &mut Vec<u8>) {
+fn emit(sink: &LineSink, stream: Stream, line: &mut Vec<u8>, end_of_line: LineEnd) {
     let mut end = line.len();
     if line[..end].ends_with(b"\n") {
         end -= 1;
@@ -111,7 +137,7 @@ fn emit(sink: &LineSink, stream: Stream, line: &mut Vec<u8>) {
             end -= 1;
         }
     }
-    sink(stream, &String::from_utf8_lossy(&line[..end]));
+    sink(stream, &String::from_utf8_lossy(&line[..end]), end_of_line);
     line.clear();
 }
 
@@ -235,7 +261,7 @@ mod tests {
     fn recording(limit: usize) -> (OutputCapture, Recorded) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink_lines = lines.clone();
-        let sink: LineSink = Arc::new(move |stream, line| {
+        let sink: LineSink = Arc::new(move |stream, line, _| {
             sink_lines.lock().unwrap().push((stream, line.to_owned()));
         });
         (OutputCapture::new(limit, sink), lines)
@@ -318,5 +344,35 @@ mod tests {
         capture.finish();
         let sizes: Vec<usize> = lines.lock().unwrap().iter().map(|(_, l)| l.len()).collect();
         assert_eq!(sizes, vec![MAX_LINE_BYTES, MAX_LINE_BYTES, 5]);
+    }
+
+    #[test]
+    fn a_long_line_is_split_between_characters_and_says_it_continues() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink_lines = lines.clone();
+        let sink: LineSink = Arc::new(move |_, line, end| {
+            sink_lines.lock().unwrap().push((line.to_owned(), end));
+        });
+        let capture = OutputCapture::new(1 << 20, sink);
+        let mut out = capture.stream(Stream::Stdout);
+        // `é` is two bytes; the first straddles the 64 KiB boundary, and
+        // the line arrives in writes as wasmtime cuts them.
+        let mut text = "a".repeat(MAX_LINE_BYTES - 1).into_bytes();
+        text.extend_from_slice("ééz\nnext\n".as_bytes());
+        let (first, rest) = text.split_at(MAX_LINE_BYTES);
+        let (second, third) = rest.split_at(4);
+        for chunk in [first, second, third] {
+            out.write(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        capture.finish();
+        let lines = lines.lock().unwrap();
+        let got: Vec<(usize, LineEnd)> = lines.iter().map(|(l, e)| (l.len(), *e)).collect();
+        let want = vec![
+            (MAX_LINE_BYTES - 1, LineEnd::Continues),
+            (5, LineEnd::Complete),
+            (4, LineEnd::Complete),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(lines[1].0, "ééz");
     }
 }

@@ -181,6 +181,9 @@ fn main() {
             }
             println!("met {}", input("peer"));
         }
+        // Appends `content` to the ABI file named by the variable `file`
+        // (`GANTRY_ENV`, say), each `<NUL>` written as a NUL byte.
+        "append" => append(&input("file"), &input("content").replace("<NUL>", "\0")),
         "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
         "panic" => panic!("the probe was asked to panic"),
         "stderr" => eprintln!("to stderr: {}", input("message")),
