@@ -251,3 +251,30 @@ fn a_short_mask_is_refused_but_a_long_one_still_applies_to_later_steps() {
         .stdout_has("abc ***")
         .stdout_lacks("opensesame");
 }
+
+/// Point 6, on stderr: errors quote the manifest, and a CI host reads
+/// stderr for workflow commands too. Inside GitHub Actions, an error
+/// quoting a hostile value prints no line that starts with `::`.
+#[test]
+fn an_error_quoting_the_manifest_cannot_issue_a_host_command() {
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: test\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  build:\n    needs: \"x\\n::error title=pwn::injected\"\n    steps:\n      - uses: probe\n"
+    ));
+    let plain = project.gantry(&["validate"]);
+    plain.expect_code(2);
+    assert!(
+        !command_lines(&plain.stderr).is_empty(),
+        "the hostile value does reach a line start outside CI: {}",
+        plain.stderr
+    );
+    let hosted = project.gantry_with_env(&["validate"], &[("GITHUB_ACTIONS", "true")]);
+    hosted.expect_code(2).stderr_has("injected");
+    assert_eq!(
+        command_lines(&hosted.stderr),
+        Vec::<&str>::new(),
+        "{}",
+        hosted.stderr
+    );
+}

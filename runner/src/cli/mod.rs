@@ -77,8 +77,21 @@ pub fn main() -> ExitCode {
 }
 
 /// Prints an error the way every gantry command does.
+///
+/// Errors quote the manifest and plugins (a hostile pull request writes
+/// both), and a CI host reads stderr for workflow commands too: inside
+/// GitHub Actions or GitLab CI, each line is printed with control
+/// characters made visible and a leading `::` escaped, so no quoted text
+/// can issue a command to the host.
 pub(crate) fn print_error(message: impl std::fmt::Display) {
-    errln!("error: {message}");
+    let message = format!("error: {message}");
+    if crate::report::ci::detect().is_none() {
+        errln!("{message}");
+        return;
+    }
+    for line in message.lines() {
+        errln!("{}", crate::report::ci::host_line(line));
+    }
 }
 
 #[cfg(test)]

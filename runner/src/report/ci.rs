@@ -159,17 +159,39 @@ pub fn host_text(text: &str) -> String {
     out
 }
 
+/// One line of gantry's own text for a CI host's log, kept readable (no
+/// `%` escaping) but unable to issue a command: control characters are
+/// made visible (a CR or LF could start a new line) and a `::` opening
+/// the line is escaped.
+pub fn host_line(text: &str) -> String {
+    let mut out = super::visible(text).replace('\n', "\\x0a");
+    let indent = out.len() - out.trim_start().len();
+    if out[indent..].starts_with("::") {
+        out.replace_range(indent..indent + 1, "%3A");
+    }
+    out
+}
+
 /// GitHub's escaping of a command's property value.
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// A token no step can guess, to switch command processing off and on.
+/// A token no step can guess, to switch command processing off and on:
+/// 128 bits from the kernel's random source (time and pid only where it
+/// cannot be read, which a step could guess).
 fn stop_token() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("gantry-{:x}-{:x}", nanos, std::process::id())
+    use std::io::Read;
+    let mut random = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random));
+    if read.is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("gantry-{:x}-{:x}", nanos, std::process::id());
+    }
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("gantry-{hex}")
 }
 
 impl Reporter for Ci {
@@ -525,6 +547,15 @@ pub fn detect() -> Option<Flavor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_tokens_are_random_and_host_lines_issue_no_command() {
+        let (a, b) = (stop_token(), stop_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "gantry-".len() + 32, "{a}");
+        assert_eq!(host_line("  ::error::x"), "  %3A:error::x");
+        assert_eq!(host_line("a\r::b 100%"), "a\\x0d::b 100%");
+    }
 
     #[test]
     fn escaping_follows_github() {
