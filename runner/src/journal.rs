@@ -161,6 +161,28 @@ pub struct HookSpec {
     pub timeout_ms: u64,
 }
 
+#[cfg(test)]
+impl HookSpec {
+    /// A hook of step `name` in job `deploy`, for tests.
+    pub(crate) fn example(name: &str) -> HookSpec {
+        HookSpec {
+            job: "deploy".into(),
+            step_name: name.into(),
+            step_id: None,
+            step_number: 1,
+            plugin: "p".into(),
+            sha256: "0".repeat(64),
+            inputs: Vec::new(),
+            env: Vec::new(),
+            workspace: "read".into(),
+            dirs: Vec::new(),
+            host_env: Vec::new(),
+            memory_bytes: 1 << 20,
+            timeout_ms: 1000,
+        }
+    }
+}
+
 /// A variable of a hook. A value that held a secret is stored masked,
 /// with the template it came from, to be rendered again with the secrets
 /// given to the command that runs the hook.
@@ -592,21 +614,7 @@ mod tests {
             seq: 0,
             job: "deploy".into(),
             step: "one".into(),
-            hook: Some(Box::new(HookSpec {
-                job: "deploy".into(),
-                step_name: "one".into(),
-                step_id: None,
-                step_number: 1,
-                plugin: "p".into(),
-                sha256: "0".repeat(64),
-                inputs: Vec::new(),
-                env: Vec::new(),
-                workspace: "read".into(),
-                dirs: Vec::new(),
-                host_env: Vec::new(),
-                memory_bytes: 1,
-                timeout_ms: 1,
-            })),
+            hook: Some(Box::new(HookSpec::example("one"))),
         };
         let finished = |status: &str| Entry::RunFinished {
             status: status.into(),

@@ -33,7 +33,8 @@ fn log(project: &Project) -> String {
     std::fs::read_to_string(project.path().join("log.txt")).unwrap_or_default()
 }
 
-fn journal_lines(project: &Project) -> usize {
+/// The journal of the project's only run.
+fn journal_text(project: &Project) -> String {
     let runs = project.state_dir().join("runs");
     let run = std::fs::read_dir(&runs)
         .unwrap()
@@ -41,10 +42,23 @@ fn journal_lines(project: &Project) -> usize {
         .expect("a run")
         .unwrap()
         .path();
-    std::fs::read_to_string(run.join("journal.jsonl"))
-        .unwrap()
+    std::fs::read_to_string(run.join("journal.jsonl")).unwrap()
+}
+
+fn journal_lines(project: &Project) -> usize {
+    journal_text(project).lines().count()
+}
+
+/// The crash point right after the entry containing `entry` is written,
+/// found in the journal of an uncrashed run.
+fn point_after(entry: &str) -> usize {
+    let clean = project();
+    clean.gantry(&["run"]).expect_code(1);
+    journal_text(&clean)
         .lines()
-        .count()
+        .position(|line| line.contains(entry))
+        .unwrap_or_else(|| panic!("no entry with {entry}"))
+        + 1
 }
 
 fn killed(outcome: &Outcome) -> bool {
@@ -119,21 +133,7 @@ fn a_run_killed_after_any_journal_write_is_finished_by_resume() {
 #[test]
 fn a_resume_killed_after_any_journal_write_is_finished_by_the_next() {
     // Killed once both first steps have finished: the third is running.
-    let probe = project();
-    probe.gantry(&["run"]).expect_code(1);
-    let journal = std::fs::read_dir(probe.state_dir().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.jsonl");
-    let text = std::fs::read_to_string(journal).unwrap();
-    let run_point = text
-        .lines()
-        .position(|line| line.contains(r#""event":"step_started","seq":2"#))
-        .expect("the third step started")
-        + 1;
+    let run_point = point_after(r#""event":"step_started","seq":2"#);
     let resume_writes = {
         let project = project();
         project.gantry_with_env(&["run"], &[(CRASH, &run_point.to_string())]);
@@ -161,23 +161,9 @@ fn a_resume_killed_after_any_journal_write_is_finished_by_the_next() {
 /// journals the request, then runs it once more.
 #[test]
 fn an_interrupted_hook_runs_again_only_when_asked() {
-    let clean = project();
-    clean.gantry(&["run"]).expect_code(1);
-    let journal = std::fs::read_dir(clean.state_dir().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.jsonl");
-    let text = std::fs::read_to_string(journal).unwrap();
     // Killed right after the hook of `second` (seq 1) is journaled as
     // started, before it ran.
-    let point = text
-        .lines()
-        .position(|line| line.contains(r#""event":"rollback_started","seq":1"#))
-        .expect("the hook of `second` started")
-        + 1;
+    let point = point_after(r#""event":"rollback_started","seq":1"#);
     let project = project();
     let run = project.gantry_with_env(&["run"], &[(CRASH, &point.to_string())]);
     assert!(killed(&run));

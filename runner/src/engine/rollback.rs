@@ -421,21 +421,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> HookSpec {
-        HookSpec {
-            job: "deploy".into(),
-            step_name: name.into(),
-            step_id: None,
-            step_number: 1,
-            plugin: "p".into(),
-            sha256: "0".repeat(64),
-            inputs: Vec::new(),
-            env: Vec::new(),
-            workspace: "read".into(),
-            dirs: Vec::new(),
-            host_env: Vec::new(),
-            memory_bytes: 1 << 20,
-            timeout_ms: 1000,
-        }
+        HookSpec::example(name)
     }
 
     fn record(entry: Entry) -> Record {
