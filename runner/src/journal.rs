@@ -158,7 +158,14 @@ pub struct HookSpec {
     /// Host variables passed through, by name; read again when it runs.
     pub host_env: Vec<String>,
     pub memory_bytes: u64,
+    /// Files the hook may hold open at once, as its step could.
+    #[serde(default = "default_max_files")]
+    pub max_files: u32,
     pub timeout_ms: u64,
+}
+
+fn default_max_files() -> u32 {
+    crate::plan::DEFAULT_MAX_FILES
 }
 
 #[cfg(test)]
@@ -178,6 +185,7 @@ impl HookSpec {
             dirs: Vec::new(),
             host_env: Vec::new(),
             memory_bytes: 1 << 20,
+            max_files: 16,
             timeout_ms: 1000,
         }
     }

@@ -21,6 +21,10 @@ use crate::manifest::{LoadedManifest, ManifestError, ManifestErrors, did_you_mea
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(360 * 60);
 /// Default cap on a step's linear memory.
 pub const DEFAULT_MEMORY_MB: u64 = 256;
+/// Files a step may hold open at once unless `limits.files` says otherwise.
+pub const DEFAULT_MAX_FILES: u32 = 256;
+/// The most `limits.files` may grant.
+const MAX_FILES: u64 = 65_536;
 /// The most a 32-bit guest can address.
 const MAX_MEMORY_MB: u64 = 4096;
 /// The most combinations one matrix may expand to, as in GitHub Actions.
@@ -152,6 +156,8 @@ pub struct StepPlan {
     pub continue_on_error: bool,
     pub timeout: Duration,
     pub memory_bytes: u64,
+    /// Files it may hold open at once (`limits.files`).
+    pub max_files: u32,
     pub grants: Grants,
     pub retry: RetryPolicy,
     pub artifacts: StepArtifacts,
@@ -674,6 +680,21 @@ impl Resolver<'_> {
             }
         };
 
+        let max_files = match &step.limits.files {
+            None => DEFAULT_MAX_FILES,
+            Some(files) if (1..=MAX_FILES).contains(&files.value) => files.value as u32,
+            Some(files) => {
+                self.error(
+                    files.referenced,
+                    format!(
+                        "`files` must be between 1 and {MAX_FILES}, found {}",
+                        files.value
+                    ),
+                );
+                DEFAULT_MAX_FILES
+            }
+        };
+
         StepPlan {
             id: step.id.as_ref().map(|id| id.value.clone()),
             number: 0,
@@ -690,6 +711,7 @@ impl Resolver<'_> {
             continue_on_error: step.continue_on_error.as_ref().is_some_and(|c| c.value),
             timeout,
             memory_bytes: memory_mb * 1024 * 1024,
+            max_files,
             grants: self.grants(&step.permissions),
             retry,
             artifacts,

@@ -314,3 +314,32 @@ fn without_room_for_the_pool_steps_are_allocated_on_demand() {
     assert_eq!(code, Some(0));
     assert!(!stderr.contains("instance pool"), "{stderr}");
 }
+
+/// One step cannot hold the host's descriptors: past `limits.files` open
+/// at once (default 256) it fails with the limit named, and the steps
+/// after it, and the runner, carry on.
+#[test]
+fn a_step_holding_too_many_files_open_fails_naming_the_limit() {
+    let open = |count: u32, limits: &str| {
+        format!(
+            "      - uses: probe\n        with: {{ action: open, path: /workspace/gantry.yml, count: {count} }}\n{limits}"
+        )
+    };
+    let project = gantry_tests::probe_project(&format!(
+        "{}{}{}",
+        open(256, ""),
+        open(120, "        limits: { files: 120 }\n"),
+        open(100_000, "        continue-on-error: true\n")
+    ));
+    let outcome = project.gantry(&["run"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("opened 256")
+        .stdout_has("opened 120")
+        .stdout_has("opened more than 256 files at once, its limit; raise it with `limits.files`");
+    let project = gantry_tests::probe_project(&open(121, "        limits: { files: 120 }\n"));
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("opened more than 120 files at once");
+}

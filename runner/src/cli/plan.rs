@@ -130,6 +130,7 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
     out.push_str(&format!("    permissions: {}\n", grants.join("; ")));
     let mut limits = vec![
         format!("memory {} MiB", step.memory_bytes / (1024 * 1024)),
+        format!("{} open files", step.max_files),
         format!("timeout {}", human_duration(step.timeout)),
     ];
     if step.retry.attempts > 1 {

@@ -515,6 +515,7 @@ impl<'a> JobInstance<'a> {
             extra_dirs: Vec::new(),
             timeout,
             memory_bytes: step.memory_bytes,
+            max_files: step.max_files,
             output_limit: self.shared.options.output_limit,
             sink: log.sink(),
             cancel: cancel.clone(),
@@ -634,6 +635,7 @@ impl<'a> JobInstance<'a> {
                 .collect(),
             host_env: step.grants.host_env.clone(),
             memory_bytes: step.memory_bytes,
+            max_files: step.max_files,
             timeout_ms: u64::try_from(hook.timeout.as_millis()).unwrap_or(u64::MAX),
         })))
     }

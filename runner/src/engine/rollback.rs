@@ -330,6 +330,7 @@ impl HookRunner<'_> {
             extra_dirs: Vec::new(),
             timeout: Duration::from_millis(spec.timeout_ms),
             memory_bytes: spec.memory_bytes,
+            max_files: spec.max_files,
             output_limit: self.output_limit,
             sink: log.sink(),
             cancel: self.stop.clone(),

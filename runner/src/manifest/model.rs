@@ -176,6 +176,10 @@ pub struct Limits {
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub memory_mb: Option<Spanned<u64>>,
+    /// Files the step may hold open at once.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub files: Option<Spanned<u64>>,
 }
 
 /// What a step may touch. Everything absent here is denied.

@@ -41,7 +41,7 @@ use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiView};
 
 use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
@@ -59,6 +59,12 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
 /// How often the epoch advances; a running guest yields at each tick, so
 /// this bounds how late a timeout can fire.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource-table entries a step has besides its mounted folders and the
+/// files it opens: its three standard streams (measured on wasmtime-wasi
+/// 48's preview 1 adapter; the file-limit test pins it). A folder being
+/// listed counts as an open file while it is.
+const TABLE_OVERHEAD: usize = 3;
 
 /// What lives in a step's store.
 struct StepState {
@@ -121,6 +127,9 @@ pub struct StepInvocation<'a> {
     pub extra_dirs: Vec<DirMount>,
     pub timeout: Duration,
     pub memory_bytes: u64,
+    /// Files the guest may hold open at once, besides its standard streams
+    /// and mounted folders.
+    pub max_files: u32,
     pub output_limit: usize,
     pub sink: LineSink,
     /// Stops the guest at once when cancelled (fail-fast, an interrupted
@@ -166,6 +175,10 @@ pub enum Failure {
     OutputFlood {
         limit: usize,
     },
+    /// It tried to hold more files open at once than it may.
+    FileLimit {
+        limit: u32,
+    },
     /// The step ran, but what it wrote to its files is unusable.
     StepFiles(String),
     /// The step succeeded, but an artifact it uploaded could not be stored.
@@ -192,6 +205,10 @@ impl fmt::Display for Failure {
                     "printed more than its output cap of {limit} bytes; the log was cut"
                 )
             }
+            Failure::FileLimit { limit } => write!(
+                f,
+                "opened more than {limit} files at once, its limit; raise it with `limits.files`"
+            ),
             Failure::StepFiles(reason) => write!(f, "wrote an unusable step file: {reason}"),
             Failure::Artifact(reason) => write!(f, "its upload could not be stored: {reason}"),
         }
@@ -524,13 +541,27 @@ impl Sandbox {
             unused(folder);
             return early_failure(started, Failure::Setup(reason));
         }
-        let wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
+        let mut wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
                 unused(folder);
                 return early_failure(started, failure);
             }
         };
+        // Every file the guest opens is a host descriptor held in its
+        // resource table; capping the table caps what one step can take
+        // from the host (and from the steps beside it).
+        let mounts = match &folder {
+            None => 0,
+            Some(_) => {
+                2 + usize::from(invocation.workspace.is_some())
+                    + invocation.dirs.len()
+                    + invocation.extra_dirs.len()
+            }
+        };
+        wasi.ctx()
+            .table
+            .set_max_capacity(mounts + TABLE_OVERHEAD + invocation.max_files as usize);
         let mut store = Store::new(
             &self.engine,
             StepState {
@@ -797,6 +828,14 @@ fn classify(
             limit: invocation.memory_bytes,
         });
     }
+    if error
+        .chain()
+        .any(|cause| cause.is::<wasmtime::component::ResourceTableError>())
+    {
+        return Err(Failure::FileLimit {
+            limit: invocation.max_files,
+        });
+    }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return Err(Failure::Trap(describe_trap(*trap)));
     }
@@ -896,6 +935,7 @@ mod tests {
             extra_dirs: Vec::new(),
             timeout: Duration::from_secs(30),
             memory_bytes: 16 << 20,
+            max_files: 256,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             sink: Arc::new(|_, _, _| {}),
             cancel,

@@ -65,6 +65,21 @@ fn main() {
             }
             Err(e) => println!("list failed: {e}"),
         },
+        // Opens `path` `count` times, holding every handle.
+        "open" => {
+            let count: usize = input("count").parse().unwrap_or(1);
+            let mut held = Vec::new();
+            for _ in 0..count {
+                match fs::File::open(input("path")) {
+                    Ok(file) => held.push(file),
+                    Err(e) => {
+                        println!("open failed after {}: {e}", held.len());
+                        std::process::exit(1);
+                    }
+                }
+            }
+            println!("opened {}", held.len());
+        }
         "alloc" => {
             let megabytes: usize = input("megabytes").parse().unwrap_or(1024);
             let mut blocks: Vec<Vec<u8>> = Vec::new();
