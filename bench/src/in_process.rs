@@ -65,6 +65,7 @@ impl Gantry {
             alias: alias.into(),
             sha256: gantry::plugin::sha256_hex(bytes),
             bytes: bytes.to_vec(),
+            limits: Some(Default::default()),
         };
         let (first, note) = self.sandbox.admit_plugin(&plugin, Some(&self.cache));
         first.expect("the guest is admitted");

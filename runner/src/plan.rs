@@ -6,6 +6,7 @@
 //! at YAML again, and nothing in a plan can fail to resolve at run time
 //! except what depends on run-time values.
 
+use crate::plugin::compile_limits::CompileLimits;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -97,6 +98,8 @@ pub struct PluginRef {
     pub path: PathBuf,
     /// The inline pin from the manifest, if any (64 lowercase hex).
     pub inline_sha256: Option<String>,
+    /// What compiling it may take (`limits:` on the plugin).
+    pub compile_limits: CompileLimits,
 }
 
 #[derive(Debug)]
@@ -361,10 +364,66 @@ impl Resolver<'_> {
                     source: spec.source.value.clone(),
                     path: path.unwrap_or_default(),
                     inline_sha256,
+                    compile_limits: self.compile_limits(spec.limits.as_ref()),
                 },
             );
         }
         plugins
+    }
+
+    /// A plugin's compile limits: the defaults, each raised (or lowered)
+    /// by its key under the plugin's `limits:`.
+    fn compile_limits(&mut self, limits: Option<&model::PluginLimits>) -> CompileLimits {
+        let mut result = CompileLimits::default();
+        let Some(limits) = limits else {
+            return result;
+        };
+        let mib = 1 << 20;
+        let mut set =
+            |value: &Option<Spanned<u64>>, key: &str, max: u64, target: &mut u64, unit: u64| {
+                if let Some(value) = value {
+                    if (1..=max).contains(&value.value) {
+                        *target = value.value * unit;
+                    } else {
+                        self.error(
+                            value.referenced,
+                            format!("`{key}` must be between 1 and {max}, found {}", value.value),
+                        );
+                    }
+                }
+            };
+        set(
+            &limits.functions,
+            "functions",
+            10_000_000,
+            &mut result.functions,
+            1,
+        );
+        set(
+            &limits.code_mb,
+            "code-mb",
+            1024,
+            &mut result.code_bytes,
+            mib,
+        );
+        set(&limits.locals, "locals", 1_000_000, &mut result.locals, 1);
+        set(
+            &limits.data_mb,
+            "data-mb",
+            1024,
+            &mut result.data_bytes,
+            mib,
+        );
+        let mut seconds = result.deadline.as_secs();
+        set(
+            &limits.compile_seconds,
+            "compile-seconds",
+            3600,
+            &mut seconds,
+            1,
+        );
+        result.deadline = Duration::from_secs(seconds);
+        result
     }
 
     /// A plugin's absolute path, refusing anything outside the manifest's

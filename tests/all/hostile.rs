@@ -239,3 +239,92 @@ fn a_non_wasi_import_is_refused_before_any_code_runs() {
         .stdout_lacks("the start function ran")
         .stdout_lacks("_start ran");
 }
+
+/// A module of `functions` functions, each running `adds` additions on a
+/// local, with a `_start` that returns: written as bytes directly, since
+/// the text of a large one takes longer to parse than the test should.
+fn many_functions(functions: u32, adds: usize) -> Vec<u8> {
+    fn leb(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len() as u64, out);
+        out.extend_from_slice(payload);
+    }
+    let total = u64::from(functions) + 1;
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut module);
+    let mut declared = Vec::new();
+    leb(total, &mut declared);
+    declared.resize(declared.len() + total as usize, 0);
+    section(3, &declared, &mut module);
+    section(5, &[1, 0, 1], &mut module);
+    let mut exports = vec![1, 6];
+    exports.extend_from_slice(b"_start\0");
+    leb(u64::from(functions), &mut exports);
+    section(7, &exports, &mut module);
+    let mut body = vec![1, 1, 0x7f];
+    for _ in 0..adds {
+        body.extend_from_slice(&[0x20, 0, 0x41, 1, 0x6a, 0x21, 0]);
+    }
+    body.push(0x0b);
+    let mut code = Vec::new();
+    leb(total, &mut code);
+    for _ in 0..functions {
+        leb(body.len() as u64, &mut code);
+        code.extend_from_slice(&body);
+    }
+    code.extend_from_slice(&[2, 0, 0x0b]);
+    section(10, &code, &mut module);
+    module
+}
+
+/// A compile bomb (a module of more functions than any step needs) is
+/// measured before the compiler sees it and refused before any step runs,
+/// naming the plugin, the limit and how to raise it; raising it on the
+/// plugin admits it. A compilation past its deadline is refused the same
+/// way.
+#[test]
+fn a_compile_bomb_is_refused_before_any_step_naming_the_limit() {
+    let project = Project::new();
+    let bomb = many_functions(100_001, 0);
+    project.write("bomb.wasm", &bomb);
+    let sha = gantry_tests::sha256_hex(&bomb);
+    let manifest = |limits: &str| {
+        format!(
+            "name: bomb\nplugins:\n  bomb:\n    source: bomb.wasm\n    sha256: {sha}\n{limits}jobs:\n  main:\n    steps:\n      - uses: bomb\n"
+        )
+    };
+    project.manifest(&manifest(""));
+    project
+        .gantry(&["run", "--no-cache"])
+        .expect_code(2)
+        .stderr_has("plugin `bomb` was refused: it has 100002 functions, more than the compile limit of 100000")
+        .stderr_has("raise it with `limits: { functions: N }` on the plugin")
+        .stderr_has("nothing ran")
+        .stdout_lacks("job main");
+    project.manifest(&manifest("    limits: { functions: 100002 }\n"));
+    project.gantry(&["run", "--no-cache"]).expect_code(0);
+
+    // Several seconds of compiling, against a deadline of one.
+    let slow = many_functions(90_000, 20);
+    project.write("bomb.wasm", &slow);
+    let sha = gantry_tests::sha256_hex(&slow);
+    project.manifest(&format!(
+        "name: bomb\nplugins:\n  bomb:\n    source: bomb.wasm\n    sha256: {sha}\n    limits: {{ compile-seconds: 1 }}\njobs:\n  main:\n    steps:\n      - uses: bomb\n"
+    ));
+    project
+        .gantry(&["run", "--no-cache"])
+        .expect_code(2)
+        .stderr_has("compiling it took longer than 1 s, its compile deadline")
+        .stderr_has("`limits: { compile-seconds: N }`");
+}

@@ -242,10 +242,18 @@ pub fn admit_verified(
             .map_err(|error| errln!("gantry: compiling without the module cache: {error}"))
             .ok()
     };
-    let (plugins, notes) = sandbox.admit_all(verified, cache.as_ref());
-    for note in notes {
+    let admission = sandbox.admit_all(verified, cache.as_ref());
+    for note in &admission.notes {
         errln!("gantry: {note}");
     }
+    if !admission.past_limits.is_empty() {
+        for (alias, reason) in &admission.past_limits {
+            print_error(format!("plugin `{alias}` was refused: {reason}"));
+        }
+        errln!("nothing ran: every plugin must compile within its limits");
+        return Err(Exit::Invalid);
+    }
+    let plugins = admission.plugins;
     let hashes = verified
         .values()
         .map(|plugin| (plugin.alias.clone(), plugin.sha256.clone()))

@@ -479,6 +479,8 @@ fn kept_hook_plugins(
                         alias: spec.plugin.clone(),
                         sha256: spec.sha256.clone(),
                         bytes,
+                        // Admitted under its limits when its run began.
+                        limits: None,
                     },
                 );
             }

@@ -39,6 +39,30 @@ pub struct PluginSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub sha256: Option<Spanned<String>>,
+    /// What compiling it may take, past the defaults.
+    #[serde(default)]
+    pub limits: Option<PluginLimits>,
+}
+
+/// Compile limits of one plugin (see the README's limits table).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginLimits {
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub functions: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub code_mb: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub locals: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub data_mb: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub compile_seconds: Option<Spanned<u64>>,
 }
 
 /// One job: a list of steps run in order in one job context, once or once

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod check;
+pub mod compile_limits;
 pub mod kept;
 pub mod lockfile;
 pub mod metadata;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 pub use lockfile::{LOCK_FILE_NAME, LockFile};
 
+use self::compile_limits::CompileLimits;
 use crate::plan::{Plan, PluginRef};
 
 /// Modules bigger than this are refused before hashing.
@@ -30,6 +32,9 @@ pub struct VerifiedPlugin {
     pub alias: String,
     pub sha256: String,
     pub bytes: Vec<u8>,
+    /// What compiling it may take; `None` for a plugin compiled under its
+    /// limits before (a hook's kept copy).
+    pub limits: Option<CompileLimits>,
 }
 
 /// Where a pin came from, for messages.
@@ -132,6 +137,7 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
         alias: plugin.alias.clone(),
         sha256: found,
         bytes,
+        limits: Some(plugin.compile_limits),
     })
 }
 
@@ -175,6 +181,7 @@ mod tests {
             source: "p.wasm".into(),
             path: path.to_owned(),
             inline_sha256: inline,
+            compile_limits: CompileLimits::default(),
         }
     }
 

@@ -50,6 +50,7 @@ use crate::fsutil;
 use crate::plan::DirMount;
 use crate::plugin::VerifiedPlugin;
 use crate::plugin::cache::{Lookup, ModuleCache};
+use crate::plugin::compile_limits::CompileLimits;
 use crate::state::{Protected, relation};
 
 /// The only import module a step may use.
@@ -90,8 +91,38 @@ pub struct StepModule {
 
 /// Why a module was refused before running.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(String);
+#[error("{reason}")]
+pub struct Refused {
+    reason: String,
+    /// Refused for passing a compile limit: the run fails before any step
+    /// rather than only the steps using the plugin.
+    past_limit: bool,
+}
+
+impl Refused {
+    fn new(reason: impl Into<String>) -> Refused {
+        Refused {
+            reason: reason.into(),
+            past_limit: false,
+        }
+    }
+
+    fn past_limit(reason: impl Into<String>) -> Refused {
+        Refused {
+            reason: reason.into(),
+            past_limit: true,
+        }
+    }
+}
+
+/// What admitting a run's plugins gave: each alias's module or why it was
+/// refused, what the cache had to say, and the plugins past a compile
+/// limit, which fail the run before any step.
+pub struct Admission {
+    pub plugins: IndexMap<String, Result<StepModule, String>>,
+    pub notes: Vec<String>,
+    pub past_limits: Vec<(String, String)>,
+}
 
 /// The engine shared by every step of a run.
 pub struct Sandbox {
@@ -347,16 +378,29 @@ impl Sandbox {
         plugin: &VerifiedPlugin,
         cache: Option<&ModuleCache>,
     ) -> (Result<StepModule, Refused>, Option<String>) {
-        let Some(cache) = cache else {
-            return (self.admit(&plugin.bytes), None);
-        };
+        // A module compiled before (same bytes, same engine) passed its
+        // limits then; a new one is measured before the compiler sees it.
         let mut note = None;
-        match cache.load(&self.engine, &plugin.sha256) {
-            Lookup::Hit(module) => return (self.check(module), None),
-            Lookup::Miss => {}
-            Lookup::Rejected(reason) => note = Some(reason),
+        if let Some(cache) = cache {
+            match cache.load(&self.engine, &plugin.sha256) {
+                Lookup::Hit(module) => return (self.check(module), None),
+                Lookup::Miss => {}
+                Lookup::Rejected(reason) => note = Some(reason),
+            }
         }
-        let admitted = self.compile(&plugin.bytes).and_then(|module| {
+        if let Some(limits) = &plugin.limits
+            && let Err(reason) = limits.check(&plugin.bytes)
+        {
+            return (Err(Refused::past_limit(reason)), note);
+        }
+        let compiled = match &plugin.limits {
+            Some(limits) => self.compile_within(&plugin.bytes, limits),
+            None => self.compile(&plugin.bytes),
+        };
+        let Some(cache) = cache else {
+            return (compiled.and_then(|module| self.check(module)), note);
+        };
+        let admitted = compiled.and_then(|module| {
             let admitted = self.check(module.clone())?;
             if let Err(e) = cache.store(&self.engine, &plugin.sha256, &module) {
                 note = Some(format!(
@@ -377,7 +421,7 @@ impl Sandbox {
         &self,
         plugins: &IndexMap<String, VerifiedPlugin>,
         cache: Option<&ModuleCache>,
-    ) -> (IndexMap<String, Result<StepModule, String>>, Vec<String>) {
+    ) -> Admission {
         let mut distinct: IndexMap<&str, &VerifiedPlugin> = IndexMap::new();
         for plugin in plugins.values() {
             distinct.entry(plugin.sha256.as_str()).or_insert(plugin);
@@ -397,37 +441,58 @@ impl Sandbox {
                     .into_iter()
                     .map(|handle| match handle.join() {
                         Ok(result) => result,
-                        Err(_) => (
-                            Err(Refused("the compiler stopped unexpectedly".into())),
-                            None,
-                        ),
+                        Err(_) => (Err(Refused::new("the compiler stopped unexpectedly")), None),
                     })
                     .collect()
             })
         };
         let mut notes = Vec::new();
+        let mut past_limits = Vec::new();
         let mut by_sha = IndexMap::new();
-        for (sha, (admitted, note)) in distinct.keys().zip(results) {
+        for ((sha, plugin), (admitted, note)) in distinct.iter().zip(results) {
             notes.extend(note);
+            if let Err(refused) = &admitted
+                && refused.past_limit
+            {
+                past_limits.push((plugin.alias.clone(), refused.reason.clone()));
+            }
             by_sha.insert(*sha, admitted.map_err(|refused| refused.to_string()));
         }
-        let admitted = plugins
+        let plugins = plugins
             .iter()
             .map(|(alias, plugin)| (alias.clone(), by_sha[plugin.sha256.as_str()].clone()))
             .collect();
-        (admitted, notes)
+        Admission {
+            plugins,
+            notes,
+            past_limits,
+        }
+    }
+
+    /// Compiles on a thread of its own, giving up after the deadline: the
+    /// thread is left to finish (or be ended with the process, as the run
+    /// fails before any step), never waited for.
+    fn compile_within(&self, bytes: &[u8], limits: &CompileLimits) -> Result<Module, Refused> {
+        let (done, result) = std::sync::mpsc::channel();
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        let spawned = std::thread::Builder::new()
+            .name("gantry-compile".into())
+            .spawn(move || {
+                let _ = done.send(Module::from_binary(&engine, &owned));
+            });
+        if spawned.is_err() {
+            // No thread to spare: compile here, without a deadline.
+            return self.compile(bytes);
+        }
+        match result.recv_timeout(limits.deadline) {
+            Ok(compiled) => compiled.map_err(|e| compile_refusal(&e)),
+            Err(_) => Err(Refused::past_limit(limits.too_slow())),
+        }
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Module, Refused> {
-        Module::from_binary(&self.engine, bytes).map_err(|e| {
-            let cause = root_cause(&e);
-            // The pooling allocator checks a module against its slots here.
-            if cause.contains("per-instance limit") || cause.contains("exceeds the limit of") {
-                beyond_one_share(cause)
-            } else {
-                Refused(format!("not a valid WebAssembly module: {cause}"))
-            }
-        })
+        Module::from_binary(&self.engine, bytes).map_err(|e| compile_refusal(&e))
     }
 
     /// Checks a compiled module and links it.
@@ -436,7 +501,7 @@ impl Sandbox {
         let (mut can_sleep, mut changes_files, mut reaches_folders) = (false, false, false);
         for import in module.imports() {
             if import.module() != WASI_MODULE {
-                return Err(Refused(format!(
+                return Err(Refused::new(format!(
                     "it imports `{}::{}`, which gantry does not provide; a step may only import WASI preview 1 (`{WASI_MODULE}`)",
                     import.module(),
                     import.name()
@@ -450,25 +515,24 @@ impl Sandbox {
             Some(wasmtime::ExternType::Func(func))
                 if func.params().len() == 0 && func.results().len() == 0 => {}
             Some(_) => {
-                return Err(Refused(
-                    "its `_start` export is not a function without parameters or results".into(),
+                return Err(Refused::new(
+                    "its `_start` export is not a function without parameters or results",
                 ));
             }
             None => {
-                return Err(Refused(
-                    "it does not export `_start`; a step must be a WASI command (a program with a `main`)"
-                        .into(),
+                return Err(Refused::new(
+                    "it does not export `_start`; a step must be a WASI command (a program with a `main`)",
                 ));
             }
         }
         let pre = self.linker.instantiate_pre(&module).map_err(|e| {
             let cause = root_cause(&e);
             match cause.strip_prefix("unknown import: ") {
-                Some(rest) => Refused(format!(
+                Some(rest) => Refused::new(format!(
                     "it imports {}, which is not a WASI preview 1 function gantry provides",
                     rest.trim_end_matches(" has not been defined")
                 )),
-                None => Refused(cause),
+                None => Refused::new(cause),
             }
         })?;
         Ok(StepModule {
@@ -661,8 +725,19 @@ fn within_one_share(module: &Module) -> Result<(), Refused> {
 
 /// The refusal of a module that needs more than a step may have, in the
 /// same words whether the pool or [`within_one_share`] found it.
+/// Why the compiler refused a module.
+fn compile_refusal(error: &wasmtime::Error) -> Refused {
+    let cause = root_cause(error);
+    // The pooling allocator checks a module against its slots here.
+    if cause.contains("per-instance limit") || cause.contains("exceeds the limit of") {
+        beyond_one_share(cause)
+    } else {
+        Refused::new(format!("not a valid WebAssembly module: {cause}"))
+    }
+}
+
 fn beyond_one_share(detail: impl fmt::Display) -> Refused {
-    Refused(format!("it needs more than one step's share: {detail}"))
+    Refused::new(format!("it needs more than one step's share: {detail}"))
 }
 
 fn early_failure(started: Instant, failure: Failure) -> StepRun {
