@@ -19,6 +19,8 @@
 //! removes, so the registered masks reach exactly the marked spans.
 
 use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::fmt;
 
 /// What a masked secret is replaced with.
@@ -31,26 +33,76 @@ const MASK: &str = "***";
 /// itself as `aa` does in `aaa`) the union of the matched text becomes a
 /// single `***`, so no fragment of a secret survives. Because the union is
 /// taken, a longer value always wins over a shorter one inside it.
+///
+/// All values are searched for at once by Aho–Corasick automata, so masking
+/// is linear in the text however many values there are. Values added
+/// lately sit in a small automaton of their own, merged into the large one
+/// once they are many, so a step adding masks one line at a time rebuilds
+/// only the small one (amortized, every value is compiled a few times).
 #[derive(Clone, Default)]
 pub struct Masker {
-    secrets: Vec<Secret>,
+    settled: Tier,
+    recent: Tier,
 }
 
-/// A value plus its prefix table, so overlapping matches are found in one
-/// linear pass over the text (Knuth–Morris–Pratt).
-#[derive(Clone)]
-struct Secret {
-    value: String,
-    /// `fallback[i]`: length of the longest proper prefix of `value[..=i]`
-    /// that is also its suffix.
-    fallback: Vec<usize>,
+/// Values and the automaton that finds them, built on the first search
+/// after a change.
+#[derive(Clone, Default)]
+struct Tier {
+    values: std::collections::BTreeSet<String>,
+    longest: usize,
+    automaton: std::sync::OnceLock<Option<AhoCorasick>>,
+}
+
+impl Tier {
+    fn insert(&mut self, value: String) -> bool {
+        self.longest = self.longest.max(value.len());
+        let added = self.values.insert(value);
+        if added {
+            self.automaton = std::sync::OnceLock::new();
+        }
+        added
+    }
+
+    /// Pushes the byte range of every occurrence of every value in `text`,
+    /// overlapping ones included.
+    fn find(&self, text: &str, ranges: &mut Vec<(usize, usize)>) {
+        let automaton = self.automaton.get_or_init(|| {
+            if self.values.is_empty() {
+                return None;
+            }
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&self.values)
+                .ok()
+        });
+        match automaton {
+            Some(automaton) => ranges.extend(
+                automaton
+                    .find_overlapping_iter(text)
+                    .map(|found| (found.start(), found.end())),
+            ),
+            // Only if no automaton could be built: one value at a time.
+            None => {
+                for value in &self.values {
+                    ranges.extend(
+                        text.match_indices(value.as_str())
+                            .map(|(start, found)| (start, start + found.len())),
+                    );
+                }
+            }
+        }
+    }
 }
 
 // Hand-written so that debug output never prints a secret.
 impl fmt::Debug for Masker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Masker")
-            .field("secrets", &self.secrets.len())
+            .field(
+                "secrets",
+                &(self.settled.values.len() + self.recent.values.len()),
+            )
             .finish()
     }
 }
@@ -63,7 +115,7 @@ impl Masker {
 
     /// Whether no value is registered (masking is then a no-op).
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.settled.values.is_empty() && self.recent.values.is_empty()
     }
 
     /// Registers a secret. Empty and whitespace-only values are ignored
@@ -86,18 +138,19 @@ impl Masker {
     }
 
     fn register(&mut self, value: &str) {
-        if self.secrets.iter().any(|s| s.value == value) {
+        if self.settled.values.contains(value) || !self.recent.insert(value.to_owned()) {
             return;
         }
-        let fallback = prefix_table(value.as_bytes());
-        self.secrets.push(Secret {
-            value: value.to_owned(),
-            fallback,
-        });
+        if self.recent.values.len() > (self.settled.values.len() / 8).max(64) {
+            let recent = std::mem::take(&mut self.recent);
+            for value in recent.values {
+                self.settled.insert(value);
+            }
+        }
     }
 
     /// Returns `text` with every registered value replaced by `***`. Borrows
-    /// when nothing matches. Cost is linear in the text per registered value.
+    /// when nothing matches. Cost is linear in the text and its matches.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         replace(text, self.matches(text))
     }
@@ -106,13 +159,8 @@ impl Masker {
     /// overlapping ones included, each on char boundaries; unordered.
     pub fn matches(&self, text: &str) -> Vec<(usize, usize)> {
         let mut ranges = Vec::new();
-        for secret in &self.secrets {
-            // The std substring search is fast and usually says "absent";
-            // only then is the overlapping-match scan worth running.
-            if let Some(first) = text.find(&secret.value) {
-                secret.find_all(text.as_bytes(), first, &mut ranges);
-            }
-        }
+        self.settled.find(text, &mut ranges);
+        self.recent.find(text, &mut ranges);
         // A valid UTF-8 needle only matches on char boundaries; rounding
         // outward anyway makes slicing by these ranges unable to panic.
         for r in &mut ranges {
@@ -124,11 +172,7 @@ impl Masker {
     /// The length in bytes of the longest registered value (0 if none): a
     /// match can reach at most this far back from the end of a text.
     pub fn longest(&self) -> usize {
-        self.secrets
-            .iter()
-            .map(|s| s.value.len())
-            .max()
-            .unwrap_or(0)
+        self.settled.longest.max(self.recent.longest)
     }
 }
 
@@ -318,42 +362,6 @@ impl Masks {
     }
 }
 
-impl Secret {
-    /// Pushes the byte range of every match in `text[from..]`, overlapping
-    /// ones included.
-    fn find_all(&self, text: &[u8], from: usize, out: &mut Vec<(usize, usize)>) {
-        let needle = self.value.as_bytes();
-        let mut matched = 0;
-        for (i, &byte) in text.iter().enumerate().skip(from) {
-            while matched > 0 && needle[matched] != byte {
-                matched = self.fallback[matched - 1];
-            }
-            if needle[matched] == byte {
-                matched += 1;
-            }
-            if matched == needle.len() {
-                out.push((i + 1 - matched, i + 1));
-                matched = self.fallback[matched - 1];
-            }
-        }
-    }
-}
-
-fn prefix_table(needle: &[u8]) -> Vec<usize> {
-    let mut table = vec![0; needle.len()];
-    let mut k = 0;
-    for (i, &byte) in needle.iter().enumerate().skip(1) {
-        while k > 0 && needle[k] != byte {
-            k = table[k - 1];
-        }
-        if needle[k] == byte {
-            k += 1;
-        }
-        table[i] = k;
-    }
-    table
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +440,29 @@ mod tests {
         let m = masker(&[&secret, "b"]);
         let line = "a".repeat(200_000) + "b";
         assert_eq!(m.mask(&line), "******");
+    }
+
+    /// 100,000 values over a megabyte of text: one automaton scans the text
+    /// once. (Searching value by value took minutes for this.)
+    #[test]
+    fn many_values_are_searched_in_one_pass() {
+        let mut masker = Masker::new();
+        for i in 0..100_000 {
+            masker.add(&format!("token-{i:06}"));
+            if i % 1000 == 0 {
+                // Masking between additions, as a step's log does.
+                assert_eq!(masker.mask("a line"), "a line");
+            }
+        }
+        let mut text = "x".repeat(1 << 20);
+        text.push_str("token-099999 and token-000042");
+        let masked = masker.mask(&text);
+        assert!(
+            masked.ends_with("*** and ***"),
+            "{}",
+            &masked[masked.len() - 40..]
+        );
+        assert_eq!(masker.longest(), "token-000000".len());
     }
 
     #[test]
