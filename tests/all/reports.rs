@@ -370,3 +370,42 @@ fn a_closed_stdout_is_a_quiet_end() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Step summaries are kept on disk and capped: the run's `summary.md`
+/// stops at 16 MiB with a line saying so, and what goes to GitHub's
+/// `$GITHUB_STEP_SUMMARY` (which refuses more than 1 MiB) points to it
+/// instead of holding it.
+#[test]
+fn summaries_are_capped_for_the_run_and_for_github() {
+    let step = "      - uses: probe\n        with: { action: big-summary, kib: 1000 }\n";
+    let project = gantry_tests::probe_project(&step.repeat(18));
+    let github = tempfile::NamedTempFile::new().unwrap();
+    let outcome = project.gantry_with_env(
+        &["run", "--format", "github"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", github.path().to_str().unwrap()),
+        ],
+    );
+    outcome.expect_code(0);
+    let runs = project.state_dir().join("runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.len() <= 16 * 1024 * 1024 + 200, "{}", summary.len());
+    assert!(summary.len() > 15 * 1024 * 1024, "{}", summary.len());
+    assert!(summary.ends_with(
+        "_The run's summary reached its limit of 16 MiB; later step summaries were left out._\n"
+    ));
+    let posted = std::fs::read_to_string(github.path()).unwrap();
+    assert!(posted.len() < 1024 * 1024, "{}", posted.len());
+    assert!(
+        posted.contains("larger than a GitHub step summary may be"),
+        "{posted}"
+    );
+    assert!(posted.contains("| main |"), "the table of steps is kept");
+}

@@ -27,6 +27,7 @@ use indexmap::IndexMap;
 use crate::abi::Masks;
 use crate::engine::rollback::{Compensation, HookRunner};
 use crate::engine::run_id;
+use crate::engine::summary::RunSummary;
 use crate::exit::Exit;
 use crate::journal::{self, Entry, Journal, RunState};
 use crate::manifest;
@@ -300,14 +301,15 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
 /// Appends the hooks' summaries to the run's `summary.md`, beside its
 /// journal, as a run's own hooks would have.
 fn add_to_summary(journal: &Journal, summaries: &str) {
-    let path = journal.path().with_file_name("summary.md");
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    text.push_str(summaries);
-    match crate::fsutil::write_atomic(&path, text.as_bytes()) {
-        Ok(()) => outln!("gantry: hook summaries added to {}", path.display()),
+    let folder = journal.path().parent().unwrap_or(std::path::Path::new("."));
+    let mut summary = RunSummary::continuing(folder);
+    summary.append(summaries);
+    match summary.finish(true) {
+        Ok(Some(path)) => outln!("gantry: hook summaries added to {}", path.display()),
+        Ok(None) => {}
         Err(error) => errln!(
-            "gantry: cannot add the hooks' summaries to `{}`: {error}",
-            path.display()
+            "gantry: cannot add the hooks' summaries to the run's summary in `{}`: {error}",
+            folder.display()
         ),
     }
 }

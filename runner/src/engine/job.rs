@@ -696,15 +696,7 @@ impl<'a> JobInstance<'a> {
         self.env.extend(files.env);
         if !files.summary.trim().is_empty() {
             let masked = self.shared.mask_step(&files.summary);
-            let mut summaries = self
-                .shared
-                .summaries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            summaries.push_str(&masked);
-            if !masked.ends_with('\n') {
-                summaries.push('\n');
-            }
+            self.shared.add_summary(&masked);
         }
         let outcome = status;
         let conclusion = if outcome == Conclusion::Failure && step.continue_on_error {

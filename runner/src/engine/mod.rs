@@ -22,6 +22,7 @@ mod log;
 pub mod rollback;
 pub mod run_id;
 mod status;
+pub mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ use self::contexts::ContextsBuilder;
 use self::job::JobInstance;
 use self::rollback::{Compensation, HookRunner};
 use self::status::{Functions, JobStatus, asks_for_status};
+use self::summary::RunSummary;
 use crate::abi::{Masks, step_text};
 use crate::artifacts::{RunArtifacts, Store};
 use crate::exit::Exit;
@@ -111,7 +113,9 @@ struct Shared {
     /// Secrets and `::add-mask::` values, masked for the rest of the run;
     /// `reporter` masks every event with them.
     masks: Arc<Mutex<Masks>>,
-    summaries: Mutex<String>,
+    /// The run's `summary.md`, written as step summaries come.
+    /// `None` once put in place.
+    summary: Mutex<Option<RunSummary>>,
     failed_steps: Mutex<Vec<String>>,
     journal: Journal,
     /// The content-addressed store and this run's index of uploads.
@@ -129,6 +133,18 @@ impl Shared {
     /// Appends to the journal and waits for the disk (when the run has
     /// something to compensate: the journal knows). If that fails, the
     /// run cannot promise to undo what it does next, so it stops.
+    /// Appends a (masked) summary to the run's `summary.md`.
+    fn add_summary(&self, text: &str) {
+        if let Some(summary) = self
+            .summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            summary.append(text);
+        }
+    }
+
     fn record(&self, entry: Entry) {
         self.append(entry, true);
     }
@@ -267,7 +283,7 @@ pub async fn run(
         options,
         run_id: run_id.clone(),
         masks,
-        summaries: Mutex::new(String::new()),
+        summary: Mutex::new(Some(RunSummary::new(&run_folder))),
         failed_steps: Mutex::new(Vec::new()),
         journal,
         store,
@@ -437,11 +453,7 @@ async fn roll_back(shared: &Shared) -> Exit {
     };
     let compensated = runner.compensate(&compensation, "the run failed").await;
     if let Ok(outcome) = &compensated {
-        shared
-            .summaries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_str(&outcome.summaries);
+        shared.add_summary(&outcome.summaries);
     }
     match compensated {
         Ok(outcome) if outcome.succeeded() => Exit::StepFailed,
@@ -680,31 +692,19 @@ pub(crate) struct Strategy {
     pub job_total: usize,
 }
 
-/// Writes the collected step summaries to the run's folder, as durably as
-/// the run's journal.
+/// Puts the run's `summary.md` in place, as durably as its journal.
 fn write_summary(shared: &Shared) -> Option<PathBuf> {
-    let summaries = shared.summaries.lock().unwrap_or_else(|e| e.into_inner());
-    if summaries.is_empty() {
-        return None;
-    }
-    let folder = shared.options.state_dir.join("runs").join(&shared.run_id);
-    let path = folder.join("summary.md");
-    let write = if shared.journal.durable() {
-        crate::fsutil::write_atomic
-    } else {
-        crate::fsutil::write_atomic_unsynced
-    };
-    let written =
-        std::fs::create_dir_all(&folder).and_then(|()| write(&path, summaries.as_bytes()));
-    match written {
-        Ok(()) => Some(path),
+    let summary = shared
+        .summary
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    match summary.finish(shared.journal.durable()) {
+        Ok(path) => path,
         Err(e) => {
             shared.reporter.report(Event::StepNote {
                 job: &shared.plan.name,
-                text: &format!(
-                    "could not write the run summary to `{}`: {e}",
-                    path.display()
-                ),
+                text: &format!("could not write the run summary: {e}"),
             });
             None
         }

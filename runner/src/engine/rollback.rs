@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::log::StepLog;
+use super::summary::MAX_RUN_SUMMARY;
 use super::{AdmittedPlugins, mask_step_with, mask_with, run_off_executor};
 use crate::abi::Masks;
 use crate::expr::{Contexts, Template, Value};
@@ -213,7 +214,8 @@ impl HookRunner<'_> {
             });
             let started = Instant::now();
             let (result, summary) = self.run_hook(hook).await;
-            if !summary.is_empty() {
+            // Bounded like the run's summary, which they join.
+            if !summary.is_empty() && (outcome.summaries.len() as u64) < MAX_RUN_SUMMARY {
                 outcome
                     .summaries
                     .push_str(&mask_step_with(&self.masks, &summary));

@@ -177,6 +177,9 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// The most GitHub Actions takes in one step's `$GITHUB_STEP_SUMMARY`.
+const GITHUB_STEP_SUMMARY_LIMIT: u64 = 1 << 20;
+
 /// A token no step can guess, to switch command processing off and on:
 /// 128 bits from the kernel's random source (time and pid only where it
 /// cannot be read, which a step could guess).
@@ -402,10 +405,7 @@ impl Reporter for Ci {
                 }
                 state.line(&host_text(&verdict));
                 if self.flavor == Flavor::GitHub {
-                    let steps_summary = summary_path
-                        .and_then(|path| std::fs::read_to_string(path).ok())
-                        .unwrap_or_default();
-                    let problems = self.write_github_files(&state, success, &steps_summary);
+                    let problems = self.write_github_files(&state, success, summary_path);
                     for problem in problems {
                         state.line(&format!(
                             "::warning title=gantry::{}",
@@ -460,7 +460,12 @@ impl Ci {
 
     /// Appends the run summary to `$GITHUB_STEP_SUMMARY` and the jobs'
     /// outputs to `$GITHUB_OUTPUT`; returns what could not be written.
-    fn write_github_files(&self, state: &State, success: bool, steps_summary: &str) -> Vec<String> {
+    fn write_github_files(
+        &self,
+        state: &State,
+        success: bool,
+        summary_path: Option<&std::path::Path>,
+    ) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(path) = &self.files.step_summary {
             let verdict = if success { "succeeded" } else { "failed" };
@@ -476,12 +481,27 @@ impl Ci {
                     human_duration(row.duration)
                 ));
             }
-            if !steps_summary.trim().is_empty() {
-                text.push('\n');
-                text.push_str(steps_summary);
-                if !steps_summary.ends_with('\n') {
+            // GitHub refuses a step summary over 1 MiB whole: the steps'
+            // summaries go in only as far as they fit, the rest pointed to.
+            let room = GITHUB_STEP_SUMMARY_LIMIT.saturating_sub(text.len() as u64 + 1024);
+            let steps_summary = summary_path.and_then(|path| {
+                crate::fsutil::read_regular_file_capped(path, room)
+                    .ok()
+                    .map(|read| (path, read))
+            });
+            match steps_summary {
+                Some((_, Some(bytes))) if !bytes.trim_ascii().is_empty() => {
                     text.push('\n');
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                    if !bytes.ends_with(b"\n") {
+                        text.push('\n');
+                    }
                 }
+                Some((path, None)) => text.push_str(&format!(
+                    "\nThe steps' summaries are larger than a GitHub step summary may be (1 MiB); they are in `{}`.\n",
+                    table_cell(&path.display().to_string())
+                )),
+                _ => {}
             }
             if let Err(e) = append(path, &text) {
                 problems.push(format!("cannot append to {}: {e}", path.display()));

@@ -199,6 +199,12 @@ fn main() {
         // Appends `content` to the ABI file named by the variable `file`
         // (`GANTRY_ENV`, say), each `<NUL>` written as a NUL byte.
         "append" => append(&input("file"), &input("content").replace("<NUL>", "\0")),
+        // A summary of `kib` KiB of `x` lines.
+        "big-summary" => {
+            let kib: usize = input("kib").parse().unwrap_or(1);
+            let line = format!("{}\n", "x".repeat(1023));
+            append("GANTRY_STEP_SUMMARY", &line.repeat(kib));
+        }
         "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
         "panic" => panic!("the probe was asked to panic"),
         "stderr" => eprintln!("to stderr: {}", input("message")),
