@@ -128,6 +128,7 @@ impl Gantry {
         plugins.insert(alias.into(), Ok(module.clone()));
         let state = tempfile::tempdir().expect("a state folder");
         let options = RunOptions {
+            artifact_limit: gantry::artifacts::store::DEFAULT_ARTIFACT_BYTES,
             state_dir: state.path().to_owned(),
             output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
             max_parallel: PARALLEL_JOBS,

@@ -104,3 +104,24 @@ fn a_corrupted_blob_fails_the_downloading_step_naming_the_file() {
     assert!(stdout.contains("corrupt"), "{stdout}");
     assert!(!stdout.contains("read ok"), "{stdout}");
 }
+
+/// An upload larger than the artifact limit (`--artifact-limit`, 2 GiB by
+/// default) fails its step before anything is copied into the store.
+#[test]
+fn an_upload_past_the_artifact_limit_is_refused_before_copying() {
+    let project = pipeline(
+        "  build:\n    steps:\n      - uses: probe\n        with: { action: fill, path: /artifacts/site/big.bin, kib: 3072 }\n        artifacts: { upload: [site] }\n",
+    );
+    project
+        .gantry(&["run", "--artifact-limit", "2"])
+        .expect_code(1)
+        .stdout_has("filled 3072 KiB")
+        .stdout_has("the upload holds 3 MiB, more than the limit of 2 MiB for one artifact")
+        .stdout_has("--artifact-limit MB");
+    let blobs = project.state_dir().join("store/blobs");
+    let stored = std::fs::read_dir(&blobs).map_or(0, |shards| shards.count());
+    assert_eq!(stored, 0, "nothing was copied into the store");
+    project
+        .gantry(&["run", "--artifact-limit", "4"])
+        .expect_code(0);
+}

@@ -44,13 +44,19 @@ pub struct PutLimits {
     pub max_entries: usize,
     /// The most folders an entry may be nested in.
     pub max_depth: usize,
+    /// The most bytes its files may hold together.
+    pub max_bytes: u64,
 }
+
+/// The default of [`PutLimits::max_bytes`]: 2 GiB.
+pub const DEFAULT_ARTIFACT_BYTES: u64 = 2 << 30;
 
 impl Default for PutLimits {
     fn default() -> Self {
         PutLimits {
             max_entries: 200_000,
             max_depth: 128,
+            max_bytes: DEFAULT_ARTIFACT_BYTES,
         }
     }
 }
@@ -130,6 +136,19 @@ impl Store {
             Err(error) => return Err(ArtifactError::io("read", dir)(error)),
         }
         let found = walk(dir, limits)?;
+        // Measured from the walk, before a byte is copied.
+        let bytes: u64 = found
+            .iter()
+            .filter(|found| matches!(found.kind, EntryKind::File { .. }))
+            .map(|found| found.metadata.len())
+            .sum();
+        if bytes > limits.max_bytes {
+            return Err(ArtifactError::InvalidTree(format!(
+                "the upload holds {} MiB, more than the limit of {} MiB for one artifact; raise it with `gantry run --artifact-limit MB`",
+                bytes.div_ceil(1 << 20),
+                limits.max_bytes >> 20
+            )));
+        }
         let mut entries: Vec<Entry> = found
             .iter()
             .map(|found| Entry {

@@ -288,6 +288,7 @@ fn uploads_past_the_limits_are_refused() {
     let limits = PutLimits {
         max_entries: 4,
         max_depth: 8,
+        ..PutLimits::default()
     };
     let message = store
         .put_tree_with(upload.path(), &limits)
@@ -300,6 +301,7 @@ fn uploads_past_the_limits_are_refused() {
     let limits = PutLimits {
         max_entries: 100,
         max_depth: 3,
+        ..PutLimits::default()
     };
     let message = store
         .put_tree_with(upload.path(), &limits)
@@ -312,8 +314,32 @@ fn uploads_past_the_limits_are_refused() {
     let limits = PutLimits {
         max_entries: 100,
         max_depth: 4,
+        ..PutLimits::default()
     };
     store.put_tree_with(upload.path(), &limits).unwrap();
+
+    // Too many bytes: refused before anything is copied into the store.
+    let upload = tempfile::tempdir().unwrap();
+    write(upload.path(), "big", &vec![7u8; 3 << 20], 0o644);
+    let limits = PutLimits {
+        max_bytes: 2 << 20,
+        ..PutLimits::default()
+    };
+    let message = store
+        .put_tree_with(upload.path(), &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("holds 3 MiB, more than the limit of 2 MiB"),
+        "{message}"
+    );
+    assert!(
+        store
+            .list_blobs()
+            .unwrap()
+            .iter()
+            .all(|(_, _, size)| *size < (2 << 20))
+    );
 }
 
 /// Makes the blob of `sha256` writable and gives it other bytes.

@@ -35,6 +35,10 @@ pub struct RunCommand {
     /// the machine's memory]
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget: Option<u64>,
+    /// The most one uploaded artifact may hold, in MiB; a larger upload
+    /// fails its step before anything is copied
+    #[arg(long, value_name = "MB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    artifact_limit: u64,
     #[command(flatten)]
     secrets: SecretArgs,
     /// The most one step may print, in bytes; past it the step fails
@@ -97,6 +101,7 @@ impl RunCommand {
             cancel: CancellationToken::new(),
             stop_rollback: CancellationToken::new(),
             plugin_hashes: admitted.hashes,
+            artifact_limit: self.artifact_limit.saturating_mul(1 << 20),
         };
         watch_signals(
             &runtime,

@@ -18,6 +18,7 @@ use super::log::StepLog;
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
 use crate::abi::step_text;
+use crate::artifacts::PutLimits;
 use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
@@ -382,7 +383,13 @@ impl<'a> JobInstance<'a> {
             let tree = self
                 .shared
                 .store
-                .put_tree(host)
+                .put_tree_with(
+                    host,
+                    &PutLimits {
+                        max_bytes: self.shared.options.artifact_limit,
+                        ..PutLimits::default()
+                    },
+                )
                 .map_err(|e| format!("artifact `{name}`: {e}"))?;
             self.shared
                 .uploads

@@ -54,7 +54,7 @@ use crate::secrets::Secrets;
 /// Settings of one run that do not come from the manifest.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Where run records go (`.gantry` beside the manifest by default).
+    /// Where run records go (the project's state folder by default).
     pub state_dir: PathBuf,
     pub output_limit: usize,
     /// How many job instances may run at once.
@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub stop_rollback: CancellationToken,
     /// The verified sha256 of each plugin alias, journaled with each hook.
     pub plugin_hashes: BTreeMap<String, String>,
+    /// The most bytes one uploaded artifact may hold.
+    pub artifact_limit: u64,
 }
 
 /// How a run ended.

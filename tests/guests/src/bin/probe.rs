@@ -199,6 +199,21 @@ fn main() {
         // Appends `content` to the ABI file named by the variable `file`
         // (`GANTRY_ENV`, say), each `<NUL>` written as a NUL byte.
         "append" => append(&input("file"), &input("content").replace("<NUL>", "\0")),
+        // Writes `kib` KiB to the file `path`, 64 KiB at a time.
+        "fill" => {
+            let kib: usize = input("kib").parse().unwrap_or(1);
+            let mut file = fs::File::create(input("path")).expect("create the file to fill");
+            let chunk = vec![b'f'; 64 * 1024];
+            let mut written = 0;
+            while written < kib {
+                if let Err(e) = file.write_all(&chunk) {
+                    println!("fill failed after {written} KiB: {e}");
+                    std::process::exit(1);
+                }
+                written += 64;
+            }
+            println!("filled {written} KiB");
+        }
         // A summary of `kib` KiB of `x` lines.
         "big-summary" => {
             let kib: usize = input("kib").parse().unwrap_or(1);
