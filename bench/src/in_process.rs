@@ -187,6 +187,7 @@ fn invocation(env: Vec<(String, String)>) -> StepInvocation<'static> {
         timeout: Duration::from_secs(60),
         memory_bytes: 64 << 20,
         max_files: 256,
+        disk_bytes: 1 << 30,
         output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
         sink: Arc::new(|_, _, _| {}),
         cancel: CancellationToken::new(),

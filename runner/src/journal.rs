@@ -161,11 +161,18 @@ pub struct HookSpec {
     /// Files the hook may hold open at once, as its step could.
     #[serde(default = "default_max_files")]
     pub max_files: u32,
+    /// What the hook's `/tmp` may hold, as its step's could.
+    #[serde(default = "default_disk_bytes")]
+    pub disk_bytes: u64,
     pub timeout_ms: u64,
 }
 
 fn default_max_files() -> u32 {
     crate::plan::DEFAULT_MAX_FILES
+}
+
+fn default_disk_bytes() -> u64 {
+    crate::plan::DEFAULT_DISK_MB << 20
 }
 
 #[cfg(test)]
@@ -186,6 +193,7 @@ impl HookSpec {
             host_env: Vec::new(),
             memory_bytes: 1 << 20,
             max_files: 16,
+            disk_bytes: 1 << 20,
             timeout_ms: 1000,
         }
     }

@@ -26,6 +26,11 @@ pub const DEFAULT_MEMORY_MB: u64 = 256;
 pub const DEFAULT_MAX_FILES: u32 = 256;
 /// The most `limits.files` may grant.
 const MAX_FILES: u64 = 65_536;
+/// What a step's `/tmp` and upload folders may hold unless `limits.disk-mb`
+/// says otherwise, in MiB.
+pub const DEFAULT_DISK_MB: u64 = 1024;
+/// The most `limits.disk-mb` may grant.
+const MAX_DISK_MB: u64 = 1 << 20;
 /// The most a 32-bit guest can address.
 const MAX_MEMORY_MB: u64 = 4096;
 /// The most combinations one matrix may expand to, as in GitHub Actions.
@@ -161,6 +166,8 @@ pub struct StepPlan {
     pub memory_bytes: u64,
     /// Files it may hold open at once (`limits.files`).
     pub max_files: u32,
+    /// What its `/tmp` and upload folders may hold (`limits.disk-mb`).
+    pub disk_bytes: u64,
     pub grants: Grants,
     pub retry: RetryPolicy,
     pub artifacts: StepArtifacts,
@@ -754,6 +761,21 @@ impl Resolver<'_> {
             }
         };
 
+        let disk_mb = match &step.limits.disk_mb {
+            None => DEFAULT_DISK_MB,
+            Some(mb) if (1..=MAX_DISK_MB).contains(&mb.value) => mb.value,
+            Some(mb) => {
+                self.error(
+                    mb.referenced,
+                    format!(
+                        "`disk-mb` must be between 1 and {MAX_DISK_MB}, found {}",
+                        mb.value
+                    ),
+                );
+                DEFAULT_DISK_MB
+            }
+        };
+
         StepPlan {
             id: step.id.as_ref().map(|id| id.value.clone()),
             number: 0,
@@ -771,6 +793,7 @@ impl Resolver<'_> {
             timeout,
             memory_bytes: memory_mb * 1024 * 1024,
             max_files,
+            disk_bytes: disk_mb << 20,
             grants: self.grants(&step.permissions),
             retry,
             artifacts,

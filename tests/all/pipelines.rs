@@ -317,7 +317,7 @@ fn plan_shows_what_would_run() {
         .stdout_has("  step compile\n    uses: probe sha256:")
         .stdout_has("(from the manifest)")
         .stdout_has("permissions: workspace write; host env HOME")
-        .stdout_has("limits: memory 64 MiB, 256 open files, timeout 2 min, 3 attempts, backoff 2 s")
+        .stdout_has("limits: memory 64 MiB, 256 open files, disk 1024 MiB, timeout 2 min, 3 attempts, backoff 2 s")
         .stdout_has("rollback: none")
         .stdout_has("job deploy\n  needs: build\n  if: success()");
     let build = outcome.stdout.find("job build").unwrap();
@@ -393,7 +393,7 @@ fn plan_shows_the_default_limits() {
         .gantry(&["plan"])
         .expect_code(0)
         .stdout_has("  step probe\n")
-        .stdout_has("    limits: memory 256 MiB, 256 open files, timeout 360 min\n");
+        .stdout_has("    limits: memory 256 MiB, 256 open files, disk 1024 MiB, timeout 360 min\n");
 }
 
 /// A state folder removed under a live run is noticed at the next entry

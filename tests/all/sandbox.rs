@@ -343,3 +343,40 @@ fn a_step_holding_too_many_files_open_fails_naming_the_limit() {
         .expect_code(1)
         .stdout_has("opened more than 120 files at once");
 }
+
+/// A step's private `/tmp` and upload folders hold at most `limits.disk-mb`
+/// (default 1024 MiB) together: a step past it is stopped while it runs
+/// (here it would sleep for a minute after writing), or fails when it
+/// ends, naming the limit; what it wrote goes with its folders.
+#[test]
+fn a_step_filling_its_folders_past_the_disk_limit_fails_naming_it() {
+    let fill = |path: &str, extra: &str| {
+        format!(
+            "      - uses: probe\n        with: {{ action: fill, path: {path}, kib: 3072{extra} }}\n        limits: {{ disk-mb: 2 }}\n        artifacts: {{ upload: [site] }}\n        continue-on-error: true\n"
+        )
+    };
+    let project = gantry_tests::probe_project(&format!(
+        "{}{}{}",
+        fill("/tmp/big", ", then_sleep: 60"),
+        fill("/artifacts/site/big", ""),
+        "      - uses: probe\n        with: { action: fill, path: /tmp/fine, kib: 3072 }\n        limits: { disk-mb: 4 }\n"
+    ));
+    let started = std::time::Instant::now();
+    let outcome = project.gantry(&["run"]);
+    outcome.expect_code(0).stdout_has("filled 3072 KiB");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "the sleeping step was not stopped"
+    );
+    assert_eq!(
+        outcome
+            .stdout
+            .matches("wrote more than 2 MiB to its /tmp and upload folders, its limit; raise it with `limits.disk-mb`")
+            .count(),
+        2,
+        "{}",
+        outcome.stdout
+    );
+    let blobs = project.state_dir().join("store/blobs");
+    assert_eq!(std::fs::read_dir(&blobs).map_or(0, |s| s.count()), 0);
+}

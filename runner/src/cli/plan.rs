@@ -131,6 +131,7 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
     let mut limits = vec![
         format!("memory {} MiB", step.memory_bytes / (1024 * 1024)),
         format!("{} open files", step.max_files),
+        format!("disk {} MiB", step.disk_bytes >> 20),
         format!("timeout {}", human_duration(step.timeout)),
     ];
     if step.retry.attempts > 1 {

@@ -523,6 +523,7 @@ impl<'a> JobInstance<'a> {
             timeout,
             memory_bytes: step.memory_bytes,
             max_files: step.max_files,
+            disk_bytes: step.disk_bytes,
             output_limit: self.shared.options.output_limit,
             sink: log.sink(),
             cancel: cancel.clone(),
@@ -643,6 +644,7 @@ impl<'a> JobInstance<'a> {
             host_env: step.grants.host_env.clone(),
             memory_bytes: step.memory_bytes,
             max_files: step.max_files,
+            disk_bytes: step.disk_bytes,
             timeout_ms: u64::try_from(hook.timeout.as_millis()).unwrap_or(u64::MAX),
         })))
     }

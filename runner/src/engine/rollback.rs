@@ -333,6 +333,7 @@ impl HookRunner<'_> {
             timeout: Duration::from_millis(spec.timeout_ms),
             memory_bytes: spec.memory_bytes,
             max_files: spec.max_files,
+            disk_bytes: spec.disk_bytes,
             output_limit: self.output_limit,
             sink: log.sink(),
             cancel: self.stop.clone(),

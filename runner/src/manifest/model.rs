@@ -204,6 +204,10 @@ pub struct Limits {
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub files: Option<Spanned<u64>>,
+    /// What its private `/tmp` and upload folders may hold, in MiB.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub disk_mb: Option<Spanned<u64>>,
 }
 
 /// What a step may touch. Everything absent here is denied.

@@ -25,6 +25,7 @@
 //! also ends a guest blocked in a host call, such as a long sleep), and
 //! output through the capped capture of [`output`].
 
+mod disk;
 pub mod leftovers;
 pub mod limits;
 pub mod output;
@@ -66,6 +67,13 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// 48's preview 1 adapter; the file-limit test pins it). A folder being
 /// listed counts as an open file while it is.
 const TABLE_OVERHEAD: usize = 3;
+
+/// How waiting for a guest ended.
+enum Ended<T> {
+    Cancelled,
+    DiskFull,
+    Ran(T),
+}
 
 /// What lives in a step's store.
 struct StepState {
@@ -161,6 +169,8 @@ pub struct StepInvocation<'a> {
     /// Files the guest may hold open at once, besides its standard streams
     /// and mounted folders.
     pub max_files: u32,
+    /// Bytes its private `/tmp` and upload folders may hold together.
+    pub disk_bytes: u64,
     pub output_limit: usize,
     pub sink: LineSink,
     /// Stops the guest at once when cancelled (fail-fast, an interrupted
@@ -206,6 +216,10 @@ pub enum Failure {
     OutputFlood {
         limit: usize,
     },
+    /// It wrote more to its `/tmp` and upload folders than it may.
+    DiskLimit {
+        limit: u64,
+    },
     /// It tried to hold more files open at once than it may.
     FileLimit {
         limit: u32,
@@ -236,6 +250,11 @@ impl fmt::Display for Failure {
                     "printed more than its output cap of {limit} bytes; the log was cut"
                 )
             }
+            Failure::DiskLimit { limit } => write!(
+                f,
+                "wrote more than {} MiB to its /tmp and upload folders, its limit; raise it with `limits.disk-mb`",
+                limit >> 20
+            ),
             Failure::FileLimit { limit } => write!(
                 f,
                 "opened more than {limit} files at once, its limit; raise it with `limits.files`"
@@ -636,19 +655,47 @@ impl Sandbox {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_async_yield_and_update(1);
 
+        // What the step may fill: its private `/tmp` and upload folders.
+        let filled: Vec<PathBuf> = match (&folder, module.changes_files) {
+            (Some(folder), true) => std::iter::once(folder.scratch())
+                .chain(
+                    invocation
+                        .extra_dirs
+                        .iter()
+                        .filter(|dir| dir.writable)
+                        .map(|dir| dir.host.clone()),
+                )
+                .collect(),
+            _ => Vec::new(),
+        };
         let guarded = tokio::time::timeout(invocation.timeout, run_guest(&module.pre, &mut store));
         let result = tokio::select! {
             biased;
-            () = invocation.cancel.cancelled() => None,
-            result = guarded => Some(result),
+            () = invocation.cancel.cancelled() => Ended::Cancelled,
+            () = disk::watch(&filled, invocation.disk_bytes) => Ended::DiskFull,
+            result = guarded => Ended::Ran(result),
         };
         let flooded = capture.finish();
         let outcome = match result {
-            None => Err(Failure::Cancelled),
-            Some(Err(_elapsed)) => Err(Failure::Timeout(invocation.timeout)),
-            Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
+            Ended::Cancelled => Err(Failure::Cancelled),
+            Ended::DiskFull => Err(Failure::DiskLimit {
+                limit: invocation.disk_bytes,
+            }),
+            Ended::Ran(Err(_elapsed)) => Err(Failure::Timeout(invocation.timeout)),
+            Ended::Ran(Ok(Ok(()))) => Ok(()),
+            Ended::Ran(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
         };
+        // A guest quicker than the watch may end past its limit: measured
+        // once more now.
+        let outcome = outcome.and_then(|()| {
+            if disk::used(&filled) > invocation.disk_bytes {
+                Err(Failure::DiskLimit {
+                    limit: invocation.disk_bytes,
+                })
+            } else {
+                Ok(())
+            }
+        });
         drop(store);
         let read = match folder {
             Some(folder) if module.changes_files => self.folders.finish(folder),
@@ -1011,6 +1058,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             memory_bytes: 16 << 20,
             max_files: 256,
+            disk_bytes: 1 << 30,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             sink: Arc::new(|_, _, _| {}),
             cancel,

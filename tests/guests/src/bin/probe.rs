@@ -199,7 +199,8 @@ fn main() {
         // Appends `content` to the ABI file named by the variable `file`
         // (`GANTRY_ENV`, say), each `<NUL>` written as a NUL byte.
         "append" => append(&input("file"), &input("content").replace("<NUL>", "\0")),
-        // Writes `kib` KiB to the file `path`, 64 KiB at a time.
+        // Writes `kib` KiB to the file `path`, 64 KiB at a time, then
+        // sleeps `then_sleep` seconds if given.
         "fill" => {
             let kib: usize = input("kib").parse().unwrap_or(1);
             let mut file = fs::File::create(input("path")).expect("create the file to fill");
@@ -213,6 +214,10 @@ fn main() {
                 written += 64;
             }
             println!("filled {written} KiB");
+            drop(file);
+            if let Ok(seconds) = input("then_sleep").parse::<f64>() {
+                std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+            }
         }
         // A summary of `kib` KiB of `x` lines.
         "big-summary" => {
