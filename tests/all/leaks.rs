@@ -278,3 +278,19 @@ fn an_error_quoting_the_manifest_cannot_issue_a_host_command() {
         hosted.stderr
     );
 }
+
+/// 100,000 `::add-mask::` lines from one step: the first 1,000 are masks,
+/// the rest refused with one warning, and the run stays quick to finish
+/// (it took 46 s when every mask was searched for on its own).
+#[test]
+fn a_flood_of_masks_is_capped_with_a_warning() {
+    let project = probe_project(
+        "      - uses: probe\n        with: { action: mask-flood, count: 100000 }\n      - uses: probe\n        with: { action: print, text: 'later: value-000002' }\n",
+    );
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("registered more than 1000 masks; the rest are refused")
+        .stdout_has("first: ***, late: value-099999")
+        .stdout_has("later: ***");
+}

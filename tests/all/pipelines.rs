@@ -410,10 +410,17 @@ fn a_state_folder_removed_under_a_run_stops_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let journal_seen = Instant::now() + Duration::from_secs(20);
+    // Once the step's guest is about to start (the run has made all its
+    // folders), the state folder goes.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let runs = project.state_dir().join("runs");
-    while std::fs::read_dir(&runs).map_or(true, |mut r| r.next().is_none()) {
-        assert!(Instant::now() < journal_seen, "the run never started");
+    let started = || {
+        let run = std::fs::read_dir(&runs).ok()?.next()?.ok()?.path();
+        let journal = std::fs::read_to_string(run.join("journal.jsonl")).ok()?;
+        journal.contains("step_state_file").then_some(())
+    };
+    while started().is_none() {
+        assert!(Instant::now() < deadline, "the step never started");
         std::thread::sleep(Duration::from_millis(20));
     }
     std::fs::remove_dir_all(project.state_dir()).unwrap();

@@ -368,3 +368,26 @@ fn a_manifest_or_lock_file_gantry_cannot_trust_is_never_read() {
         .expect_code(2)
         .stderr_has("outside the manifest's folder");
 }
+
+/// A damaged run is kept by `gantry gc` (whether it needs compensating
+/// cannot be told) until a person lets it go with `--remove-damaged`.
+#[test]
+fn gc_keeps_a_damaged_run_until_asked_to_remove_it() {
+    let project = probe_project(HOOKED_STEP);
+    project.gantry(&["run"]).expect_code(0);
+    let path = journal_path(&project);
+    let mut damaged = lines(&path);
+    damaged.remove(1);
+    write_lines(&path, &damaged);
+    project
+        .gantry(&["gc", "--keep", "0"])
+        .expect_code(0)
+        .stdout_has("kept run")
+        .stdout_has("--remove-damaged");
+    assert!(path.exists());
+    project
+        .gantry(&["gc", "--keep", "0", "--remove-damaged"])
+        .expect_code(0)
+        .stdout_has("removed run");
+    assert!(!path.exists());
+}

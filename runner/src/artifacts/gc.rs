@@ -56,10 +56,15 @@ impl GcReport {
 /// The indexes of the kept runs are all read before anything is removed:
 /// if one cannot be read, nothing is removed, since its blobs cannot be
 /// told apart from garbage. `_lock` must be the run lock of `state_dir`.
+///
+/// A run whose journal is damaged is kept too (nothing can tell whether
+/// it needs compensating), unless `remove_damaged`: a person who has
+/// looked at it lets it go.
 pub fn collect_garbage(
     state_dir: &Path,
     keep: usize,
     dry_run: bool,
+    remove_damaged: bool,
     _lock: &RunLock,
 ) -> Result<GcReport, ArtifactError> {
     let all = runs::list(state_dir).map_err(ArtifactError::io(
@@ -70,7 +75,7 @@ pub fn collect_garbage(
     let (unsettled, removed): (Vec<String>, Vec<String>) = older
         .iter()
         .cloned()
-        .partition(|run| needs_resume(state_dir, run));
+        .partition(|run| must_stay(state_dir, run, remove_damaged));
     let mut referenced = HashSet::new();
     for run in kept.iter().chain(&unsettled) {
         let index = ArtifactIndex::load(state_dir, run)?;
@@ -149,11 +154,12 @@ pub fn collect_garbage(
 
 /// Whether `run` must stay for `gantry resume`: its runner died before the
 /// run finished, or its rollback was cut short. A journal that cannot be
-/// read keeps the run too, for a person to look at; a run without one has
-/// nothing to resume.
-fn needs_resume(state_dir: &Path, run: &str) -> bool {
+/// read keeps the run too, for a person to look at (unless
+/// `remove_damaged`); a run without one has nothing to resume.
+fn must_stay(state_dir: &Path, run: &str, remove_damaged: bool) -> bool {
     match journal::read(&runs::run_dir(state_dir, run).join(journal::FILE_NAME)) {
         Ok(records) => RunState::of(&records) != RunState::Settled,
+        Err(error) if error.is_damaged() => !remove_damaged,
         Err(error) => !error.is_missing(),
     }
 }

@@ -606,7 +606,7 @@ fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
     assert_eq!(store.list_blobs().unwrap().len(), 4);
 
     let lock = RunLock::acquire(state.path(), false).unwrap();
-    let dry = collect_garbage(state.path(), 2, true, &lock).unwrap();
+    let dry = collect_garbage(state.path(), 2, true, false, &lock).unwrap();
     assert!(dry.dry_run);
     assert_eq!(
         store.list_blobs().unwrap().len(),
@@ -615,7 +615,7 @@ fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
     );
     assert!(runs::run_dir(state.path(), RUN_A).exists());
 
-    let report = collect_garbage(state.path(), 2, false, &lock).unwrap();
+    let report = collect_garbage(state.path(), 2, false, false, &lock).unwrap();
     assert_eq!(report.kept_runs, [RUN_C, RUN_B]);
     assert_eq!(removed_runs(&report), [RUN_A]);
     assert_eq!(
@@ -645,7 +645,7 @@ fn gc_keeps_the_newest_runs_and_the_blobs_they_use() {
         store.materialize(tree, out.path()).unwrap();
     }
 
-    let report = collect_garbage(state.path(), 0, false, &lock).unwrap();
+    let report = collect_garbage(state.path(), 0, false, false, &lock).unwrap();
     assert_eq!(report.removed_runs.len(), 2);
     assert!(store.list_blobs().unwrap().is_empty());
     assert_eq!(
@@ -699,7 +699,7 @@ fn gc_keeps_a_run_that_still_needs_resume() {
     );
     journal(RUN_B, vec![started(RUN_B), finished()]);
     let lock = RunLock::acquire(state.path(), false).unwrap();
-    let report = collect_garbage(state.path(), 1, false, &lock).unwrap();
+    let report = collect_garbage(state.path(), 1, false, false, &lock).unwrap();
     assert_eq!(report.kept_unsettled, [RUN_A]);
     assert_eq!(removed_runs(&report), [RUN_B]);
     assert!(runs::run_dir(state.path(), RUN_A).exists());
@@ -718,7 +718,7 @@ fn gc_removes_nothing_when_a_kept_index_is_unreadable() {
     fs::create_dir_all(runs::run_dir(state.path(), RUN_B)).unwrap();
     fs::write(ArtifactIndex::path(state.path(), RUN_B), b"garbage").unwrap();
     let lock = RunLock::acquire(state.path(), false).unwrap();
-    let error = collect_garbage(state.path(), 1, false, &lock).unwrap_err();
+    let error = collect_garbage(state.path(), 1, false, false, &lock).unwrap_err();
     assert!(error.to_string().contains(RUN_B), "{error}");
     assert!(runs::run_dir(state.path(), RUN_A).exists());
     assert_eq!(store.list_blobs().unwrap().len(), 4);

@@ -16,9 +16,11 @@ use crate::sandbox::leftovers;
 /// Removes the run folders (journal, logs, summary, artifact index) of every
 /// run but the newest N, then every stored artifact file that no remaining
 /// run refers to. A run that still needs `gantry resume` (its runner died,
-/// or its rollback was cut short) is kept. It takes the state folder's run lock, so it never
-/// overlaps a run. The state folder is `.gantry` beside the manifest
-/// (`--manifest`, default ./gantry.yml), or `--state-dir`.
+/// or its rollback was cut short) is kept, and so is one whose journal is
+/// damaged unless `--remove-damaged`. It takes the state folder's run
+/// lock, so it never overlaps a run. It also removes the temporary folders
+/// of killed runners. The state folder is the project's (`--manifest`,
+/// default ./gantry.yml), or `--state-dir`.
 ///
 /// Exit status: 0 when done; 2 when the state folder is in use (see
 /// `--wait`); 1 when something could not be read or removed.
@@ -34,6 +36,10 @@ pub struct GcCommand {
     /// Show what would be removed, and remove nothing
     #[arg(long)]
     dry_run: bool,
+    /// Also remove old runs whose journal is damaged (kept otherwise, for
+    /// a person to look at: whether they need compensating cannot be told)
+    #[arg(long)]
+    remove_damaged: bool,
     #[command(flatten)]
     state: StateFolderArgs,
 }
@@ -64,7 +70,13 @@ impl GcCommand {
                 return Exit::Invalid;
             }
         };
-        let report = match collect_garbage(&state_dir, self.keep, self.dry_run, &lock) {
+        let report = match collect_garbage(
+            &state_dir,
+            self.keep,
+            self.dry_run,
+            self.remove_damaged,
+            &lock,
+        ) {
             Ok(report) => report,
             Err(error) => {
                 print_error(error);
@@ -80,7 +92,9 @@ impl GcCommand {
             outln!("{verb} run {run} ({})", human_bytes(*bytes));
         }
         for run in &report.kept_unsettled {
-            outln!("kept run {run}: it has not settled (see `gantry resume {run}`)");
+            outln!(
+                "kept run {run}: it has not settled, or its journal is damaged (see `gantry runs`; `gantry resume {run}` finishes it, `--remove-damaged` lets a damaged one go)"
+            );
         }
         outln!(
             "{verb} {} ({})",

@@ -199,6 +199,15 @@ fn main() {
         // Appends `content` to the ABI file named by the variable `file`
         // (`GANTRY_ENV`, say), each `<NUL>` written as a NUL byte.
         "append" => append(&input("file"), &input("content").replace("<NUL>", "\0")),
+        // Registers `count` masks `value-N`, then prints two of them.
+        "mask-flood" => {
+            let count: usize = input("count").parse().unwrap_or(1);
+            let mut out = std::io::stdout().lock();
+            for n in 0..count {
+                writeln!(out, "::add-mask::value-{n:06}").expect("print");
+            }
+            writeln!(out, "first: value-000001, late: value-{:06}", count - 1).expect("print");
+        }
         // Writes `kib` KiB to the file `path`, 64 KiB at a time, then
         // sleeps `then_sleep` seconds if given.
         "fill" => {
