@@ -67,9 +67,10 @@ fn killed(outcome: &Outcome) -> bool {
 
 /// Resumes until nothing is left (at most three times), then checks the
 /// promises: each hook ran at most once; a step that ran had its hook run
-/// or reported interrupted; the run is settled.
-fn resume_and_check(project: &Project, context: &str) {
-    let mut said = String::new();
+/// or reported interrupted (here, or in `earlier`, what killed commands
+/// said); the run is settled.
+fn resume_and_check(project: &Project, context: &str, earlier: &str) {
+    let mut said = earlier.to_owned();
     for _ in 0..3 {
         let outcome = project.gantry(&["resume"]);
         assert!(
@@ -126,7 +127,7 @@ fn a_run_killed_after_any_journal_write_is_finished_by_resume() {
             "the run survived write {point}: {}",
             outcome.stdout
         );
-        resume_and_check(&project, &format!("run killed after write {point}"));
+        resume_and_check(&project, &format!("run killed after write {point}"), "");
     }
 }
 
@@ -152,7 +153,11 @@ fn a_resume_killed_after_any_journal_write_is_finished_by_the_next() {
             "resume survived write {point}: {}",
             resume.stdout
         );
-        resume_and_check(&project, &format!("resume killed after write {point}"));
+        resume_and_check(
+            &project,
+            &format!("resume killed after write {point}"),
+            &resume.stdout,
+        );
     }
 }
 
@@ -345,4 +350,65 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it_once_there_is_room() {
         .expect_code(0)
         .stdout_lacks("DAMAGED")
         .stdout_lacks("resume");
+}
+
+/// Beside the kills at each journal write: kills at arbitrary moments of a
+/// run and of its resume (the delays are printed, so a failure can be
+/// replayed), each followed by resumes until the run is settled.
+#[test]
+fn a_run_killed_at_arbitrary_moments_is_finished_by_resume() {
+    // A cheap, varied sequence: no need for a random crate, only spread.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut state = seed | 1;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    for round in 0..8 {
+        let project = project();
+        let run_delay = next(40);
+        let mut child = project
+            .command(&["run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The delay counts from the run's start (its journal), not from
+        // the process's, which a busy machine makes vary more than a run.
+        let runs = project.state_dir().join("runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_dir(&runs).map_or(true, |mut r| r.next().is_none())
+            && child.try_wait().unwrap().is_none()
+        {
+            assert!(std::time::Instant::now() < deadline, "the run never began");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(run_delay));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        child.wait().unwrap();
+        let resume_delay = next(40);
+        let resume = project
+            .command(&["resume"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(resume_delay));
+        // SAFETY: as above.
+        unsafe { libc::kill(resume.id() as libc::pid_t, libc::SIGKILL) };
+        let said = resume.wait_with_output().unwrap().stdout;
+        resume_and_check(
+            &project,
+            &format!(
+                "seed {seed}, round {round}: run killed after {run_delay} ms, resume after {resume_delay} ms"
+            ),
+            &String::from_utf8_lossy(&said),
+        );
+    }
 }
