@@ -44,9 +44,15 @@ impl Fixture {
 
     /// Runs `gantry` with `args` in the project folder, with the shared cache.
     fn gantry(&self, args: &[&str]) -> Outcome {
+        self.gantry_with(args, &[])
+    }
+
+    /// [`Fixture::gantry`] with more environment variables.
+    fn gantry_with(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let cache = self.cache.path().to_str().expect("a UTF-8 temp path");
-        self.project
-            .gantry_with_env(args, &[("XDG_CACHE_HOME", cache)])
+        let mut all = vec![("XDG_CACHE_HOME", cache)];
+        all.extend_from_slice(env);
+        self.project.gantry_with_env(args, &all)
     }
 }
 
@@ -1034,6 +1040,63 @@ fn an_unknown_input_to_a_first_party_plugin_is_refused_with_a_suggestion() {
         assert!(
             !project.path().join("ran.txt").exists(),
             "a step ran before the manifest was refused ({plugin})"
+        );
+    }
+}
+
+/// The crash harness on a real deployment: a failing second release whose
+/// runner is killed after each journal entry, then resumed until settled.
+/// Whatever the point, `current` points at a complete release, and at the
+/// first one unless a hook was cut short (reported, never run twice).
+#[test]
+fn a_deployment_killed_at_any_journal_write_leaves_current_on_a_complete_release() {
+    const CRASH: &str = "GANTRY_CRASH_AFTER_JOURNAL_WRITES";
+    let failing = "      - uses: probe\n        with: { action: exit, code: 1 }\n";
+    let deployed_once = || {
+        let project = Fixture::new();
+        fs::create_dir(project.path().join("www")).unwrap();
+        deploy_pipeline(&project, "v1", "");
+        project.gantry(&["run"]).expect_code(0);
+        deploy_pipeline(&project, "v2", failing);
+        project
+    };
+    let writes = {
+        let project = deployed_once();
+        project.gantry(&["run"]).expect_code(1);
+        let runs = project.state_dir().join("runs");
+        let mut ids: Vec<_> = fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        ids.sort();
+        fs::read_to_string(ids.last().unwrap().join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    for point in 1..=writes {
+        let project = deployed_once();
+        let run = project.gantry_with(&["run"], &[(CRASH, &point.to_string())]);
+        assert_eq!(run.code, -1, "the run survived write {point}");
+        let mut said = String::new();
+        for _ in 0..3 {
+            let resumed = project.gantry(&["resume"]);
+            said.push_str(&resumed.stdout);
+            if resumed.stdout.contains("nothing to resume") {
+                break;
+            }
+        }
+        assert!(said.contains("nothing to resume"), "write {point}: {said}");
+        let page = read(&project, "www/current/index.html");
+        let interrupted = said.contains("was interrupted earlier");
+        let expected: &[&str] = if interrupted {
+            &["<h1>site v1</h1>", "<h1>site v2</h1>"]
+        } else {
+            &["<h1>site v1</h1>"]
+        };
+        assert!(
+            expected.contains(&page.as_str()),
+            "write {point}: {page}\n{said}"
         );
     }
 }
