@@ -35,14 +35,7 @@ fn log(project: &Project) -> String {
 
 /// The journal of the project's only run.
 fn journal_text(project: &Project) -> String {
-    let runs = project.state_dir().join("runs");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .expect("a run")
-        .unwrap()
-        .path();
-    std::fs::read_to_string(run.join("journal.jsonl")).unwrap()
+    std::fs::read_to_string(project.latest_run_dir().join("journal.jsonl")).unwrap()
 }
 
 fn journal_lines(project: &Project) -> usize {

@@ -1063,13 +1063,7 @@ fn a_deployment_killed_at_any_journal_write_leaves_current_on_a_complete_release
     let writes = {
         let project = deployed_once();
         project.gantry(&["run"]).expect_code(1);
-        let runs = project.state_dir().join("runs");
-        let mut ids: Vec<_> = fs::read_dir(&runs)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        ids.sort();
-        fs::read_to_string(ids.last().unwrap().join("journal.jsonl"))
+        fs::read_to_string(project.latest_run_dir().join("journal.jsonl"))
             .unwrap()
             .lines()
             .count()

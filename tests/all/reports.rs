@@ -388,13 +388,7 @@ fn summaries_are_capped_for_the_run_and_for_github() {
         ],
     );
     outcome.expect_code(0);
-    let runs = project.state_dir().join("runs");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = project.latest_run_dir();
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(summary.len() <= 16 * 1024 * 1024 + 200, "{}", summary.len());
     assert!(summary.len() > 15 * 1024 * 1024, "{}", summary.len());

@@ -33,13 +33,7 @@ fn log(project: &Project) -> Vec<String> {
 
 /// The folder of the project's latest run.
 fn latest_run(project: &Project) -> std::path::PathBuf {
-    let runs = project.state_dir().join("runs");
-    let mut ids: Vec<_> = std::fs::read_dir(&runs)
-        .expect("a runs folder")
-        .map(|e| e.unwrap().path())
-        .collect();
-    ids.sort();
-    ids.pop().expect("a run")
+    project.latest_run_dir()
 }
 
 fn journal(project: &Project) -> String {

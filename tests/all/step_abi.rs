@@ -118,13 +118,7 @@ fn summaries_are_collected_into_the_run_folder() {
     outcome
         .expect_code(0)
         .stdout_has("step summaries written to");
-    let runs = project.state_dir().join("runs");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = project.latest_run_dir();
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert_eq!(summary, "### probe says one\n### probe says two\n");
 }

@@ -18,15 +18,9 @@ use crate::fixture;
 /// `run LABEL` (and, in its hook, `rollback LABEL …`) to `log.txt`.
 const HOOKED_STEP: &str = "      - id: deploy\n        uses: probe\n        with: { action: record, label: deploy, log: /workspace/log.txt }\n        permissions: { workspace: write }\n        rollback: {}\n";
 
-/// The journal of the project's only run.
+/// The journal of the project's newest run.
 fn journal_path(project: &Project) -> PathBuf {
-    let runs = project.state_dir().join("runs");
-    let mut ids: Vec<PathBuf> = fs::read_dir(&runs)
-        .expect("a runs folder")
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(ids.len(), 1, "one run");
-    ids.pop().unwrap().join("journal.jsonl")
+    project.latest_run_dir().join("journal.jsonl")
 }
 
 fn lines(path: &Path) -> Vec<String> {

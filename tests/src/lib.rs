@@ -213,6 +213,16 @@ impl Project {
             .join(gantry::state::project_key(self.path()))
     }
 
+    /// The folder of the newest run in the default state folder.
+    pub fn latest_run_dir(&self) -> PathBuf {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.state_dir().join("runs"))
+            .expect("a runs folder")
+            .map(|entry| entry.expect("a run folder").path())
+            .collect();
+        runs.sort();
+        runs.pop().expect("a run")
+    }
+
     /// The folder of run `run_id` in the default state folder.
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.state_dir().join("runs").join(run_id)
