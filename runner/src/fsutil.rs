@@ -199,7 +199,7 @@ fn refused_link(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!(
-            "`{}` is or goes through a symbolic link, which gantry does not follow here",
+            "`{}` is or goes through a symbolic link, which gantry does not follow here (a step may have planted it); grant the folder it points to by its own path",
             path.display()
         ),
     )
