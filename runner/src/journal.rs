@@ -34,7 +34,6 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::fsutil::sync_dir;
 
@@ -281,13 +280,7 @@ fn still_linked(file: &File) -> io::Result<()> {
 
 /// The lowercase hex sha256 of `bytes`: how a line names the one before it.
 fn chain_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::digest::sha256_hex(bytes)
 }
 
 /// The run id a journal's chain starts from: the name of its run folder.

@@ -14,14 +14,20 @@
 //!   `${{ }}` expressions;
 //! - [`report`] tells the person or CI system watching;
 //! - [`state`] says where the runner keeps its files, and keeps steps
-//!   from writing them;
-//! - [`secrets`] gathers a run's secrets, and [`run_lock`] keeps one run
-//!   at a time per state folder;
+//!   from writing them; [`journal`] is a run's durable record, [`runs`]
+//!   the run folders of a state folder, [`artifacts`] the content-addressed
+//!   store, and [`run_lock`] keeps one run at a time per state folder;
+//! - [`secrets`] gathers a run's secrets; [`lint`] warns about manifests
+//!   that run but likely do not do what was meant;
+//! - [`fsutil`] opens and writes files carefully (atomically, never
+//!   following a link a step could have planted), and [`digest`] writes
+//!   sha256 digests;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;
 pub mod artifacts;
 pub mod cli;
+pub mod digest;
 pub mod engine;
 pub mod exit;
 pub mod expr;

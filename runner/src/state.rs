@@ -51,7 +51,7 @@ pub fn project_key(root: &Path) -> String {
 
     let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     let digest = Sha256::digest(canonical.as_os_str().as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::hex(&digest[..6]);
     let name: String = canonical
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

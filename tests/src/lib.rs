@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use sha2::{Digest, Sha256};
-
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// The `gantry` binary of this build, built on first use.
@@ -45,13 +43,8 @@ pub fn gantry_bin() -> &'static Path {
     })
 }
 
-/// The lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// The lowercase hex sha256 of `bytes`, as gantry writes pins.
+pub use gantry::digest::sha256_hex;
 
 /// The path of the first-party plugin `name`, built for wasm32-wasip1.
 ///

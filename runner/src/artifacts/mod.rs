@@ -151,15 +151,7 @@ pub fn check_name(name: &str) -> Result<(), ArtifactError> {
     }
 }
 
-/// The lowercase hex of a digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
-}
+pub(crate) use crate::digest::hex;
 
 /// Whether `text` is 64 lowercase hex digits, the form of a sha256.
 pub(crate) fn is_sha256_hex(text: &str) -> bool {

@@ -27,6 +27,7 @@
 //! accepted and ignored. The walk visits at most [`MAX_HASH_ENTRIES`]
 //! entries, so a pattern over a huge tree fails rather than stalls.
 
+use crate::digest::hex;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -93,10 +94,6 @@ fn hash_files_capped(root: &Path, patterns: &[String], cap: usize) -> Result<Str
         return Ok(String::new());
     }
     Ok(hex(&walk.outer.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One path segment of a pattern.

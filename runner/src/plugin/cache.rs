@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
+use crate::digest::hex;
 use crate::fsutil;
 
 /// The wasmtime this gantry is built with; part of every key (a unit test
@@ -285,10 +286,6 @@ fn check_entry<'a>(entry: &'a [u8], key: &str) -> Result<&'a [u8], String> {
         return Err("is corrupt: its checksum does not match".into());
     }
     Ok(payload)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Feeds a [`Hash`] value into a sha256, so the key is the same in every

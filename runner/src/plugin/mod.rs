@@ -16,7 +16,6 @@ use std::fmt;
 use std::path::Path;
 
 use indexmap::IndexMap;
-use sha2::{Digest, Sha256};
 
 pub use lockfile::{LOCK_FILE_NAME, LockFile};
 
@@ -78,15 +77,7 @@ pub enum VerifyError {
     },
 }
 
-/// The lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
-}
+pub use crate::digest::sha256_hex;
 
 /// Reads a plugin file, refusing oversized ones.
 pub fn read_plugin(plugin: &PluginRef) -> Result<Vec<u8>, VerifyError> {

@@ -193,8 +193,7 @@ fn stop_token() -> String {
             .map_or(0, |d| d.as_nanos());
         return format!("gantry-{:x}-{:x}", nanos, std::process::id());
     }
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("gantry-{hex}")
+    format!("gantry-{}", crate::digest::hex(&random))
 }
 
 impl Reporter for Ci {
