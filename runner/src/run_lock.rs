@@ -12,7 +12,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -104,11 +103,13 @@ fn lock_folder(state_dir: &Path, wait: bool) -> std::io::Result<Option<File>> {
             .mode(0o700)
             .create(state_dir)?;
         let folder = crate::fsutil::open_dir(state_dir)?;
-        if !try_flock(&folder, false)? {
-            if !wait {
-                return Ok(None);
-            }
-            try_flock(&folder, true)?;
+        // std's file locks are `flock` on Unix: released by the kernel
+        // when the holder dies, and fine on a folder's descriptor.
+        match folder.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) if wait => folder.lock()?,
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => return Err(error),
         }
         let locked = folder.metadata()?;
         match std::fs::metadata(state_dir) {
@@ -118,28 +119,6 @@ fn lock_folder(state_dir: &Path, wait: bool) -> std::io::Result<Option<File>> {
             Ok(_) => continue,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(error),
-        }
-    }
-}
-
-/// `flock(LOCK_EX)`, blocking or not; `Ok(false)` when it is held elsewhere.
-fn try_flock(file: &File, block: bool) -> std::io::Result<bool> {
-    let operation = if block {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_EX | libc::LOCK_NB
-    };
-    loop {
-        // SAFETY: flock on a descriptor this `File` owns for the call's duration.
-        let result = unsafe { libc::flock(file.as_raw_fd(), operation) };
-        if result == 0 {
-            return Ok(true);
-        }
-        let error = std::io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) if !block => return Ok(false),
-            _ => return Err(error),
         }
     }
 }
