@@ -21,13 +21,14 @@
 //!   that run but likely do not do what was meant;
 //! - [`fsutil`] opens and writes files carefully (atomically, never
 //!   following a link a step could have planted), and [`digest`] writes
-//!   sha256 digests;
+//!   sha256 digests; [`display`] writes durations and sizes for people;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;
 pub mod artifacts;
 pub mod cli;
 pub mod digest;
+pub mod display;
 pub mod engine;
 pub mod exit;
 pub mod expr;

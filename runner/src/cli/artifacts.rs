@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::print_error;
-use super::state::{StateFolderArgs, human_bytes, plural};
+use super::state::StateFolderArgs;
 use crate::artifacts::{ArtifactError, ArtifactIndex, EntryKind, Store, Tree};
+use crate::display::{human_bytes, plural};
 use crate::exit::Exit;
 use crate::runs;
 

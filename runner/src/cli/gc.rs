@@ -5,8 +5,9 @@ use super::console::{errln, outln};
 use clap::Args;
 
 use super::print_error;
-use super::state::{StateFolderArgs, human_bytes, plural};
+use super::state::StateFolderArgs;
 use crate::artifacts::collect_garbage;
+use crate::display::{human_bytes, plural};
 use crate::exit::Exit;
 use crate::run_lock::RunLock;
 use crate::sandbox::leftovers;

@@ -7,11 +7,11 @@ use clap::Args;
 
 use super::common::load_plan_and_lock;
 use super::print_error;
+use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::manifest::model::WorkspaceAccess;
 use crate::plan::{Plan, StepPlan};
 use crate::plugin;
-use crate::sandbox::human_duration;
 
 /// Show the jobs in order with their needs, matrix, steps, plugins and
 /// pins, permissions and limits, without running anything.

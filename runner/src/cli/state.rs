@@ -1,5 +1,5 @@
 //! What the commands that read or tidy a state folder share: finding the
-//! folder from `--manifest` or `--state-dir`, and printing sizes.
+//! folder from `--manifest` or `--state-dir`.
 
 use std::path::PathBuf;
 
@@ -40,40 +40,5 @@ impl StateFolderArgs {
             print_error(error);
             Exit::Invalid
         })
-    }
-}
-
-/// `bytes` for a person: `512 B`, `1.5 KiB`, `3.2 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `count` and `noun`, with an `s` unless there is exactly one.
-pub fn plural(count: usize, noun: &str) -> String {
-    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
-        assert_eq!(plural(1, "file"), "1 file");
-        assert_eq!(plural(2, "file"), "2 files");
     }
 }

@@ -19,6 +19,7 @@ use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
 use crate::abi::step_text;
 use crate::artifacts::PutLimits;
+use crate::display::human_duration;
 use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
 use crate::manifest::model::WorkspaceAccess;
@@ -26,7 +27,7 @@ use crate::plan::{DirMount, Input, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
 use crate::sandbox::leftovers;
 use crate::sandbox::step_files::StepFiles;
-use crate::sandbox::{Failure, Mount, StepInvocation, StepModule, human_duration};
+use crate::sandbox::{Failure, Mount, StepInvocation, StepModule};
 
 /// One running job instance.
 pub struct JobInstance<'a> {

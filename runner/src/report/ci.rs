@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Event, Level, Reporter, run_verdict, visible};
-use crate::sandbox::human_duration;
+use crate::display::human_duration;
 use crate::sandbox::output::Stream;
 use crate::secrets::Secrets;
 

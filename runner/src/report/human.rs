@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use super::live::Live;
 use super::{Event, Level, Reporter, run_verdict, visible};
-use crate::sandbox::human_duration;
+use crate::display::human_duration;
 use crate::sandbox::output::Stream;
 
 /// Writes human-readable progress to a stream (stdout by default).

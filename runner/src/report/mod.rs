@@ -162,7 +162,7 @@ pub fn run_verdict(
     failed_steps: &[String],
     duration: Duration,
 ) -> String {
-    let took = crate::sandbox::human_duration(duration);
+    let took = crate::display::human_duration(duration);
     if exit_code == crate::exit::Exit::RollbackFailed as i32 {
         format!(
             "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"

@@ -47,6 +47,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiView};
 use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
 use self::step_files::{StepFiles, StepFolder, StepFolders};
+use crate::display::human_duration;
 use crate::fsutil;
 use crate::plan::DirMount;
 use crate::plugin::VerifiedPlugin;
@@ -993,23 +994,6 @@ fn root_cause(error: &wasmtime::Error) -> String {
         .map(|c| c.to_string())
         .unwrap_or_default();
     cause.lines().next().unwrap_or_default().to_owned()
-}
-
-pub fn human_duration(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs < 1.0 {
-        format!("{} ms", duration.as_millis())
-    } else if secs < 120.0 {
-        format!("{} s", one_decimal(secs))
-    } else {
-        format!("{} min", one_decimal(secs / 60.0))
-    }
-}
-
-/// `2`, `1.5`: one decimal, without a trailing `.0`.
-fn one_decimal(value: f64) -> String {
-    let text = format!("{value:.1}");
-    text.strip_suffix(".0").map(str::to_owned).unwrap_or(text)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] while the sandbox lives.
