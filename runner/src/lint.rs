@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 
-use crate::manifest::model::WorkspaceAccess;
+use crate::plan::WorkspaceAccess;
 use crate::plan::{Plan, StepPlan};
 use crate::plugin::metadata::Metadata;
 

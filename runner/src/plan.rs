@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
 use crate::expr::{self, Expression, Template, Value};
-use crate::manifest::model::{self, Access, Scalar, WorkspaceAccess};
+use crate::manifest::model::{self, Access, Scalar};
 use crate::manifest::{LoadedManifest, ManifestError, ManifestErrors, did_you_mean};
 
 /// Default wall-clock limit of a step, as in GitHub Actions (360 minutes).
@@ -235,6 +235,37 @@ pub struct Input {
     /// Where the `with:` key is written (the step's `uses:` for a default
     /// taken from plugin metadata).
     pub location: Location,
+}
+
+/// What a step may do in the manifest's folder, mounted at `/workspace`:
+/// the plan's own type, so nothing below the plan depends on the YAML
+/// model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceAccess {
+    None,
+    Read,
+    Write,
+}
+
+impl WorkspaceAccess {
+    /// The word the manifest and the journal use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceAccess::None => "none",
+            WorkspaceAccess::Read => "read",
+            WorkspaceAccess::Write => "write",
+        }
+    }
+}
+
+impl From<model::WorkspaceAccess> for WorkspaceAccess {
+    fn from(access: model::WorkspaceAccess) -> Self {
+        match access {
+            model::WorkspaceAccess::None => WorkspaceAccess::None,
+            model::WorkspaceAccess::Read => WorkspaceAccess::Read,
+            model::WorkspaceAccess::Write => WorkspaceAccess::Write,
+        }
+    }
 }
 
 /// Everything a step may touch besides its own private `/tmp`.
@@ -973,7 +1004,7 @@ impl Resolver<'_> {
             workspace: permissions
                 .workspace
                 .as_ref()
-                .map_or(WorkspaceAccess::Read, |w| w.value),
+                .map_or(WorkspaceAccess::Read, |w| w.value.into()),
             dirs,
             host_env,
         }

@@ -115,8 +115,7 @@ impl Protected {
         let mut problems = Vec::new();
         for job in &plan.jobs {
             for step in &job.steps {
-                let workspace = (step.grants.workspace
-                    == crate::manifest::model::WorkspaceAccess::Write)
+                let workspace = (step.grants.workspace == crate::plan::WorkspaceAccess::Write)
                     .then(|| ("`workspace: write`".to_owned(), plan.root.clone()));
                 let dirs = step.grants.dirs.iter().filter(|d| d.writable).map(|d| {
                     (

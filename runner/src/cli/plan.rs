@@ -9,7 +9,6 @@ use super::common::load_plan_and_lock;
 use super::print_error;
 use crate::display::human_duration;
 use crate::exit::Exit;
-use crate::manifest::model::WorkspaceAccess;
 use crate::plan::{Plan, StepPlan};
 use crate::plugin;
 
@@ -110,11 +109,7 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
     if let Some(condition) = &step.condition {
         out.push_str(&format!("    if: {}\n", condition.source()));
     }
-    let workspace = match step.grants.workspace {
-        WorkspaceAccess::None => "none",
-        WorkspaceAccess::Read => "read",
-        WorkspaceAccess::Write => "write",
-    };
+    let workspace = step.grants.workspace.as_str();
     let mut grants = vec![format!("workspace {workspace}")];
     for dir in &step.grants.dirs {
         let access = if dir.writable { "write" } else { "read" };

@@ -22,7 +22,7 @@ use crate::artifacts::PutLimits;
 use crate::display::human_duration;
 use crate::expr::{Contexts, FunctionHost, Template};
 use crate::journal::{Entry, HookDir, HookSpec, HookValue};
-use crate::manifest::model::WorkspaceAccess;
+use crate::plan::WorkspaceAccess;
 use crate::plan::{DirMount, Input, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
 use crate::sandbox::leftovers;
@@ -626,12 +626,7 @@ impl<'a> JobInstance<'a> {
             sha256,
             inputs: hook_inputs,
             env,
-            workspace: match step.grants.workspace {
-                WorkspaceAccess::None => "none",
-                WorkspaceAccess::Read => "read",
-                WorkspaceAccess::Write => "write",
-            }
-            .into(),
+            workspace: step.grants.workspace.as_str().into(),
             dirs: step
                 .grants
                 .dirs

@@ -14,8 +14,8 @@ use indexmap::IndexMap;
 use super::VerifiedPlugin;
 use super::metadata::{self, DirAccess, Metadata, MetadataError, WorkspaceNeed};
 use crate::expr::Template;
-use crate::manifest::model::WorkspaceAccess;
 use crate::manifest::{ManifestError, did_you_mean};
+use crate::plan::WorkspaceAccess;
 use crate::plan::{Input, Plan, StepPlan, input_variable};
 
 /// One reason a plan does not fit its plugins.
