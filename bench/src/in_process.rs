@@ -153,7 +153,7 @@ impl Gantry {
             options,
         ));
         let elapsed = started.elapsed().as_secs_f64();
-        assert!(outcome.success, "the bench pipeline failed");
+        assert!(outcome.verdict.succeeded(), "the bench pipeline failed");
         assert_eq!(sampler.finished.load(Ordering::Relaxed), steps);
         EngineRun {
             steps_per_second: steps as f64 / elapsed,

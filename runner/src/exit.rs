@@ -17,6 +17,18 @@ pub enum Exit {
     RollbackFailed = 4,
 }
 
+impl From<crate::report::Verdict> for Exit {
+    /// A run's verdict as the contract's exit status.
+    fn from(verdict: crate::report::Verdict) -> Exit {
+        use crate::report::Verdict;
+        match verdict {
+            Verdict::Succeeded => Exit::Success,
+            Verdict::Failed => Exit::StepFailed,
+            Verdict::RollbackFailed => Exit::RollbackFailed,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit as u8)

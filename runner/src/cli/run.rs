@@ -128,6 +128,6 @@ impl RunCommand {
         if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
             print_error(error);
         }
-        Ok(outcome.exit)
+        Ok(outcome.verdict.into())
     }
 }

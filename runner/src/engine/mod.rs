@@ -42,12 +42,11 @@ use self::status::{Functions, JobStatus, asks_for_status};
 use self::summary::RunSummary;
 use crate::abi::{Masks, step_text};
 use crate::artifacts::{RunArtifacts, Store};
-use crate::exit::Exit;
 use crate::expr::{Template, Value};
 use crate::journal::{self, Entry, Journal};
 use crate::plan::{JobPlan, MatrixCombination, Plan};
 use crate::report::masked::Masked;
-use crate::report::{Conclusion, Event, Reporter};
+use crate::report::{Conclusion, Event, Reporter, Verdict};
 use crate::sandbox::{Sandbox, StepModule};
 use crate::secrets::Secrets;
 
@@ -76,10 +75,9 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub struct RunOutcome {
     pub run_id: String,
-    pub success: bool,
-    /// What `gantry run` exits with: success, a failure whose rollback
-    /// succeeded, or a failed (or stopped) rollback.
-    pub exit: Exit,
+    /// Success, a failure whose rollback succeeded, or a failed (or
+    /// stopped) rollback; the command line maps it to an exit status.
+    pub verdict: Verdict,
     /// Every job in plan order, with its result.
     pub jobs: Vec<(String, JobResult)>,
 }
@@ -334,8 +332,8 @@ pub async fn run(
     shared.record(Entry::RunFinished {
         status: status.as_str().into(),
     });
-    let exit = if success {
-        Exit::Success
+    let verdict = if success {
+        Verdict::Succeeded
     } else {
         roll_back(&shared).await
     };
@@ -346,16 +344,14 @@ pub async fn run(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     reporter.report(Event::RunFinished {
-        success,
-        exit_code: exit as i32,
+        verdict,
         failed_steps: &failed_steps,
         summary_path: summary_path.as_deref(),
         duration: started.elapsed(),
     });
     RunOutcome {
         run_id,
-        success,
-        exit,
+        verdict,
         jobs,
     }
 }
@@ -404,23 +400,21 @@ fn nothing_ran(
         text: &format!("{why}; nothing ran"),
     });
     reporter.report(Event::RunFinished {
-        success: false,
-        exit_code: Exit::StepFailed as i32,
+        verdict: Verdict::Failed,
         failed_steps: &[],
         summary_path: None,
         duration: started.elapsed(),
     });
     RunOutcome {
         run_id,
-        success: false,
-        exit: Exit::StepFailed,
+        verdict: Verdict::Failed,
         jobs: Vec::new(),
     }
 }
 
 /// Compensates a failed run from its own journal, as `gantry rollback`
 /// would, and returns the exit status the contract gives the outcome.
-async fn roll_back(shared: &Shared) -> Exit {
+async fn roll_back(shared: &Shared) -> Verdict {
     let note = |text: &str| {
         shared.reporter.report(Event::StepNote {
             job: &shared.plan.name,
@@ -433,12 +427,12 @@ async fn roll_back(shared: &Shared) -> Exit {
             note(&format!(
                 "cannot read the run journal back ({error}); nothing was rolled back"
             ));
-            return Exit::RollbackFailed;
+            return Verdict::RollbackFailed;
         }
     };
     let compensation = Compensation::from_journal(&records);
     if compensation.is_empty() {
-        return Exit::StepFailed;
+        return Verdict::Failed;
     }
     let runner = HookRunner {
         sandbox: &shared.sandbox,
@@ -458,7 +452,7 @@ async fn roll_back(shared: &Shared) -> Exit {
         shared.add_summary(&outcome.summaries);
     }
     match compensated {
-        Ok(outcome) if outcome.succeeded() => Exit::StepFailed,
+        Ok(outcome) if outcome.succeeded() => Verdict::Failed,
         Ok(outcome) => {
             if outcome.stopped {
                 note(&format!(
@@ -466,7 +460,7 @@ async fn roll_back(shared: &Shared) -> Exit {
                     shared.run_id
                 ));
             }
-            Exit::RollbackFailed
+            Verdict::RollbackFailed
         }
         Err(error) => {
             shared.journal.mark_unwritable();
@@ -474,7 +468,7 @@ async fn roll_back(shared: &Shared) -> Exit {
                 "cannot write the run journal ({error}); the rollback stopped; `gantry resume {}` finishes it",
                 shared.run_id
             ));
-            Exit::RollbackFailed
+            Verdict::RollbackFailed
         }
     }
 }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Event, Level, Reporter, run_verdict, visible};
+use super::{Event, Level, Reporter, Verdict, run_verdict, visible};
 use crate::display::human_duration;
 use crate::sandbox::output::Stream;
 use crate::secrets::Secrets;
@@ -388,17 +388,14 @@ impl Reporter for Ci {
                 }
             }
             Event::RunFinished {
-                success,
-                exit_code,
+                verdict: outcome,
                 failed_steps,
                 summary_path,
                 duration,
             } => {
-                let mut verdict = run_verdict(success, exit_code, failed_steps, duration);
-                if !success
-                    && failed_steps.is_empty()
-                    && exit_code != crate::exit::Exit::RollbackFailed as i32
-                {
+                let success = outcome.succeeded();
+                let mut verdict = run_verdict(outcome, failed_steps, duration);
+                if outcome == Verdict::Failed && failed_steps.is_empty() {
                     // The annotations above say why.
                     verdict.push_str(": see above");
                 }

@@ -269,8 +269,7 @@ impl Reporter for Human {
                 self.job_line(job, &line);
             }
             Event::RunFinished {
-                success,
-                exit_code,
+                verdict,
                 failed_steps,
                 summary_path,
                 duration,
@@ -281,7 +280,7 @@ impl Reporter for Human {
                         path.display()
                     ));
                 }
-                let verdict = run_verdict(success, exit_code, failed_steps, duration);
+                let verdict = run_verdict(verdict, failed_steps, duration);
                 self.line(&self.shown(&verdict));
             }
         }

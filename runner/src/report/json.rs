@@ -219,18 +219,20 @@ impl Reporter for Json {
                 "rollback_finished"
             }
             Event::RunFinished {
-                success,
-                exit_code,
+                verdict,
                 failed_steps,
                 summary_path,
                 duration,
             } => {
-                let status = if *success {
+                let status = if verdict.succeeded() {
                     Conclusion::Success
                 } else {
                     Conclusion::Failure
                 };
                 fields.insert("status".into(), json!(status.as_str()));
+                // The one place a report speaks of exit statuses: the
+                // event says what `gantry` exits with, as documented.
+                let exit_code = crate::exit::Exit::from(*verdict) as i32;
                 fields.insert("exit_code".into(), json!(exit_code));
                 fields.insert("failed_steps".into(), json!(failed_steps));
                 fields.insert(

@@ -234,8 +234,7 @@ mod tests {
         assert!(screen.contains("2 of 3 steps done"), "{screen}");
 
         live.update(&Event::RunFinished {
-            success: false,
-            exit_code: 1,
+            verdict: crate::report::Verdict::Failed,
             failed_steps: &[],
             summary_path: None,
             duration: Duration::ZERO,

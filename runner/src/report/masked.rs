@@ -224,16 +224,14 @@ impl Reporter for Masked {
                 })
             }
             Event::RunFinished {
-                success,
-                exit_code,
+                verdict,
                 failed_steps,
                 summary_path,
                 duration,
             } => {
                 let failed_steps: Vec<String> = failed_steps.iter().map(|s| own(s)).collect();
                 forward!(Event::RunFinished {
-                    success,
-                    exit_code,
+                    verdict,
                     failed_steps: &failed_steps,
                     summary_path,
                     duration,

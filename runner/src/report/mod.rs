@@ -145,25 +145,38 @@ pub enum Event<'a> {
         duration: Duration,
     },
     RunFinished {
-        success: bool,
-        /// The status `gantry` exits with (see [`crate::exit::Exit`]).
-        exit_code: i32,
+        verdict: Verdict,
         failed_steps: &'a [String],
         summary_path: Option<&'a std::path::Path>,
         duration: Duration,
     },
 }
 
+/// How a run ended, compensation included: what the engine concludes, and
+/// the command line turns into an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every job succeeded (or was skipped).
+    Succeeded,
+    /// The run failed, and its compensation, if any, succeeded.
+    Failed,
+    /// A rollback hook failed, was cut short, or could not be journaled:
+    /// the target may be inconsistent.
+    RollbackFailed,
+}
+
+impl Verdict {
+    pub fn succeeded(self) -> bool {
+        self == Verdict::Succeeded
+    }
+}
+
 /// The line that ends a run for people: how it ended, how long it took,
 /// and which steps failed.
-pub fn run_verdict(
-    success: bool,
-    exit_code: i32,
-    failed_steps: &[String],
-    duration: Duration,
-) -> String {
+pub fn run_verdict(verdict: Verdict, failed_steps: &[String], duration: Duration) -> String {
     let took = crate::display::human_duration(duration);
-    if exit_code == crate::exit::Exit::RollbackFailed as i32 {
+    let success = verdict.succeeded();
+    if verdict == Verdict::RollbackFailed {
         format!(
             "gantry: run failed in {took} and a rollback hook failed: the target may be inconsistent"
         )
