@@ -403,3 +403,35 @@ fn summaries_are_capped_for_the_run_and_for_github() {
     );
     assert!(posted.contains("| main |"), "the table of steps is kept");
 }
+
+/// `docs/EVENTS.md` names every event `--format json` emits, and every
+/// event it names is emitted by some run (here: groups, annotations, a
+/// failure with rollback hooks, a skipped job).
+#[test]
+fn the_documented_events_are_the_emitted_ones() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md")).unwrap();
+    let documented: std::collections::BTreeSet<String> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once("` |").map(|(name, _)| name.to_owned()))
+        .filter(|name| name != "event" && name != "run_id")
+        .collect();
+    let project = Project::new();
+    let sha = project.probe_plugin("probe.wasm");
+    project.manifest(&format!(
+        "name: all\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - uses: probe\n        with: {{ action: print, text: '::group::g|inside|::endgroup::|::warning::w|::set-output name=x::y' }}\n      - uses: probe\n        with: {{ action: exit, code: 1 }}\n        rollback: {{}}\n  later:\n    needs: main\n    steps:\n      - uses: probe\n"
+    ));
+    let outcome = project.gantry(&["run", "--format", "json"]);
+    // The hook runs the same failing `exit`: a failed rollback, exit 4.
+    outcome.expect_code(4);
+    let emitted: std::collections::BTreeSet<String> = outcome
+        .stdout
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            event["event"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(emitted, documented);
+}
