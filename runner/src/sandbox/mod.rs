@@ -625,27 +625,13 @@ impl Sandbox {
             unused(folder);
             return early_failure(started, Failure::Setup(reason));
         }
-        let mut wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
+        let wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
             Ok(wasi) => wasi,
             Err(failure) => {
                 unused(folder);
                 return early_failure(started, failure);
             }
         };
-        // Every file the guest opens is a host descriptor held in its
-        // resource table; capping the table caps what one step can take
-        // from the host (and from the steps beside it).
-        let mounts = match &folder {
-            None => 0,
-            Some(_) => {
-                2 + usize::from(invocation.workspace.is_some())
-                    + invocation.dirs.len()
-                    + invocation.extra_dirs.len()
-            }
-        };
-        wasi.ctx()
-            .table
-            .set_max_capacity(mounts + TABLE_OVERHEAD + invocation.max_files as usize);
         let mut store = Store::new(
             &self.engine,
             StepState {
@@ -771,8 +757,6 @@ fn within_one_share(module: &Module) -> Result<(), Refused> {
     }
 }
 
-/// The refusal of a module that needs more than a step may have, in the
-/// same words whether the pool or [`within_one_share`] found it.
 /// Why the compiler refused a module.
 fn compile_refusal(error: &wasmtime::Error) -> Refused {
     let cause = root_cause(error);
@@ -784,6 +768,8 @@ fn compile_refusal(error: &wasmtime::Error) -> Refused {
     }
 }
 
+/// The refusal of a module that needs more than a step may have, in the
+/// same words whether the pool or [`within_one_share`] found it.
 fn beyond_one_share(detail: impl fmt::Display) -> Refused {
     Refused::new(format!("it needs more than one step's share: {detail}"))
 }
@@ -848,7 +834,7 @@ impl Sandbox {
             )));
         }
         let Some(folder) = folder else {
-            return Ok(builder.build_p1());
+            return Ok(with_file_limit(builder.build_p1(), 0, invocation.max_files));
         };
         // The step's own folders: made by gantry, never a grant.
         let own = |builder: &mut WasiCtxBuilder, host: &std::path::Path, guest: &str| {
@@ -859,6 +845,7 @@ impl Sandbox {
         };
         own(&mut builder, &folder.scratch(), "/tmp")?;
         own(&mut builder, &folder.files(), step_files::GUEST_FILES_DIR)?;
+        let mut mounts = 2;
         if let Some(workspace) = &invocation.workspace {
             self.mount(
                 &mut builder,
@@ -866,11 +853,17 @@ impl Sandbox {
                 "/workspace",
                 workspace.writable,
             )?;
+            mounts += 1;
         }
         for dir in granted {
             self.mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
+            mounts += 1;
         }
-        Ok(builder.build_p1())
+        Ok(with_file_limit(
+            builder.build_p1(),
+            mounts,
+            invocation.max_files,
+        ))
     }
 
     /// Mounts a granted host folder at `guest`. Below the manifest's
@@ -918,6 +911,17 @@ impl Sandbox {
             .map(|_| ())
             .map_err(|e| cannot_open(host, guest, &root_cause(&e)))
     }
+}
+
+/// Caps the guest's resource table: every file it opens is a host
+/// descriptor held there, so the cap bounds what one step can take from
+/// the host (and from the steps beside it). `mounts` folders were
+/// preopened.
+fn with_file_limit(mut wasi: WasiP1Ctx, mounts: usize, max_files: u32) -> WasiP1Ctx {
+    wasi.ctx()
+        .table
+        .set_max_capacity(mounts + TABLE_OVERHEAD + max_files as usize);
+    wasi
 }
 
 fn cannot_open(host: &std::path::Path, guest: &str, why: &str) -> Failure {
