@@ -331,8 +331,10 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
-        let file = crate::fsutil::open_regular(path, true).map_err(io)?;
-        let contents = fs::read(path).map_err(io)?;
+        let mut file = crate::fsutil::open_regular(path, true).map_err(io)?;
+        // Read through the descriptor just checked, not the path again.
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut contents).map_err(io)?;
         let (_, prev, whole) = parse(path, &contents)?;
         if whole < contents.len() {
             file.set_len(whole as u64).map_err(io)?;
@@ -374,25 +376,17 @@ impl Journal {
     pub fn append(&self, entry: Entry, sync: bool) -> io::Result<()> {
         let mut tail = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let record = Record {
-            prev: std::mem::take(&mut tail.prev),
+            prev: tail.prev.clone(),
             at_ms: now_ms(),
             entry,
         };
-        let serialized = serde_json::to_vec(&record).map_err(io::Error::other);
-        let mut line = match serialized {
-            Ok(line) => line,
-            Err(error) => {
-                tail.prev = record.prev;
-                return Err(error);
-            }
-        };
+        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
         let hash = chain_hash(&line);
         line.push(b'\n');
         if let Err(error) = tail.file.write_all(&line) {
             // Whatever part of the line reached the file goes (cutting a
             // file needs no free space); the chain still ends where it did.
             let _ = tail.file.set_len(tail.len);
-            tail.prev = record.prev;
             return Err(error);
         }
         tail.len += line.len() as u64;
