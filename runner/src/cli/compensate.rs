@@ -320,18 +320,19 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
 /// journal (the runner died before writing it) had nothing to compensate
 /// and is passed over; a damaged run is chosen, to be refused with why.
 fn choose_run(state_dir: &std::path::Path, mode: Mode) -> Result<Option<String>, Exit> {
-    // An empty state folder says so in `resolve`'s words.
-    runs::resolve(state_dir, None).map_err(|error| {
-        print_error(error);
+    let all = runs::list(state_dir).map_err(|source| {
+        print_error(runs::RunError::Io {
+            path: runs::runs_dir(state_dir),
+            source,
+        });
         Exit::Invalid
     })?;
-    let all = runs::list(state_dir).map_err(|error| {
-        print_error(format!(
-            "cannot list the runs in `{}`: {error}",
-            state_dir.display()
-        ));
-        Exit::Invalid
-    })?;
+    if all.is_empty() {
+        print_error(runs::RunError::NoRuns {
+            state_dir: state_dir.to_owned(),
+        });
+        return Err(Exit::Invalid);
+    }
     for run_id in all {
         let path = runs::run_dir(state_dir, &run_id).join(journal::FILE_NAME);
         match journal::read(&path) {
