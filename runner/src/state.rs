@@ -33,15 +33,19 @@ pub struct NoStateHome;
 /// The default state folder of the project whose manifest lies in `root`
 /// (`root` is made canonical first, when it exists).
 pub fn default_folder(root: &Path) -> Result<PathBuf, NoStateHome> {
+    let base = xdg_base("XDG_STATE_HOME", ".local/state").ok_or(NoStateHome)?;
+    Ok(base.join("gantry").join("projects").join(project_key(root)))
+}
+
+/// An XDG base folder: `$variable`, else `$HOME/<under_home>`. Relative
+/// values of either variable are ignored, as the XDG spec asks.
+pub fn xdg_base(variable: &str, under_home: &str) -> Option<PathBuf> {
     let absolute = |name: &str| {
         std::env::var_os(name)
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    let base = absolute("XDG_STATE_HOME")
-        .or_else(|| absolute("HOME").map(|home| home.join(".local").join("state")))
-        .ok_or(NoStateHome)?;
-    Ok(base.join("gantry").join("projects").join(project_key(root)))
+    absolute(variable).or_else(|| absolute("HOME").map(|home| home.join(under_home)))
 }
 
 /// `<folder-name>-<first 12 hex of sha256 of the canonical folder>`; the

@@ -77,16 +77,8 @@ impl ModuleCache {
     /// `$XDG_CACHE_HOME/gantry`, else `$HOME/.cache/gantry`. Relative
     /// values of either variable are ignored, as the XDG spec asks.
     pub fn default_dir() -> Result<PathBuf, CacheError> {
-        let absolute = |name: &str| {
-            std::env::var_os(name)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-        };
-        if let Some(base) = absolute("XDG_CACHE_HOME") {
-            return Ok(base.join("gantry"));
-        }
-        absolute("HOME")
-            .map(|home| home.join(".cache").join("gantry"))
+        crate::state::xdg_base("XDG_CACHE_HOME", ".cache")
+            .map(|base| base.join("gantry"))
             .ok_or(CacheError::NoHome)
     }
 
