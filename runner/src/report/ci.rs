@@ -151,12 +151,7 @@ fn escape_data(text: &str) -> String {
 /// that would open the line is escaped too (`%3A:`), in case the text is
 /// put first.
 pub fn host_text(text: &str) -> String {
-    let mut out = escape_data(text);
-    let indent = out.len() - out.trim_start().len();
-    if out[indent..].starts_with("::") {
-        out.replace_range(indent..indent + 1, "%3A");
-    }
-    out
+    no_command_start(escape_data(text))
 }
 
 /// One line of gantry's own text for a CI host's log, kept readable (no
@@ -164,12 +159,17 @@ pub fn host_text(text: &str) -> String {
 /// made visible (a CR or LF could start a new line) and a `::` opening
 /// the line is escaped.
 pub fn host_line(text: &str) -> String {
-    let mut out = super::visible(text).replace('\n', "\\x0a");
-    let indent = out.len() - out.trim_start().len();
-    if out[indent..].starts_with("::") {
-        out.replace_range(indent..indent + 1, "%3A");
+    no_command_start(super::visible(text).replace('\n', "\\x0a"))
+}
+
+/// `text` with a `::` that opens it (after blanks) escaped as `%3A:`, so
+/// the host never reads it as a workflow command.
+fn no_command_start(mut text: String) -> String {
+    let indent = text.len() - text.trim_start().len();
+    if text[indent..].starts_with("::") {
+        text.replace_range(indent..indent + 1, "%3A");
     }
-    out
+    text
 }
 
 /// GitHub's escaping of a command's property value.
