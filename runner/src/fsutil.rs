@@ -297,6 +297,26 @@ fn read_at_most(file: File, limit: u64) -> io::Result<Option<Vec<u8>>> {
     Ok((contents.len() as u64 <= limit).then_some(contents))
 }
 
+/// The bytes of the files under `path`, following no link; what cannot be
+/// read counts as nothing.
+pub fn disk_usage(path: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![path.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(metadata) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if let Ok(read) = fs::read_dir(&path) {
+                pending.extend(read.flatten().map(|entry| entry.path()));
+            }
+        } else {
+            total += metadata.len();
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

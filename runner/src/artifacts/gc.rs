@@ -101,7 +101,7 @@ pub fn collect_garbage(
         .transpose()?;
     for run in &removed {
         let folder = runs::run_dir(state_dir, run);
-        let bytes = disk_usage(&folder);
+        let bytes = fsutil::disk_usage(&folder);
         if let Some(runs) = opened_runs.as_ref().filter(|_| !dry_run) {
             fs::remove_dir_all(fsutil::fd_path(runs).join(run))
                 .map_err(ArtifactError::io("remove", &folder))?;
@@ -139,7 +139,7 @@ pub fn collect_garbage(
         for entry in read.flatten() {
             let path = entry.path();
             let shown = tmp.join(entry.file_name());
-            report.store_bytes += disk_usage(&path);
+            report.store_bytes += fsutil::disk_usage(&path);
             if !dry_run {
                 let removed = match entry.file_type() {
                     Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
@@ -162,24 +162,4 @@ fn must_stay(state_dir: &Path, run: &str, remove_damaged: bool) -> bool {
         Err(error) if error.is_damaged() => !remove_damaged,
         Err(error) => !error.is_missing(),
     }
-}
-
-/// The bytes of the files under `path`, following no link; what cannot be
-/// read counts as nothing.
-pub fn disk_usage(path: &Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![path.to_owned()];
-    while let Some(path) = pending.pop() {
-        let Ok(metadata) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if metadata.is_dir() {
-            if let Ok(read) = fs::read_dir(&path) {
-                pending.extend(read.flatten().map(|entry| entry.path()));
-            }
-        } else {
-            total += metadata.len();
-        }
-    }
-    total
 }

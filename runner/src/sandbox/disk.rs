@@ -17,7 +17,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub fn used(folders: &[PathBuf]) -> u64 {
     folders
         .iter()
-        .map(|folder| crate::artifacts::gc::disk_usage(folder))
+        .map(|folder| crate::fsutil::disk_usage(folder))
         .sum()
 }
 

@@ -55,7 +55,7 @@ pub fn sweep(temp: &Path, dry_run: bool) -> io::Result<Swept> {
             swept.kept_for_resume += 1;
             continue;
         }
-        swept.bytes += crate::artifacts::gc::disk_usage(&path);
+        swept.bytes += crate::fsutil::disk_usage(&path);
         if !dry_run {
             fs::remove_dir_all(&path)?;
         }
