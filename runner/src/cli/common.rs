@@ -272,13 +272,16 @@ fn keep_hook_plugins(
     state_dir: &Path,
 ) -> Result<(), Exit> {
     let kept = KeptPlugins::of(state_dir);
-    let hooks = plan
+    // Each hook plugin once, however many steps use it.
+    let aliases: std::collections::BTreeSet<&str> = plan
         .jobs
         .iter()
         .flat_map(|job| &job.steps)
-        .filter_map(|step| step.rollback.as_ref());
-    for hook in hooks {
-        let Some(plugin) = verified.get(&hook.plugin) else {
+        .filter_map(|step| step.rollback.as_ref())
+        .map(|hook| hook.plugin.as_str())
+        .collect();
+    for alias in aliases {
+        let Some(plugin) = verified.get(alias) else {
             continue;
         };
         kept.keep(&plugin.sha256, &plugin.bytes).map_err(|error| {
