@@ -3,12 +3,14 @@
 
 mod artifacts;
 mod cache;
+mod components;
 mod crash;
 mod first_party;
 mod hostile;
 mod leaks;
 mod manifest_errors;
 mod metadata;
+mod network;
 mod pinning;
 mod pipelines;
 mod reports;

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+pub mod servers;
+
 /// The `gantry` binary of this build, built on first use.
 ///
 /// Cargo only hands binary paths to tests of the binary's own package, so
@@ -191,6 +193,12 @@ impl Project {
         self.cache.path()
     }
 
+    /// The compiled-module cache this project's runs use:
+    /// `$XDG_CACHE_HOME/gantry`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.path().join("gantry")
+    }
+
     /// The `XDG_STATE_HOME` this project's runs use.
     pub fn state_home(&self) -> &Path {
         self.state.path()
@@ -241,6 +249,13 @@ impl Project {
     /// Copies the Rust `probe` guest to `relative` and returns its sha256.
     pub fn probe_plugin(&self, relative: &str) -> String {
         let bytes = std::fs::read(PROBE_WASM).expect("the probe guest was built");
+        self.write(relative, &bytes);
+        sha256_hex(&bytes)
+    }
+
+    /// Copies the plugin file at `path` to `relative` and returns its sha256.
+    pub fn plugin_from(&self, path: &str, relative: &str) -> String {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading `{path}`: {e}"));
         self.write(relative, &bytes);
         sha256_hex(&bytes)
     }
