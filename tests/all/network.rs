@@ -5,7 +5,7 @@
 //! The guest is `netprobe`, a component making `wasi:http` requests and
 //! `wasi:sockets` connections as its inputs say.
 
-use gantry_tests::servers::{Reply, Server, loopback_alias};
+use gantry_tests::servers::{PrivateCa, Reply, Server, loopback_alias};
 use gantry_tests::{NETPROBE_WASM, Outcome, PROBE_WASM, Project};
 
 /// Runs one netprobe step with `with` inputs and `grants` (YAML list items,
@@ -273,7 +273,10 @@ fn a_plugin_that_needs_a_destination_requires_the_step_to_grant_it() {
         .expect_code(2)
         .stderr_has("needs to reach `https://api.example.com:443`, which the step does not grant");
     project.manifest(&manifest("https://*.example.com"));
-    project.gantry(&["validate"]).expect_code(0);
+    project
+        .gantry(&["validate"])
+        .expect_code(0)
+        .stdout_has("network: step `netprobe` of job `main` may reach https://*.example.com:443");
     project
         .gantry(&["inspect", "netprobe.wasm"])
         .stdout_has("network: https://api.example.com");
@@ -303,4 +306,71 @@ fn a_hook_is_journaled_with_its_steps_grants() {
         )),
         "{journal}"
     );
+}
+
+/// A netprobe project requesting `url` with one `grant`, and the manifest's
+/// extra top-level YAML.
+fn https_project(url: &str, grant: &str, top: &str) -> Project {
+    let project = Project::new();
+    let sha = project.plugin_from(NETPROBE_WASM, "netprobe.wasm");
+    project.manifest(&format!(
+        "name: tls\n{top}plugins:\n  netprobe:\n    source: netprobe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - id: call\n        uses: netprobe\n        with: {{ action: get, url: \"{url}\" }}\n        permissions:\n          network: [\"{grant}\"]\n"
+    ));
+    project
+}
+
+#[test]
+fn https_trusts_the_system_roots_and_a_private_ca_only_when_given() {
+    let ca = PrivateCa::new();
+    let server = Server::https(&ca, |_, _| Reply::ok("over TLS"));
+    let url = format!("https://localhost:{}/", server.port());
+    let grant = format!("https://localhost:{}", server.port());
+
+    // Signed by a CA the system does not know: the handshake fails.
+    let project = https_project(&url, &grant, "");
+    project
+        .gantry(&["run"])
+        .expect_code(1)
+        .stdout_has("error=ErrorCode::Tls");
+
+    // The same CA given on the command line, or named by the manifest.
+    project.write("certs/ca.pem", ca.pem().as_bytes());
+    project
+        .gantry(&["run", "--ca-file", "certs/ca.pem"])
+        .expect_code(0)
+        .stdout_has("status=200")
+        .stdout_has("body=over TLS");
+    let project = https_project(&url, &grant, "ca-file: certs/ca.pem\n");
+    project.write("certs/ca.pem", ca.pem().as_bytes());
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("body=over TLS");
+
+    // A CA file that is not there is a manifest mistake.
+    let project = https_project(&url, &grant, "ca-file: certs/missing.pem\n");
+    project
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("the CA file")
+        .stderr_has("does not exist");
+}
+
+#[test]
+fn a_secret_in_a_refused_destination_is_masked_in_the_warning() {
+    let server = hello_server();
+    let project = Project::new();
+    let sha = project.plugin_from(NETPROBE_WASM, "netprobe.wasm");
+    project.manifest(&format!(
+        "name: t\nplugins:\n  netprobe:\n    source: netprobe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - id: call\n        uses: netprobe\n        with: {{ action: get, url: \"http://internal-${{{{ secrets.HOST }}}}.example:{}/\" }}\n",
+        server.port()
+    ));
+    let outcome = project.gantry_with_env(
+        &["run", "--secret", "HOST"],
+        &[("HOST", "topsecretname")],
+    );
+    outcome
+        .expect_code(1)
+        .stdout_has("was refused http://internal-***.example:");
+    assert!(!outcome.stdout.contains("topsecretname"), "{}", outcome.stdout);
 }

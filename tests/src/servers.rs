@@ -2,9 +2,9 @@
 //! and a TCP server that answers each line. Each listens on a port of its
 //! own, serves from a thread, and stops when dropped.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
@@ -37,6 +37,108 @@ impl Reply {
 /// Answers a request line's method and path.
 pub type Route = dyn Fn(&str, &str) -> Reply + Send + Sync;
 
+/// Reads one request from `input` and writes `route`'s reply to `output`.
+fn answer(route: &Route, input: impl Read, mut output: impl Write) {
+    let mut reader = BufReader::new(input);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // The headers, up to the blank line; requests here have no body.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+        line.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let reply = route(method, path);
+    let mut response = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (name, value) in &reply.headers {
+        response.push_str(&format!("{name}: {value}\r\n"));
+    }
+    response.push_str("\r\n");
+    response.push_str(&reply.body);
+    let _ = output.write_all(response.as_bytes());
+    let _ = output.flush();
+}
+
+/// One TLS stream, read and written from the same thread.
+struct SharedTls(Arc<Mutex<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>>);
+
+impl Read for SharedTls {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().read(buf)
+    }
+}
+
+impl Write for SharedTls {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut tls = self.0.lock().unwrap();
+        tls.flush()?;
+        tls.conn.send_close_notify();
+        tls.flush()
+    }
+}
+
+/// A certificate authority made for one test, trusted by nothing else.
+pub struct PrivateCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl PrivateCa {
+    pub fn new() -> PrivateCa {
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "gantry test CA");
+        let cert = params.self_signed(&key).expect("a self-signed CA");
+        PrivateCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The CA certificate, PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    fn server_config(&self, name: &str) -> rustls::ServerConfig {
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("server params");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("a server certificate");
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
+            .expect("a PKCS#8 key");
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .expect("a server TLS config")
+    }
+}
+
+impl Default for PrivateCa {
+    fn default() -> Self {
+        PrivateCa::new()
+    }
+}
+
 /// A server running on its own thread until dropped.
 pub struct Server {
     address: SocketAddr,
@@ -51,31 +153,25 @@ impl Server {
     pub fn http(route: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> Server {
         let route: Arc<Route> = Arc::new(route);
         Server::start(move |stream| {
-            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            let reader = stream.try_clone().expect("clone the stream");
+            answer(&*route, reader, stream);
+        })
+    }
+
+    /// An HTTPS server for `localhost` answering with `route`, its
+    /// certificate issued by `ca`.
+    pub fn https(
+        ca: &PrivateCa,
+        route: impl Fn(&str, &str) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        let route: Arc<Route> = Arc::new(route);
+        let config = Arc::new(ca.server_config("localhost"));
+        Server::start(move |stream| {
+            let Ok(connection) = rustls::ServerConnection::new(config.clone()) else {
                 return;
-            }
-            // The headers, up to the blank line; requests here have no body.
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-            let reply = route(method, path);
-            let mut response = format!(
-                "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-                reply.status,
-                reply.body.len()
-            );
-            for (name, value) in &reply.headers {
-                response.push_str(&format!("{name}: {value}\r\n"));
-            }
-            response.push_str("\r\n");
-            response.push_str(&reply.body);
-            let mut stream = stream;
-            let _ = stream.write_all(response.as_bytes());
+            };
+            let tls = Arc::new(Mutex::new(rustls::StreamOwned::new(connection, stream)));
+            answer(&*route, SharedTls(tls.clone()), SharedTls(tls));
         })
     }
 

@@ -163,7 +163,8 @@ impl Reporter for Json {
                 reason,
             } => {
                 fields.insert("job".into(), json!(job));
-                fields.insert("step".into(), json!(step));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                fields.insert("step_name".into(), json!(step));
                 fields.insert("destination".into(), json!(destination));
                 fields.insert("reason".into(), json!(reason));
                 "network_denied"
