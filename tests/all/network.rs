@@ -365,12 +365,14 @@ fn a_secret_in_a_refused_destination_is_masked_in_the_warning() {
         "name: t\nplugins:\n  netprobe:\n    source: netprobe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - id: call\n        uses: netprobe\n        with: {{ action: get, url: \"http://internal-${{{{ secrets.HOST }}}}.example:{}/\" }}\n",
         server.port()
     ));
-    let outcome = project.gantry_with_env(
-        &["run", "--secret", "HOST"],
-        &[("HOST", "topsecretname")],
-    );
+    let outcome =
+        project.gantry_with_env(&["run", "--secret", "HOST"], &[("HOST", "topsecretname")]);
     outcome
         .expect_code(1)
         .stdout_has("was refused http://internal-***.example:");
-    assert!(!outcome.stdout.contains("topsecretname"), "{}", outcome.stdout);
+    assert!(
+        !outcome.stdout.contains("topsecretname"),
+        "{}",
+        outcome.stdout
+    );
 }

@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// What the HTTP server answers to one request: status, extra headers and
@@ -120,8 +120,8 @@ impl PrivateCa {
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("a server certificate");
-        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-            .expect("a PKCS#8 key");
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("a PKCS#8 key");
         rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
