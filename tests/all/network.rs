@@ -376,3 +376,24 @@ fn a_secret_in_a_refused_destination_is_masked_in_the_warning() {
         outcome.stdout
     );
 }
+
+#[test]
+fn a_tcp_grant_by_name_allows_looking_up_that_name_only() {
+    let server = Server::tcp_pong();
+    let port = server.port();
+    let grant = [format!("tcp://localhost:{port}")];
+    let (_project, outcome) = probe(
+        &format!("action: tcp, address: \"localhost:{port}\""),
+        &grant,
+    );
+    outcome.expect_code(0).stdout_has("reply=pong");
+
+    let alias = loopback_alias();
+    let (_project, outcome) = probe(&format!("action: tcp, address: \"{alias}:{port}\""), &grant);
+    refused(
+        &outcome,
+        &format!("dns://{alias}"),
+        "a step may only look up the names its `tcp://` grants hold",
+    );
+    assert_eq!(server.connections(), 1);
+}

@@ -70,7 +70,7 @@ impl StepNetwork {
         });
         let destination = format!("{}://{host}:{port}", scheme.as_str());
         let Some(grant) = self.grant_for(scheme, &host, port) else {
-            self.deny(
+            self.refuse(
                 &destination,
                 "no `permissions.network` grant of the step names it",
             );
@@ -79,7 +79,7 @@ impl StepNetwork {
         let candidates = match self.resolve(&host, port).await {
             Ok(addresses) => addresses,
             Err(e) => {
-                self.deny(&destination, &format!("its name does not resolve: {e}"));
+                self.refuse(&destination, &format!("its name does not resolve: {e}"));
                 return Err(Error::DestinationNotFound);
             }
         };
@@ -96,7 +96,7 @@ impl StepNetwork {
             .collect();
         if reachable.is_empty() {
             let why = refusal.unwrap_or_else(|| "its name resolves to no address".into());
-            self.deny(&destination, &why);
+            self.refuse(&destination, &why);
             return Err(Error::HttpRequestDenied);
         }
 

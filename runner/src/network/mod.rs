@@ -40,7 +40,8 @@ impl StepNetwork {
         }
     }
 
-    fn deny(&self, destination: &str, reason: &str) {
+    /// Tells the sink of a refused destination.
+    pub fn refuse(&self, destination: &str, reason: &str) {
         (self.denied)(destination, reason);
     }
 }

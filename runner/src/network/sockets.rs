@@ -32,6 +32,8 @@ impl StepNetwork {
         // the check below, with a warning, rather than unexplained.
         builder.allow_tcp(true);
         builder.allow_udp(false);
+        // Which names may be looked up is decided in front of the lookup
+        // (`sandbox::component`); this only turns lookups on at all.
         builder.allow_ip_name_lookup(tcp && by_name);
         let network = self.clone();
         builder.socket_addr_check(move |addr, usage| {
@@ -39,6 +41,23 @@ impl StepNetwork {
             Box::pin(async move { network.socket_allowed(addr, usage).await })
                 as Pin<Box<dyn Future<Output = bool> + Send + Sync>>
         });
+    }
+
+    /// Whether the guest may look `name` up: only a host a `tcp://` grant
+    /// names (an address needs no lookup, and is allowed as it is).
+    pub fn may_look_up(&self, name: &str) -> Result<(), String> {
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let wanted = name.trim_end_matches('.').to_ascii_lowercase();
+        let granted = self.grants.iter().any(|grant| {
+            grant.scheme == Scheme::Tcp && matches!(&grant.host, Host::Name(n) if *n == wanted)
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err("a step may only look up the names its `tcp://` grants hold".into())
+        }
     }
 
     async fn socket_allowed(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
@@ -49,14 +68,14 @@ impl StepNetwork {
                 return true;
             }
             SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => {
-                self.deny(
+                self.refuse(
                     &format!("tcp://{addr}"),
                     "a step may not listen for connections",
                 );
                 return false;
             }
             _ => {
-                self.deny(&format!("udp://{addr}"), "a step may not use UDP");
+                self.refuse(&format!("udp://{addr}"), "a step may not use UDP");
                 return false;
             }
         }
@@ -83,7 +102,7 @@ impl StepNetwork {
         }
         let why = refusal
             .unwrap_or_else(|| "no `tcp://` grant of the step names this address and port".into());
-        self.deny(&format!("tcp://{addr}"), &why);
+        self.refuse(&format!("tcp://{addr}"), &why);
         false
     }
 }

@@ -8,9 +8,12 @@
 //! the step's network grants ([`crate::network`]). A component importing
 //! anything else is refused at admission, naming the import.
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::Host as _;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as NetworkErrorCode, Network};
+use wasmtime_wasi::sockets::WasiSocketsView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -60,11 +63,38 @@ impl WasiHttpView for ComponentState {
     }
 }
 
-/// The linker of every component step: WASI 0.2 and `wasi:http`.
+/// The interface whose `resolve-addresses` gantry puts in front of
+/// wasmtime-wasi's, as the WASI version wasmtime-wasi 48 defines it.
+const IP_NAME_LOOKUP: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+
+/// The linker of every component step: WASI 0.2 and `wasi:http`, with
+/// name lookups limited to the names the step's `tcp://` grants hold.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ComponentState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    // wasmtime-wasi can only allow every lookup or none; a guest granted
+    // `tcp://db.internal:5432` must be able to look up `db.internal` and
+    // nothing else (a lookup of any other name would carry data out
+    // through the resolver). So this one function is replaced by a check
+    // in front of wasmtime-wasi's own.
+    linker.allow_shadowing(true);
+    linker.instance(IP_NAME_LOOKUP)?.func_wrap(
+        "resolve-addresses",
+        |mut store: wasmtime::StoreContextMut<'_, ComponentState>,
+         (network, name): (Resource<Network>, String)| {
+            let state = store.data_mut();
+            if let Err(why) = state.network.may_look_up(&name) {
+                state.network.refuse(&format!("dns://{name}"), &why);
+                return Ok((Err(NetworkErrorCode::PermanentResolverFailure),));
+            }
+            match WasiSocketsView::sockets(state).resolve_addresses(network, name) {
+                Ok(stream) => Ok((Ok(stream),)),
+                Err(error) => error.downcast().map(|code| (Err(code),)),
+            }
+        },
+    )?;
+    linker.allow_shadowing(false);
     Ok(linker)
 }
 
