@@ -10,38 +10,29 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 pub mod servers;
 
-/// The `gantry` binary of this build, built on first use.
+/// This crate's folder (`tests/`), where the fixtures are.
+pub const TESTS_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The `gantry` binary the tests run.
 ///
-/// Cargo only hands binary paths to tests of the binary's own package, so
-/// the tests build it themselves, in the same target folder and profile.
+/// The tests in `tests/all` are the `gantry` package's own integration
+/// tests, so Cargo builds its binary before running them, beside the test
+/// executable: `<target>/<profile>/gantry` for `<target>/<profile>/deps/all-…`.
 pub fn gantry_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
-        // <target>/<profile>/deps/all-<hash>
         let profile_dir = exe
             .parent()
             .and_then(Path::parent)
             .expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("target folder");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        build
-            .current_dir(workspace)
-            .args(["build", "--quiet", "-p", "gantry", "--bin", "gantry"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo to build gantry");
-        assert!(status.success(), "building the gantry binary failed");
-        profile_dir.join("gantry")
+        let bin = profile_dir.join("gantry");
+        assert!(
+            bin.is_file(),
+            "{} was not built: run the tests with `cargo test -p gantry` (or `--workspace`)",
+            bin.display()
+        );
+        bin
     })
 }
 
