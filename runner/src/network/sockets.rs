@@ -1,7 +1,7 @@
 //! Raw TCP for component steps, through `wasi:sockets`: connects to granted
 //! `tcp://` destinations only; no listening, no UDP.
 //!
-//! wasmtime-wasi asks [`StepNetwork::socket_check`] before each bind and
+//! wasmtime-wasi asks the check [`StepNetwork::configure_sockets`] installs before each bind and
 //! connect, with the address alone. A connect is allowed when a `tcp://`
 //! grant has its port and names its address, names `localhost` (for a
 //! loopback address), or names a host that resolves, here, to it and the
