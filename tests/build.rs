@@ -1,7 +1,8 @@
 //! Builds the Rust guest programs in `guests/` and the first-party plugins
 //! in `../plugins` for `wasm32-wasip1`, the guests again as WASI 0.2
-//! components for `wasm32-wasip2`, and tells the tests where they are
-//! (wasmtime's test-programs pattern).
+//! components for `wasm32-wasip2`, the `http` plugin (a component only: it
+//! needs `wasi:http`) for `wasm32-wasip2`, and tells the tests where they
+//! are (wasmtime's test-programs pattern).
 //!
 //! Both are workspaces of their own, built by a nested `cargo` into target
 //! folders under `OUT_DIR`, side by side so the builds overlap.
@@ -44,10 +45,19 @@ fn main() {
     let components_target = out_dir.join("components-target");
     let guests_build = wasm_build(&guests, &guests_target, WASIP1, &["--bin", "probe"]);
     let components_build = wasm_build(&guests, &components_target, WASIP2, &["--bins"]);
-    let plugins_build = wasm_build(&plugins, &plugins_target, WASIP1, &[]);
+    let plugins_build = wasm_build(
+        &plugins,
+        &plugins_target,
+        WASIP1,
+        &["--workspace", "--exclude", HTTP_PLUGIN],
+    );
     finish(guests_build, "the test guests");
     finish(components_build, "the test guests as components");
     finish(plugins_build, "the first-party plugins");
+    // After the wasip1 build, not beside it: both use the same target
+    // folder (one lock), so the shared dependencies compile once.
+    let http_build = wasm_build(&plugins, &plugins_target, WASIP2, &["-p", HTTP_PLUGIN]);
+    finish(http_build, "the `http` plugin");
 
     let guests_release = guests_target.join(WASIP1).join("release");
     let probe = guests_release.join("probe.wasm");
@@ -63,6 +73,15 @@ fn main() {
         let wasm = plugins_release.join(format!("{plugin}.wasm"));
         assert!(wasm.exists(), "{} was not built", wasm.display());
     }
+    let http_plugin = plugins_target
+        .join(WASIP2)
+        .join("release")
+        .join(format!("{HTTP_PLUGIN}.wasm"));
+    assert!(
+        http_plugin.exists(),
+        "{} was not built",
+        http_plugin.display()
+    );
 
     let generated = format!(
         "/// The `probe` guest, built for wasm32-wasip1.\n\
@@ -76,13 +95,16 @@ fn main() {
          /// (`<name>.wasm`, e.g. `config-set.wasm`).\n\
          pub const PLUGINS_DIR: &str = {:?};\n\
          /// The names of the first-party plugins in [`PLUGINS_DIR`].\n\
-         pub const FIRST_PARTY_PLUGINS: [&str; {}] = {:?};\n",
+         pub const FIRST_PARTY_PLUGINS: [&str; {}] = {:?};\n\
+         /// The first-party `http` plugin, a component built for wasm32-wasip2.\n\
+         pub const HTTP_PLUGIN_WASM: &str = {:?};\n",
         probe.display().to_string(),
         probe_component.display().to_string(),
         netprobe.display().to_string(),
         plugins_release.display().to_string(),
         PLUGINS.len(),
         PLUGINS,
+        http_plugin.display().to_string(),
     );
     std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
 }
@@ -105,6 +127,9 @@ fn plugin_crates(plugins: &Path) -> Vec<PathBuf> {
     crates.sort();
     crates
 }
+
+/// The plugin built for wasm32-wasip2 only, left out of the wasip1 build.
+const HTTP_PLUGIN: &str = "http";
 
 const WASIP1: &str = "wasm32-wasip1";
 const WASIP2: &str = "wasm32-wasip2";

@@ -7,6 +7,7 @@ mod components;
 mod crash;
 mod first_party;
 mod hostile;
+mod http_plugin;
 mod leaks;
 mod manifest_errors;
 mod metadata;

@@ -109,7 +109,7 @@ impl<T: Transport> Step for Http<T> {
                 plan.url,
                 error.message,
                 attempts(exchange.attempts),
-                unsure(exchange.effect)
+                unsure(&plan.method, exchange.effect)
             ),
         };
         ctx.save_state("status", response.status.to_string())?;
@@ -405,13 +405,17 @@ fn check_status(plan: &Plan, exchange: &Exchange) -> Result<()> {
         plan.url,
         plan.policy.expect,
         attempts(exchange.attempts),
-        unsure(exchange.effect)
+        unsure(&plan.method, exchange.effect)
     )
 }
 
 /// What a failure message adds when the request may have taken effect
-/// all the same, so the person reading it knows to look.
-fn unsure(effect: Effect) -> &'static str {
+/// all the same, so the person reading it knows to look. Safe methods
+/// change nothing by definition, so nothing is added for them.
+fn unsure(method: &str, effect: Effect) -> &'static str {
+    if matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        return "";
+    }
     match effect {
         Effect::Unknown => "; it may have reached the server all the same",
         Effect::Done => "; the server says it was done all the same",

@@ -237,6 +237,17 @@ fn the_body_can_come_from_a_file_and_json_fields_become_outputs() {
     };
     let error = step(&mut transport, &ctx).unwrap_err();
     assert!(error.message().contains("no key `id`"), "{error}");
+
+    // A GET changes nothing, so its failure never hints otherwise.
+    let mut transport = Scripted {
+        answers: vec![answer(503, "", &[])],
+        ..Scripted::default()
+    };
+    let error = step(&mut transport, &sb.run(&[("url", "http://x/")])).unwrap_err();
+    assert!(
+        error.message().ends_with("expected 2xx (1 attempt)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -460,7 +471,13 @@ fn rollback_compensates_when_the_effect_is_unknown() {
         answers: vec![answer(502, "", &[])],
         ..Scripted::default()
     };
-    step(&mut transport, &sb.run(PUT)).unwrap_err();
+    let error = step(&mut transport, &sb.run(PUT)).unwrap_err();
+    assert!(
+        error
+            .message()
+            .ends_with("answered 502, expected 201,204 (1 attempt); it may have reached the server all the same"),
+        "{error}"
+    );
     assert_eq!(sb.state("effect").as_deref(), Some("unknown"));
     let mut transport = Scripted {
         answers: vec![answer(404, "", &[])],

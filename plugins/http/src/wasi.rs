@@ -100,14 +100,19 @@ mod imp {
             .map(|h| (h.name.clone(), h.value.clone().into_bytes()))
             .collect();
         // A known length, not chunked encoding: every server and WebDAV
-        // module takes it.
-        if let Some(body) = &request.body
+        // module takes it. A bodiless request says `0` too, except GET and
+        // HEAD, which are sent without a body anyway: without a length the
+        // sender would announce a chunked body, and nginx's WebDAV refuses
+        // a DELETE or MKCOL with a body (415).
+        let bodiless = matches!(request.method.as_str(), "GET" | "HEAD");
+        let length = request.body.as_ref().map_or(0, Vec::len);
+        if (request.body.is_some() || !bodiless)
             && !request
                 .headers
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("content-length"))
         {
-            entries.push(("content-length".into(), body.len().to_string().into_bytes()));
+            entries.push(("content-length".into(), length.to_string().into_bytes()));
         }
         let fields = Fields::from_list(&entries).map_err(|e| {
             local(match e {
