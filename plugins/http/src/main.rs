@@ -138,6 +138,9 @@ impl<T: Transport> Step for Http<T> {
                 response.sha256
             );
         }
+        if expect_sha256.is_some() {
+            println!("the body's sha256 is the one expected");
+        }
 
         if let Some(name) = &output_header {
             let Some(value) = response.header(name) else {
