@@ -12,7 +12,10 @@ use crate::request::{Expect, Header, Url};
 /// hour.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
-/// One request, as the transport sends it.
+/// One request, as the transport sends it. Only the `wasi:http`
+/// transport reads it whole, so a host build (the tests' and clippy's)
+/// sees fields unread.
+#[cfg_attr(not(all(target_os = "wasi", target_env = "p2")), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
@@ -20,9 +23,7 @@ pub struct Request {
     pub headers: Vec<Header>,
     pub body: Option<Vec<u8>>,
     /// Connect, first-byte and between-bytes timeout; `None` leaves the
-    /// host's. Only the `wasi:http` transport reads it, so a host build
-    /// (the tests' and clippy's) sees it unread.
-    #[cfg_attr(not(all(target_os = "wasi", target_env = "p2")), allow(dead_code))]
+    /// host's.
     pub timeout: Option<Duration>,
 }
 
