@@ -176,9 +176,11 @@ impl<T: Transport> Step for Http<T> {
     }
 
     fn rollback(&mut self, ctx: &Context) -> Result<()> {
+        // Not "a later step failed": `gantry rollback` undoes runs that
+        // succeeded too.
         let why = match ctx.outcome() {
-            Some(Outcome::Failure) => "the request's step failed",
-            Some(Outcome::Success) => "a later step failed",
+            Some(Outcome::Failure) => "the step failed",
+            Some(Outcome::Success) => "the step had succeeded",
             None => "rollback requested",
         };
         let Some(plan) = Plan::compensation(ctx)? else {
