@@ -22,7 +22,7 @@ done
 
 echo "==> building gantry"
 cargo build --quiet -p gantry
-gantry="$root/target/debug/gantry"
+gantry="${CARGO_TARGET_DIR:-$root/target}/debug/gantry"
 
 # The modules were just built from this repository's source, so pinning them
 # is the one moment trusting an unpinned file is right.
