@@ -1,9 +1,10 @@
 //! Builds the Rust guest programs in `guests/` and the first-party plugins
-//! in `../plugins` for `wasm32-wasip1`, and tells the tests where they are
+//! in `../plugins` for `wasm32-wasip1`, the guests again as WASI 0.2
+//! components for `wasm32-wasip2`, and tells the tests where they are
 //! (wasmtime's test-programs pattern).
 //!
 //! Both are workspaces of their own, built by a nested `cargo` into target
-//! folders under `OUT_DIR`, side by side so the two builds overlap.
+//! folders under `OUT_DIR`, side by side so the builds overlap.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -40,14 +41,23 @@ fn main() {
 
     let guests_target = out_dir.join("guests-target");
     let plugins_target = out_dir.join("plugins-target");
-    let guests_build = wasm_build(&guests, &guests_target, &["--bins"]);
-    let plugins_build = wasm_build(&plugins, &plugins_target, &[]);
+    let components_target = out_dir.join("components-target");
+    let guests_build = wasm_build(&guests, &guests_target, WASIP1, &["--bin", "probe"]);
+    let components_build = wasm_build(&guests, &components_target, WASIP2, &["--bins"]);
+    let plugins_build = wasm_build(&plugins, &plugins_target, WASIP1, &[]);
     finish(guests_build, "the test guests");
+    finish(components_build, "the test guests as components");
     finish(plugins_build, "the first-party plugins");
 
-    let guests_release = guests_target.join("wasm32-wasip1").join("release");
+    let guests_release = guests_target.join(WASIP1).join("release");
     let probe = guests_release.join("probe.wasm");
     assert!(probe.exists(), "{} was not built", probe.display());
+    let components_release = components_target.join(WASIP2).join("release");
+    let probe_component = components_release.join("probe.wasm");
+    let netprobe = components_release.join("netprobe.wasm");
+    for component in [&probe_component, &netprobe] {
+        assert!(component.exists(), "{} was not built", component.display());
+    }
     let plugins_release = plugins_target.join("wasm32-wasip1").join("release");
     for plugin in PLUGINS {
         let wasm = plugins_release.join(format!("{plugin}.wasm"));
@@ -57,12 +67,19 @@ fn main() {
     let generated = format!(
         "/// The `probe` guest, built for wasm32-wasip1.\n\
          pub const PROBE_WASM: &str = {:?};\n\
+         /// The same `probe`, built for wasm32-wasip2: a WASI 0.2 component.\n\
+         pub const PROBE_COMPONENT_WASM: &str = {:?};\n\
+         /// The `netprobe` guest, a component that uses `wasi:http` and\n\
+         /// `wasi:sockets`.\n\
+         pub const NETPROBE_WASM: &str = {:?};\n\
          /// The folder holding the first-party plugins built for wasm32-wasip1\n\
          /// (`<name>.wasm`, e.g. `config-set.wasm`).\n\
          pub const PLUGINS_DIR: &str = {:?};\n\
          /// The names of the first-party plugins in [`PLUGINS_DIR`].\n\
          pub const FIRST_PARTY_PLUGINS: [&str; {}] = {:?};\n",
         probe.display().to_string(),
+        probe_component.display().to_string(),
+        netprobe.display().to_string(),
         plugins_release.display().to_string(),
         PLUGINS.len(),
         PLUGINS,
@@ -89,13 +106,16 @@ fn plugin_crates(plugins: &Path) -> Vec<PathBuf> {
     crates
 }
 
-/// Starts `cargo build --release --target wasm32-wasip1` of the workspace
-/// in `folder`, into `target_dir`.
-fn wasm_build(folder: &Path, target_dir: &Path, extra: &[&str]) -> Child {
+const WASIP1: &str = "wasm32-wasip1";
+const WASIP2: &str = "wasm32-wasip2";
+
+/// Starts `cargo build --release --target TARGET` of the workspace in
+/// `folder`, into `target_dir`.
+fn wasm_build(folder: &Path, target_dir: &Path, target: &str, extra: &[&str]) -> Child {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     Command::new(cargo)
         .current_dir(folder)
-        .args(["build", "--release", "--target", "wasm32-wasip1"])
+        .args(["build", "--release", "--target", target])
         .args(extra)
         .arg("--target-dir")
         .arg(target_dir)
@@ -115,5 +135,5 @@ fn finish(mut build: Child, what: &str) {
     let status = build
         .wait()
         .unwrap_or_else(|e| panic!("waiting for cargo to build {what}: {e}"));
-    assert!(status.success(), "building {what} for wasm32-wasip1 failed");
+    assert!(status.success(), "building {what} failed");
 }

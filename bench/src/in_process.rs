@@ -192,6 +192,8 @@ fn invocation(env: Vec<(String, String)>) -> StepInvocation<'static> {
         sink: Arc::new(|_, _, _| {}),
         cancel: CancellationToken::new(),
         on_state_file: None,
+        network: &[],
+        on_network_denied: None,
     }
 }
 

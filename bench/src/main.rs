@@ -43,12 +43,19 @@ const MAX_PEAK_RSS_BYTES: f64 = 100e6;
 /// noise over 900 steps stays well below this.
 const MAX_GROWTH_BYTES_PER_STEP: f64 = 256.0;
 
+/// A component step (tens of MB from componentize-py or componentize-js)
+/// may take this many times the Rust p1 probe's cached one-step run.
+const MAX_COMPONENT_VS_PROBE: f64 = 5.0;
+
 struct Options {
     steps: usize,
     repeat: usize,
     gantry: Option<PathBuf>,
     /// Real plugins whose first and second runs are compared too.
     plugins: Vec<PathBuf>,
+    /// Component steps (Python, JavaScript) whose cached run is held to
+    /// [`MAX_COMPONENT_VS_PROBE`] times the Rust probe's.
+    components: Vec<PathBuf>,
 }
 
 fn parse_args() -> Options {
@@ -57,6 +64,7 @@ fn parse_args() -> Options {
         repeat: 7,
         gantry: None,
         plugins: Vec::new(),
+        components: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +74,7 @@ fn parse_args() -> Options {
             "--repeat" => options.repeat = value().parse().unwrap_or_else(|_| usage("--repeat")),
             "--gantry" => options.gantry = Some(PathBuf::from(value())),
             "--plugin" => options.plugins.push(PathBuf::from(value())),
+            "--component" => options.components.push(PathBuf::from(value())),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -79,12 +88,14 @@ fn parse_args() -> Options {
     options
 }
 
-const USAGE: &str = "usage: gantry-bench [--steps N] [--repeat R] [--gantry PATH] [--plugin WASM]...\n\
+const USAGE: &str = "usage: gantry-bench [--steps N] [--repeat R] [--gantry PATH] [--plugin WASM]... [--component WASM]...\n\
     \n\
     --steps N    steps per measurement (default 1000; rounded up to a multiple of 40)\n\
     --repeat R   rounds; every figure is the median of R (default 7)\n\
     --gantry P   the gantry binary to time (default: the one beside this binary)\n\
-    --plugin W   also time the first and second run of the plugin W, run without inputs";
+    --plugin W   also time the first and second run of the plugin W, run without inputs\n\
+    --component W  the same for the component step W, whose cached run must stay within\n\
+                 5× the Rust probe's (Python and JavaScript steps)";
 
 fn usage(bad: &str) -> ! {
     eprintln!("gantry-bench: bad argument `{bad}`\n{USAGE}");
@@ -187,9 +198,11 @@ fn main() {
     let one_noop = write_pipeline(work.path(), "one-noop", &noop, 1, 1, &[]);
     let one_sized = write_pipeline(work.path(), "one-new-plugin", &sized, 1, 1, &[]);
     let one_probe = write_pipeline(work.path(), "one-probe", &probe, 1, 1, &PROBE_NOOP_WITH);
+    let component_count = options.components.len();
     let plugins: Vec<(String, usize, PathBuf)> = options
-        .plugins
+        .components
         .iter()
+        .chain(&options.plugins)
         .enumerate()
         .map(|(i, path)| {
             let bytes = std::fs::read(path)
@@ -308,13 +321,22 @@ fn main() {
     let load_after = loadavg();
 
     let plugins: Vec<(String, usize)> = plugins.into_iter().map(|(n, l, _)| (n, l)).collect();
-    report(&rounds, &plugins, n, &load_before, &load_after);
+    report(
+        &rounds,
+        &plugins,
+        component_count,
+        n,
+        &load_before,
+        &load_after,
+    );
 }
 
 /// Prints every figure, its ratios to the baselines, and each target.
 fn report(
     rounds: &Rounds,
     plugins: &[(String, usize)],
+    // The first this many of `plugins` are component steps.
+    component_count: usize,
     n: usize,
     load_before: &str,
     load_after: &str,
@@ -639,7 +661,25 @@ fn report(
             sized_speedup / MIN_SECOND_RUN_SPEEDUP
         ),
     );
-    for ((name, len), (first, second)) in plugins.iter().zip(&rounds.plugins) {
+    let probe_cached = median(&rounds.probe_second);
+    for ((name, len), (_, second)) in plugins.iter().zip(&rounds.plugins).take(component_count) {
+        let times = median(second) / probe_cached;
+        target(
+            &format!(
+                "{name} ({} KB): cached run ≤ {MAX_COMPONENT_VS_PROBE}× the Rust probe's",
+                len / 1000
+            ),
+            times <= MAX_COMPONENT_VS_PROBE,
+            format!(
+                "{} = {times:.1}× the probe's {} = {:.2}× the target",
+                ms(median(second)),
+                ms(probe_cached),
+                times / MAX_COMPONENT_VS_PROBE
+            ),
+        );
+    }
+    for ((name, len), (first, second)) in plugins.iter().zip(&rounds.plugins).skip(component_count)
+    {
         let speedup = ratio(first, second);
         target(
             &format!("{name} ({} KB): second run ≥ 10× faster", len / 1000),

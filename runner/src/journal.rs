@@ -69,6 +69,10 @@ pub enum Entry {
         /// in, whatever folder `gantry rollback` is started from.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         root: Option<PathBuf>,
+        /// The private CA file component steps' HTTPS trusted, which their
+        /// hooks trust too when run later.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
     },
     JobStarted {
         job: String,
@@ -156,6 +160,10 @@ pub struct HookSpec {
     pub dirs: Vec<HookDir>,
     /// Host variables passed through, by name; read again when it runs.
     pub host_env: Vec<String>,
+    /// Destinations the hook may reach, as its step could
+    /// (`scheme://host:port`).
+    #[serde(default)]
+    pub network: Vec<String>,
     pub memory_bytes: u64,
     /// Files the hook may hold open at once, as its step could.
     #[serde(default = "default_max_files")]
@@ -190,6 +198,7 @@ impl HookSpec {
             workspace: "read".into(),
             dirs: Vec::new(),
             host_env: Vec::new(),
+            network: Vec::new(),
             memory_bytes: 1 << 20,
             max_files: 16,
             disk_bytes: 1 << 20,

@@ -7,8 +7,9 @@
 //!   column on every error;
 //! - [`plan`] resolves it into a checked, ordered [`plan::Plan`];
 //! - [`plugin`] reads each module once and verifies it against its sha256 pin;
-//! - [`sandbox`] admits modules and runs each step in a fresh, deny-by-default
-//!   wasmtime store;
+//! - [`sandbox`] admits modules and components and runs each step in a
+//!   fresh, deny-by-default wasmtime store; [`network`] is what a component
+//!   step may reach, checked destination by destination;
 //! - [`engine`] executes the plan, passing outputs and environment between
 //!   steps, using [`abi`] for the text protocols steps speak and [`expr`] for
 //!   `${{ }}` expressions;
@@ -36,6 +37,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod lint;
 pub mod manifest;
+pub mod network;
 pub mod plan;
 pub mod plugin;
 pub mod report;

@@ -17,6 +17,7 @@ use serde_saphyr::{Location, Spanned};
 use crate::expr::{self, Expression, Template, Value};
 use crate::manifest::model::{self, Access, Scalar};
 use crate::manifest::{LoadedManifest, ManifestError, ManifestErrors, did_you_mean};
+use crate::network::NetworkGrant;
 
 /// Default wall-clock limit of a step, as in GitHub Actions (360 minutes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(360 * 60);
@@ -54,6 +55,8 @@ pub struct Plan {
     pub source: String,
     /// The manifest's canonical folder.
     pub root: PathBuf,
+    /// Private CA certificates for component steps' HTTPS (`ca-file:`).
+    pub ca_file: Option<PathBuf>,
     pub env: Vec<(String, Template)>,
     pub plugins: IndexMap<String, PluginRef>,
     /// Jobs in execution order: each after the jobs it needs, otherwise in
@@ -274,6 +277,8 @@ pub struct Grants {
     pub workspace: WorkspaceAccess,
     pub dirs: Vec<DirMount>,
     pub host_env: Vec<String>,
+    /// Destinations a component step may reach, in the order written.
+    pub network: Vec<NetworkGrant>,
 }
 
 /// A host folder mounted into a step.
@@ -339,11 +344,22 @@ impl Resolver<'_> {
             })
             .collect();
         self.check_downloads(&jobs);
+        let ca_file = manifest.ca_file.as_ref().map(|ca| {
+            let path = crate::state::normalize(&self.loaded.root.join(&ca.value));
+            if !path.is_file() {
+                self.error(
+                    ca.referenced,
+                    format!("the CA file `{}` does not exist", path.display()),
+                );
+            }
+            path
+        });
         Plan {
             name: manifest.name.value.clone(),
             manifest_path: self.loaded.path.clone(),
             source: self.loaded.source.clone(),
             root: self.loaded.root.clone(),
+            ca_file,
             env,
             plugins,
             jobs,
@@ -1000,6 +1016,21 @@ impl Resolver<'_> {
                 host_env.push(name.value.clone());
             }
         }
+        let mut network: Vec<NetworkGrant> = Vec::new();
+        for destination in &permissions.network {
+            match NetworkGrant::parse(&destination.value) {
+                Ok(grant) if network.contains(&grant) => {
+                    self.error(
+                        destination.referenced,
+                        format!("`{}` is granted twice", destination.value),
+                    );
+                }
+                Ok(grant) => network.push(grant),
+                Err(why) => {
+                    self.error(destination.referenced, why);
+                }
+            }
+        }
         Grants {
             workspace: permissions
                 .workspace
@@ -1007,6 +1038,7 @@ impl Resolver<'_> {
                 .map_or(WorkspaceAccess::Read, |w| w.value.into()),
             dirs,
             host_env,
+            network,
         }
     }
 

@@ -967,7 +967,7 @@ fn inspect_shows_each_plugins_name_inputs_and_outputs() {
         let sha = project.first_party_plugin(name, &relative);
         let json = fs::read_to_string(format!(
             "{}/../plugins/{name}/gantry-step.json",
-            env!("CARGO_MANIFEST_DIR")
+            gantry_tests::TESTS_DIR
         ))
         .unwrap();
         let meta: Value = serde_json::from_str(&json).unwrap();

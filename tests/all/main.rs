@@ -3,12 +3,14 @@
 
 mod artifacts;
 mod cache;
+mod components;
 mod crash;
 mod first_party;
 mod hostile;
 mod leaks;
 mod manifest_errors;
 mod metadata;
+mod network;
 mod pinning;
 mod pipelines;
 mod reports;
@@ -23,7 +25,7 @@ use gantry_tests::Project;
 
 /// The text of a `.wat` fixture.
 pub fn fixture(name: &str) -> String {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/fixtures/{name}", gantry_tests::TESTS_DIR);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 

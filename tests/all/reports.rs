@@ -406,11 +406,11 @@ fn summaries_are_capped_for_the_run_and_for_github() {
 
 /// `docs/EVENTS.md` names every event `--format json` emits, and every
 /// event it names is emitted by some run (here: groups, annotations, a
-/// failure with rollback hooks, a skipped job).
+/// failure with rollback hooks, a skipped job, a refused request).
 #[test]
 fn the_documented_events_are_the_emitted_ones() {
     let docs =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md")).unwrap();
+        std::fs::read_to_string(format!("{}/../docs/EVENTS.md", gantry_tests::TESTS_DIR)).unwrap();
     let documented: std::collections::BTreeSet<String> = docs
         .lines()
         .filter_map(|line| line.strip_prefix("| `"))
@@ -419,8 +419,9 @@ fn the_documented_events_are_the_emitted_ones() {
         .collect();
     let project = Project::new();
     let sha = project.probe_plugin("probe.wasm");
+    let net_sha = project.plugin_from(gantry_tests::NETPROBE_WASM, "netprobe.wasm");
     project.manifest(&format!(
-        "name: all\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\njobs:\n  main:\n    steps:\n      - uses: probe\n        with: {{ action: print, text: '::group::g|inside|::endgroup::|::warning::w|::set-output name=x::y' }}\n      - uses: probe\n        with: {{ action: exit, code: 1 }}\n        rollback: {{}}\n  later:\n    needs: main\n    steps:\n      - uses: probe\n"
+        "name: all\nplugins:\n  probe:\n    source: probe.wasm\n    sha256: {sha}\n  netprobe:\n    source: netprobe.wasm\n    sha256: {net_sha}\njobs:\n  main:\n    steps:\n      - uses: probe\n        with: {{ action: print, text: '::group::g|inside|::endgroup::|::warning::w|::set-output name=x::y' }}\n      - uses: probe\n        with: {{ action: exit, code: 1 }}\n        rollback: {{}}\n  later:\n    needs: main\n    steps:\n      - uses: probe\n  net:\n    steps:\n      - uses: netprobe\n        with: {{ action: get, url: 'http://127.0.0.1:9/' }}\n"
     ));
     let outcome = project.gantry(&["run", "--format", "json"]);
     // The hook runs the same failing `exit`: a failed rollback, exit 4.

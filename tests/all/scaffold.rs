@@ -7,7 +7,7 @@ use std::process::Command;
 use gantry_tests::Project;
 
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(gantry_tests::TESTS_DIR)
         .parent()
         .expect("workspace root")
         .to_owned()

@@ -8,38 +8,31 @@ use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
-/// The `gantry` binary of this build, built on first use.
+pub mod servers;
+
+/// This crate's folder (`tests/`), where the fixtures are.
+pub const TESTS_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The `gantry` binary the tests run.
 ///
-/// Cargo only hands binary paths to tests of the binary's own package, so
-/// the tests build it themselves, in the same target folder and profile.
+/// The tests in `tests/all` are the `gantry` package's own integration
+/// tests, so Cargo builds its binary before running them, beside the test
+/// executable: `<target>/<profile>/gantry` for `<target>/<profile>/deps/all-…`.
 pub fn gantry_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
-        // <target>/<profile>/deps/all-<hash>
         let profile_dir = exe
             .parent()
             .and_then(Path::parent)
             .expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("target folder");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        build
-            .current_dir(workspace)
-            .args(["build", "--quiet", "-p", "gantry", "--bin", "gantry"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo to build gantry");
-        assert!(status.success(), "building the gantry binary failed");
-        profile_dir.join("gantry")
+        let bin = profile_dir.join("gantry");
+        assert!(
+            bin.is_file(),
+            "{} was not built: run the tests with `cargo test -p gantry` (or `--workspace`)",
+            bin.display()
+        );
+        bin
     })
 }
 
@@ -191,6 +184,12 @@ impl Project {
         self.cache.path()
     }
 
+    /// The compiled-module cache this project's runs use:
+    /// `$XDG_CACHE_HOME/gantry`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.path().join("gantry")
+    }
+
     /// The `XDG_STATE_HOME` this project's runs use.
     pub fn state_home(&self) -> &Path {
         self.state.path()
@@ -241,6 +240,13 @@ impl Project {
     /// Copies the Rust `probe` guest to `relative` and returns its sha256.
     pub fn probe_plugin(&self, relative: &str) -> String {
         let bytes = std::fs::read(PROBE_WASM).expect("the probe guest was built");
+        self.write(relative, &bytes);
+        sha256_hex(&bytes)
+    }
+
+    /// Copies the plugin file at `path` to `relative` and returns its sha256.
+    pub fn plugin_from(&self, path: &str, relative: &str) -> String {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading `{path}`: {e}"));
         self.write(relative, &bytes);
         sha256_hex(&bytes)
     }

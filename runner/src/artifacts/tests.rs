@@ -682,6 +682,7 @@ fn gc_keeps_a_run_that_still_needs_resume() {
         pipeline: "p".into(),
         manifest: "gantry.yml".into(),
         root: None,
+        ca_file: None,
     };
     let finished = || Entry::RunFinished {
         status: "failure".into(),

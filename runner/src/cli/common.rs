@@ -181,6 +181,9 @@ pub struct SandboxSetup {
     /// The state folder to keep a copy of every hook's plugin in, so a
     /// later rollback does not depend on the project as it will be.
     pub keep_hooks_in: Option<PathBuf>,
+    /// Private CA certificates component steps' HTTPS may be verified
+    /// against, besides the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Verifies every plugin (exit 3 on a bad pin), checks the steps against
@@ -221,11 +224,20 @@ pub fn admit_verified(
     no_cache: bool,
     setup: SandboxSetup,
 ) -> Result<Admitted, Exit> {
-    let mut sandbox = Sandbox::new(setup.steps, setup.concurrent_steps).map_err(|error| {
+    // The pool's slots are sized for one core module each, and a component
+    // is made of several: a run with a component allocates on demand.
+    let has_component = verified
+        .values()
+        .any(|plugin| plugin.kind() == plugin::PluginKind::Component);
+    let pooled_steps = if has_component { 0 } else { setup.steps };
+    let mut sandbox = Sandbox::new(pooled_steps, setup.concurrent_steps).map_err(|error| {
         print_error(format!("cannot start the WebAssembly engine: {error:#}"));
         Exit::StepFailed
     })?;
     sandbox.guard_host(root, setup.protected);
+    if let Some(ca_file) = setup.ca_file {
+        sandbox.trust_ca_file(ca_file);
+    }
     if let Some(budget) = setup.memory_budget {
         sandbox.set_memory_budget(budget);
     }

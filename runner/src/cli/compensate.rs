@@ -218,6 +218,10 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             _ => None,
         })
         .unwrap_or(project);
+    let ca_file = records.iter().find_map(|record| match &record.entry {
+        Entry::RunStarted { ca_file, .. } => ca_file.clone(),
+        _ => None,
+    });
     let setup = SandboxSetup {
         steps: hooks,
         concurrent_steps: 1,
@@ -225,6 +229,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         // Hooks run one at a time, each within its own cap.
         memory_budget: None,
         keep_hooks_in: None,
+        ca_file,
     };
     let (verified, missing) = kept_hook_plugins(&compensation, &state_dir);
     let mut admitted = admit_verified(&verified, &root, args.no_cache, setup)?;

@@ -1,5 +1,6 @@
-//! `gantry inspect`: what a plugin file says about itself — its metadata,
-//! the imports it needs from the host, its size and its sha256.
+//! `gantry inspect`: what a plugin file says about itself — its kind, its
+//! metadata, the imports it needs from the host (and, for a component, its
+//! exports: its world), its size and its sha256.
 
 use super::console::out;
 use std::fmt::Write as _;
@@ -12,7 +13,7 @@ use super::plugin::read_module;
 use super::print_error;
 use crate::exit::Exit;
 use crate::plugin::metadata::{self, Metadata, SECTION, WorkspaceNeed};
-use crate::plugin::sha256_hex;
+use crate::plugin::{PluginKind, sha256_hex};
 
 /// Show a plugin's metadata, imports, size and sha256.
 #[derive(Debug, Args)]
@@ -27,8 +28,13 @@ impl InspectCommand {
             Ok(bytes) => bytes,
             Err(exit) => return exit,
         };
-        let imports = match imports(&module) {
-            Ok(imports) => imports,
+        let kind = PluginKind::of(&module);
+        let world = match kind {
+            PluginKind::Module => imports(&module).map(|imports| (imports, Vec::new())),
+            PluginKind::Component => component_world(&module),
+        };
+        let (imports, exports) = match world {
+            Ok(world) => world,
             Err(reason) => {
                 print_error(format!("`{}`: {reason}", self.plugin.display()));
                 return Exit::Invalid;
@@ -36,6 +42,14 @@ impl InspectCommand {
         };
         let mut text = String::new();
         let _ = writeln!(text, "{}", self.plugin.display());
+        let _ = writeln!(
+            text,
+            "  kind: {}",
+            match kind {
+                PluginKind::Module => "WASI preview 1 module",
+                PluginKind::Component => "WASI 0.2 component",
+            }
+        );
         let _ = writeln!(text, "  size: {} bytes", module.len());
         let _ = writeln!(text, "  sha256: {}", sha256_hex(&module));
         let mut exit = Exit::Success;
@@ -56,6 +70,12 @@ impl InspectCommand {
         }
         for import in imports {
             let _ = writeln!(text, "    {import}");
+        }
+        if kind == PluginKind::Component {
+            let _ = writeln!(text, "  exports:");
+            for export in exports {
+                let _ = writeln!(text, "    {export}");
+            }
         }
         out!("{text}");
         exit
@@ -145,33 +165,56 @@ fn describe(meta: &Metadata, text: &mut String) {
     for name in &needs.env {
         let _ = writeln!(text, "    env: {name}");
     }
+    for destination in &needs.network {
+        let _ = writeln!(text, "    network: {destination}");
+    }
+}
+
+/// A component's world: the names of its top-level imports and exports
+/// (`wasi:cli/environment@0.2.0`), those of the modules and components it
+/// embeds left out.
+fn component_world(component: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.map_err(|e| format!("not a WebAssembly component: {e}"))? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let import = import.map_err(|e| format!("malformed import section: {e}"))?;
+                    imports.push(import.name.name.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export = export.map_err(|e| format!("malformed export section: {e}"))?;
+                    exports.push(export.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
 }
 
 /// The module's imports as `module::name (kind)`.
 fn imports(module: &[u8]) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     for payload in Parser::new(0).parse_all(module) {
-        match payload.map_err(|e| format!("not a WebAssembly module: {e}"))? {
-            Payload::Version {
-                encoding: wasmparser::Encoding::Component,
-                ..
-            } => {
-                return Err(metadata::MetadataError::Component.to_string());
+        let payload = payload.map_err(|e| format!("not a WebAssembly module: {e}"))?;
+        if let Payload::ImportSection(reader) = payload {
+            for import in reader.into_imports() {
+                let import = import.map_err(|e| format!("malformed import section: {e}"))?;
+                let kind = match import.ty {
+                    TypeRef::Func(_) | TypeRef::FuncExact(_) => "function",
+                    TypeRef::Table(_) => "table",
+                    TypeRef::Memory(_) => "memory",
+                    TypeRef::Global(_) => "global",
+                    TypeRef::Tag(_) => "tag",
+                };
+                found.push(format!("{}::{} ({kind})", import.module, import.name));
             }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import.map_err(|e| format!("malformed import section: {e}"))?;
-                    let kind = match import.ty {
-                        TypeRef::Func(_) | TypeRef::FuncExact(_) => "function",
-                        TypeRef::Table(_) => "table",
-                        TypeRef::Memory(_) => "memory",
-                        TypeRef::Global(_) => "global",
-                        TypeRef::Tag(_) => "tag",
-                    };
-                    found.push(format!("{}::{} ({kind})", import.module, import.name));
-                }
-            }
-            _ => {}
         }
     }
     Ok(found)

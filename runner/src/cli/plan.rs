@@ -122,6 +122,15 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
     if !step.grants.host_env.is_empty() {
         grants.push(format!("host env {}", step.grants.host_env.join(", ")));
     }
+    if !step.grants.network.is_empty() {
+        let destinations: Vec<String> = step
+            .grants
+            .network
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        grants.push(format!("network {}", destinations.join(", ")));
+    }
     out.push_str(&format!("    permissions: {}\n", grants.join("; ")));
     let mut limits = vec![
         format!("memory {} MiB", step.memory_bytes / (1024 * 1024)),

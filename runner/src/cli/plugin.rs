@@ -65,9 +65,7 @@ impl AnnotateCommand {
             Ok(bytes) => bytes,
             Err(error) => {
                 let culprit = match error {
-                    metadata::MetadataError::NotAModule(_) | metadata::MetadataError::Component => {
-                        &self.plugin
-                    }
+                    metadata::MetadataError::NotAModule(_) => &self.plugin,
                     _ => &self.meta,
                 };
                 print_error(format!("`{}`: {error}", culprit.display()));

@@ -60,6 +60,11 @@ pub struct RunCommand {
     /// cache
     #[arg(long)]
     no_cache: bool,
+    /// Also trust the CA certificates in this PEM file for component
+    /// steps' HTTPS requests, besides the system's roots [default: the
+    /// manifest's `ca-file:`]
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
 }
 
 impl RunCommand {
@@ -77,6 +82,16 @@ impl RunCommand {
                 Exit::Invalid
             })?;
         }
+        if let Some(ca_file) = &self.ca_file {
+            if !ca_file.is_file() {
+                print_error(format!(
+                    "the CA file `{}` does not exist",
+                    ca_file.display()
+                ));
+                return Err(Exit::Invalid);
+            }
+            plan.ca_file = Some(std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone()));
+        }
         let secrets = self.secrets.load()?;
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
         let steps = plan.step_count();
@@ -89,6 +104,7 @@ impl RunCommand {
             protected,
             memory_budget: Some(memory_budget),
             keep_hooks_in: Some(state_dir.clone()),
+            ca_file: plan.ca_file.clone(),
         };
         let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
         let _lock = self.state.lock(&state_dir)?;

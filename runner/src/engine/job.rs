@@ -529,6 +529,8 @@ impl<'a> JobInstance<'a> {
             sink: log.sink(),
             cancel: cancel.clone(),
             on_state_file: None,
+            network: &step.grants.network,
+            on_network_denied: Some(log.denial_sink()),
         }
     }
 
@@ -638,6 +640,12 @@ impl<'a> JobInstance<'a> {
                 })
                 .collect(),
             host_env: step.grants.host_env.clone(),
+            network: step
+                .grants
+                .network
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             memory_bytes: step.memory_bytes,
             max_files: step.max_files,
             disk_bytes: step.disk_bytes,

@@ -69,6 +69,21 @@ impl StepLog {
         }
     }
 
+    /// Where the sandbox tells of each destination it refused the step:
+    /// reported as gantry's own warning, masked like the step's lines
+    /// (a URL may carry a secret).
+    pub fn denial_sink(&self) -> crate::network::DenialSink {
+        let log = self.clone();
+        Arc::new(move |destination, reason| {
+            log.reporter.report(Event::NetworkDenied {
+                job: &log.job,
+                step: &log.step,
+                destination,
+                reason,
+            });
+        })
+    }
+
     /// The sink to give the sandbox's output capture.
     pub fn sink(&self) -> LineSink {
         let log = self.clone();

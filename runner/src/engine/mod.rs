@@ -297,6 +297,7 @@ pub async fn run(
         pipeline: plan.name.clone(),
         manifest: plan.manifest_path.clone(),
         root: Some(plan.root.clone()),
+        ca_file: plan.ca_file.clone(),
     });
     let contexts = shared.contexts().build();
     let status = JobStatus {

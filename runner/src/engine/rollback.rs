@@ -22,6 +22,7 @@ use super::{AdmittedPlugins, mask_step_with, mask_with, run_off_executor};
 use crate::abi::Masks;
 use crate::expr::{Contexts, Template, Value};
 use crate::journal::{Entry, HookSpec, HookValue, Journal, Record};
+use crate::network::NetworkGrant;
 use crate::plan::DirMount;
 use crate::report::{Event, Reporter, StepRef};
 use crate::sandbox::step_files::read_state_file;
@@ -318,6 +319,15 @@ impl HookRunner<'_> {
                 writable: access == "write",
             }),
         };
+        // The grants as the journal recorded them, read back through the
+        // same parser as the manifest's: one that no longer parses grants
+        // nothing and fails the hook.
+        let network = spec
+            .network
+            .iter()
+            .map(|text| NetworkGrant::parse(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| format!("its recorded network grant is not valid: {why}"))?;
         let log = StepLog::new(
             self.reporter.clone(),
             self.masks.clone(),
@@ -338,6 +348,8 @@ impl HookRunner<'_> {
             sink: log.sink(),
             cancel: self.stop.clone(),
             on_state_file: None,
+            network: &network,
+            on_network_denied: Some(log.denial_sink()),
         };
         Ok(run_off_executor(self.sandbox, module, invocation))
     }

@@ -28,6 +28,11 @@ pub struct Manifest {
     pub plugins: IndexMap<Spanned<String>, PluginSpec>,
     #[schemars(with = "IndexMap<String, Job>")]
     pub jobs: IndexMap<Spanned<String>, Job>,
+    /// A PEM file of private CA certificates HTTPS requests of component
+    /// steps may also be verified against, relative to the manifest.
+    #[serde(default, rename = "ca-file")]
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// One entry of `plugins`: where the module is and, optionally, its pin.
@@ -222,6 +227,10 @@ pub struct Permissions {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub env: Vec<Spanned<String>>,
+    /// Destinations a component step may reach: `scheme://host[:port]`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub network: Vec<Spanned<String>>,
 }
 
 /// Access to the manifest's folder, mounted at `/workspace`.

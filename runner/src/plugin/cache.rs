@@ -1,5 +1,6 @@
-//! The compiled-module cache: native code wasmtime produced for a plugin,
-//! kept in the user's cache folder so the next run skips the compiler.
+//! The compiled-module cache: native code wasmtime produced for a plugin
+//! (a core module or a component), kept in the user's cache folder so the
+//! next run skips the compiler.
 //!
 //! Loading native code is the one place gantry trusts bytes it did not just
 //! verify — `Module::deserialize` runs whatever it is given — so the cache
@@ -30,10 +31,36 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
+use super::PluginKind;
 use crate::digest::hex;
 use crate::fsutil;
+
+/// A plugin's native code, as wasmtime compiled it.
+#[derive(Clone)]
+pub enum Compiled {
+    Module(Module),
+    Component(Component),
+}
+
+impl Compiled {
+    /// Compiles `bytes` as what their header says they are.
+    pub fn from_binary(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
+        Ok(match PluginKind::of(bytes) {
+            PluginKind::Module => Compiled::Module(Module::from_binary(engine, bytes)?),
+            PluginKind::Component => Compiled::Component(Component::from_binary(engine, bytes)?),
+        })
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        match self {
+            Compiled::Module(module) => module.serialize(),
+            Compiled::Component(component) => component.serialize(),
+        }
+    }
+}
 
 /// The wasmtime this gantry is built with; part of every key (a unit test
 /// keeps it in step with `Cargo.lock`). The engine hash covers it too.
@@ -55,7 +82,7 @@ pub struct ModuleCache {
 /// What a lookup found.
 pub enum Lookup {
     /// A verified entry, deserialized.
-    Hit(Module),
+    Hit(Compiled),
     /// No entry for this key.
     Miss,
     /// An entry existed but failed its checks; it has been removed.
@@ -135,10 +162,11 @@ impl ModuleCache {
         self.dir.join(format!("{key}{ENTRY_SUFFIX}"))
     }
 
-    /// Looks up the module for `plugin_sha256`. Only an entry whose header
-    /// names this exact key and whose payload matches its checksum reaches
-    /// wasmtime; a bad entry is removed.
-    pub fn load(&self, engine: &Engine, plugin_sha256: &str) -> Lookup {
+    /// Looks up the native code of the plugin of `kind` with
+    /// `plugin_sha256`. Only an entry whose header names this exact key and
+    /// whose payload matches its checksum reaches wasmtime; a bad entry is
+    /// removed.
+    pub fn load(&self, engine: &Engine, plugin_sha256: &str, kind: PluginKind) -> Lookup {
         let key = ModuleCache::key(engine, plugin_sha256);
         let path = self.entry_path(&key);
         let bytes = match read_entry(&path) {
@@ -153,8 +181,17 @@ impl ModuleCache {
         // SAFETY: `payload` is exactly what `store` serialized with an engine
         // of this key: its sha256 and length match the header, the header
         // names this key, and the folder is private to this user.
-        match unsafe { Module::deserialize(engine, payload) } {
-            Ok(module) => Lookup::Hit(module),
+        // The kind is the verified plugin's, and part of what was hashed.
+        let loaded = match kind {
+            PluginKind::Module => {
+                unsafe { Module::deserialize(engine, payload) }.map(Compiled::Module)
+            }
+            PluginKind::Component => {
+                unsafe { Component::deserialize(engine, payload) }.map(Compiled::Component)
+            }
+        };
+        match loaded {
+            Ok(compiled) => Lookup::Hit(compiled),
             Err(e) => self.reject(&path, format!("was refused by wasmtime: {e}")),
         }
     }
@@ -167,9 +204,14 @@ impl ModuleCache {
         ))
     }
 
-    /// Stores `module`, compiled from the plugin with `plugin_sha256`.
-    pub fn store(&self, engine: &Engine, plugin_sha256: &str, module: &Module) -> io::Result<()> {
-        let payload = module.serialize().map_err(io::Error::other)?;
+    /// Stores `compiled`, compiled from the plugin with `plugin_sha256`.
+    pub fn store(
+        &self,
+        engine: &Engine,
+        plugin_sha256: &str,
+        compiled: &Compiled,
+    ) -> io::Result<()> {
+        let payload = compiled.serialize().map_err(io::Error::other)?;
         let key = ModuleCache::key(engine, plugin_sha256);
         fsutil::write_atomic(&self.entry_path(&key), &encode_entry(&key, &payload))
     }
@@ -313,8 +355,8 @@ mod tests {
         (base, cache)
     }
 
-    fn compiled(engine: &Engine) -> Module {
-        Module::new(engine, wat::parse_str(WAT).unwrap()).unwrap()
+    fn compiled(engine: &Engine) -> Compiled {
+        Compiled::Module(Module::new(engine, wat::parse_str(WAT).unwrap()).unwrap())
     }
 
     fn only_entry(cache: &ModuleCache) -> PathBuf {
@@ -338,9 +380,13 @@ mod tests {
     fn a_stored_module_is_found_again() {
         let engine = engine();
         let (_base, cache) = cache();
-        assert!(matches!(cache.load(&engine, "aa"), Lookup::Miss));
+        assert!(matches!(
+            cache.load(&engine, "aa", PluginKind::Module),
+            Lookup::Miss
+        ));
         cache.store(&engine, "aa", &compiled(&engine)).unwrap();
-        let Lookup::Hit(module) = cache.load(&engine, "aa") else {
+        let Lookup::Hit(Compiled::Module(module)) = cache.load(&engine, "aa", PluginKind::Module)
+        else {
             panic!("expected a hit");
         };
         assert!(module.get_export("_start").is_some());
@@ -351,7 +397,10 @@ mod tests {
         let engine = engine();
         let (_base, cache) = cache();
         cache.store(&engine, "aa", &compiled(&engine)).unwrap();
-        assert!(matches!(cache.load(&engine, "bb"), Lookup::Miss));
+        assert!(matches!(
+            cache.load(&engine, "bb", PluginKind::Module),
+            Lookup::Miss
+        ));
 
         let mut config = Config::new();
         config.epoch_interruption(false);
@@ -360,7 +409,10 @@ mod tests {
             ModuleCache::key(&engine, "aa"),
             ModuleCache::key(&other, "aa")
         );
-        assert!(matches!(cache.load(&other, "aa"), Lookup::Miss));
+        assert!(matches!(
+            cache.load(&other, "aa", PluginKind::Module),
+            Lookup::Miss
+        ));
         // The key is stable across engines built alike.
         assert_eq!(
             ModuleCache::key(&engine, "aa"),
@@ -369,13 +421,16 @@ mod tests {
     }
 
     fn assert_rejected(cache: &ModuleCache, engine: &Engine, needle: &str) {
-        match cache.load(engine, "aa") {
+        match cache.load(engine, "aa", PluginKind::Module) {
             Lookup::Rejected(reason) => assert!(reason.contains(needle), "{reason}"),
             Lookup::Hit(_) => panic!("a bad entry was loaded"),
             Lookup::Miss => panic!("a bad entry was not noticed"),
         }
         assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0, "removed");
-        assert!(matches!(cache.load(engine, "aa"), Lookup::Miss));
+        assert!(matches!(
+            cache.load(engine, "aa", PluginKind::Module),
+            Lookup::Miss
+        ));
     }
 
     #[test]
@@ -499,7 +554,10 @@ mod tests {
         cache.store(&engine, "bb", &compiled(&engine)).unwrap();
         fs::write(cache.dir().join("README"), b"keep").unwrap();
         assert_eq!(cache.clear().unwrap(), 2);
-        assert!(matches!(cache.load(&engine, "aa"), Lookup::Miss));
+        assert!(matches!(
+            cache.load(&engine, "aa", PluginKind::Module),
+            Lookup::Miss
+        ));
         assert!(cache.dir().join("README").exists());
     }
 }

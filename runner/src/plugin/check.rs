@@ -11,10 +11,11 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::VerifiedPlugin;
 use super::metadata::{self, DirAccess, Metadata, MetadataError, WorkspaceNeed};
+use super::{PluginKind, VerifiedPlugin};
 use crate::expr::Template;
 use crate::manifest::{ManifestError, did_you_mean};
+use crate::network::NetworkGrant;
 use crate::plan::WorkspaceAccess;
 use crate::plan::{Input, Plan, StepPlan, input_variable};
 
@@ -65,7 +66,7 @@ pub fn apply_metadata(
             Ok(None) => {}
             // Bytes that are not a core module are refused when the sandbox
             // admits them, with that reason; there is no metadata to check.
-            Err(MetadataError::NotAModule(_) | MetadataError::Component) => {}
+            Err(MetadataError::NotAModule(_)) => {}
             Err(error) => errors.push(CheckError::Metadata {
                 alias: alias.clone(),
                 source_path: plan
@@ -84,13 +85,14 @@ pub fn apply_metadata(
     } = plan;
     for job in jobs.iter_mut() {
         for step in &mut job.steps {
+            let mut at = StepChecker {
+                file: manifest_path,
+                source,
+                job: &job.id,
+                errors: &mut errors,
+            };
+            at.network_reachable(step, verified);
             if let Some(meta) = described.get(step.plugin.as_str()) {
-                let mut at = StepChecker {
-                    file: manifest_path,
-                    source,
-                    job: &job.id,
-                    errors: &mut errors,
-                };
                 at.check(step, meta);
             }
         }
@@ -125,6 +127,33 @@ impl StepChecker<'_> {
             self.inputs(step, &who, declared);
         }
         self.permissions(step, &who, meta);
+    }
+
+    /// A network grant is only usable by a component: granting one to a
+    /// step (or its rollback hook, which runs with the step's grants) that
+    /// runs a preview 1 module is a mistake, said before anything runs.
+    fn network_reachable(&mut self, step: &StepPlan, verified: &IndexMap<String, VerifiedPlugin>) {
+        let Some(first) = step.grants.network.first() else {
+            return;
+        };
+        let hook = step.rollback.as_ref().map(|hook| hook.plugin.as_str());
+        for alias in std::iter::once(step.plugin.as_str()).chain(hook) {
+            if verified
+                .get(alias)
+                .is_some_and(|plugin| plugin.kind() == PluginKind::Module)
+            {
+                self.error(
+                    step.location,
+                    format!(
+                        "step `{}` of job `{}` grants network access (`{first}`), but plugin `{alias}` is a WASI preview 1 module, which cannot use the network",
+                        step.display_name, self.job
+                    ),
+                    Some(
+                        "build the step as a WASI 0.2 component (e.g. `cargo build --target wasm32-wasip2`), or remove `permissions.network`".into(),
+                    ),
+                );
+            }
+        }
     }
 
     fn inputs(
@@ -229,6 +258,26 @@ impl StepChecker<'_> {
                     Some(format!(
                         "grant it under `permissions.dirs`: {{ host: <folder>, guest: {guest}, access: {} }}",
                         dir.access
+                    )),
+                );
+            }
+        }
+        for destination in &needs.network {
+            // Metadata was validated when read: every entry parses.
+            let Ok(needed) = NetworkGrant::parse(destination) else {
+                continue;
+            };
+            if !step
+                .grants
+                .network
+                .iter()
+                .any(|granted| granted.covers(&needed))
+            {
+                self.error(
+                    step.location,
+                    format!("{who} needs to reach `{needed}`, which the step does not grant"),
+                    Some(format!(
+                        "add `{destination}` to the step's `permissions.network`"
                     )),
                 );
             }

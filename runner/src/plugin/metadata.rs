@@ -16,7 +16,7 @@ use std::fmt;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use wasmparser::{Encoding, Parser, Payload};
+use wasmparser::{Parser, Payload};
 
 /// The name of the custom section holding a plugin's metadata.
 pub const SECTION: &str = "gantry:step";
@@ -29,10 +29,6 @@ pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
 pub enum MetadataError {
     #[error("not a WebAssembly module: {0}")]
     NotAModule(String),
-    #[error(
-        "this is a WebAssembly component; gantry runs WASI preview 1 core modules (`wasm32-wasip1`)"
-    )]
-    Component,
     #[error("the module has {0} `{SECTION}` custom sections; at most one is allowed")]
     Duplicate(usize),
     #[error("the `{SECTION}` section is larger than {MAX_METADATA_BYTES} bytes")]
@@ -121,6 +117,10 @@ pub struct Needs {
     /// Host environment variables the plugin expects passed through.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Destinations the plugin needs to reach (`scheme://host[:port]`); a
+    /// step using it must grant each (components only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<String>,
 }
 
 /// Workspace access a plugin needs, ordered from least to most.
@@ -227,26 +227,37 @@ impl Metadata {
                 return invalid(format!("`permissions.env`: invalid variable name `{name}`"));
             }
         }
+        for destination in &self.permissions.network {
+            if let Err(why) = crate::network::NetworkGrant::parse(destination) {
+                return invalid(format!("`permissions.network`: {why}"));
+            }
+        }
         Ok(())
     }
 }
 
-/// Where the `gantry:step` sections of a module are, and what they hold.
+/// Where the `gantry:step` sections of a module or component are, and
+/// what they hold.
 struct Sections<'a> {
-    /// Byte ranges of whole sections (id, size and contents).
+    /// Byte ranges of whole top-level sections (id, size and contents).
     ranges: Vec<std::ops::Range<usize>>,
     /// The contents of the first one.
     first: Option<&'a [u8]>,
+    /// In a component: the byte ranges of the core modules it embeds,
+    /// where a toolchain may have left the section (Rust's `wasm32-wasip2`
+    /// keeps a `#[link_section]` in the program's core module).
+    nested: Vec<std::ops::Range<usize>>,
 }
 
-/// Walks the module's sections, refusing anything that is not a core
-/// module.
+/// Walks the top-level sections of a core module or a component. Nested
+/// modules and components are skipped over, their ranges noted.
 fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
     let mut parser = Parser::new(0);
     let mut offset = 0;
     let mut sections = Sections {
         ranges: Vec::new(),
         first: None,
+        nested: Vec::new(),
     };
     let not_a_module = |e: wasmparser::BinaryReaderError| MetadataError::NotAModule(e.to_string());
     loop {
@@ -262,10 +273,15 @@ fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
         let start = offset;
         offset += consumed;
         match payload {
-            Payload::Version {
-                encoding: Encoding::Component,
-                ..
-            } => return Err(MetadataError::Component),
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                sections.nested.push(unchecked_range.clone());
+                offset = unchecked_range.end;
+            }
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } => offset = unchecked_range.end,
             Payload::CustomSection(reader) if reader.name() == SECTION => {
                 sections.ranges.push(start..offset);
                 sections.first.get_or_insert(reader.data());
@@ -276,13 +292,27 @@ fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
     }
 }
 
-/// The raw contents of the module's `gantry:step` section, if it has one.
+/// The raw contents of the plugin's `gantry:step` section, if it has one:
+/// a module's own; a component's top-level one, else the first one found
+/// in the core modules it embeds.
 pub fn section(module: &[u8]) -> Result<Option<&[u8]>, MetadataError> {
     let sections = find_sections(module)?;
     match sections.ranges.len() {
-        0 | 1 => Ok(sections.first),
-        n => Err(MetadataError::Duplicate(n)),
+        0 => {}
+        1 => return Ok(sections.first),
+        n => return Err(MetadataError::Duplicate(n)),
     }
+    for range in sections.nested {
+        let Some(nested) = module.get(range) else {
+            return Err(MetadataError::NotAModule(
+                "a nested module runs past the end of the file".into(),
+            ));
+        };
+        if let Some(found) = section(nested)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 /// The module's metadata, if it has any.
@@ -459,7 +489,14 @@ mod tests {
                 .contains("unknown variant")
         );
         assert!(
-            with(br#"{"name": "x", "permissions": {"network": true}}"#).contains("unknown field")
+            with(br#"{"name": "x", "permissions": {"network": true}}"#).contains("invalid type")
+        );
+        assert!(
+            with(br#"{"name": "x", "permissions": {"network": ["api.example.com"]}}"#)
+                .contains("`permissions.network`: `api.example.com` is not a destination")
+        );
+        assert!(
+            with(br#"{"name": "x", "permissions": {"sockets": true}}"#).contains("unknown field")
         );
         assert!(
             with(br#"{"name": "x", "permissions": {"dirs": [{"guest": "rel"}]}}"#)
@@ -496,11 +533,32 @@ mod tests {
             annotate(&truncated, r#"{"name": "x"}"#),
             Err(MetadataError::NotAModule(_))
         ));
-        let component = wat::parse_str("(component)").unwrap();
-        assert!(matches!(
-            annotate(&component, r#"{"name": "x"}"#),
-            Err(MetadataError::Component)
-        ));
+    }
+
+    #[test]
+    fn a_component_carries_metadata_at_its_top_or_in_its_core_module() {
+        let component = wat::parse_str("(component (core module))").unwrap();
+        assert_eq!(read(&component).unwrap(), None);
+        let annotated = annotate(&component, r#"{"name": "top"}"#).unwrap();
+        wasmparser::Validator::new()
+            .validate_all(&annotated)
+            .expect("an annotated component is valid");
+        assert_eq!(read(&annotated).unwrap().unwrap().name, "top");
+
+        // As Rust's wasm32-wasip2 leaves it: inside the embedded module.
+        let inner = annotate(&wat::parse_str("(module)").unwrap(), r#"{"name": "inner"}"#).unwrap();
+        let mut nested = wat::parse_str("(component)").unwrap();
+        let mut section = vec![1u8]; // a core module section
+        leb128(inner.len(), &mut section);
+        section.extend_from_slice(&inner);
+        nested.extend_from_slice(&section);
+        wasmparser::Validator::new()
+            .validate_all(&nested)
+            .expect("a component embedding a module is valid");
+        assert_eq!(read(&nested).unwrap().unwrap().name, "inner");
+        // A top-level section wins over the embedded one.
+        let both = annotate(&nested, r#"{"name": "top"}"#).unwrap();
+        assert_eq!(read(&both).unwrap().unwrap().name, "top");
     }
 
     #[test]

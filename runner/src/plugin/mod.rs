@@ -36,6 +36,42 @@ pub struct VerifiedPlugin {
     pub limits: Option<CompileLimits>,
 }
 
+impl VerifiedPlugin {
+    /// Whether the plugin is a core module or a component, by its header.
+    pub fn kind(&self) -> PluginKind {
+        PluginKind::of(&self.bytes)
+    }
+}
+
+/// The two kinds of step a plugin can be. Both speak the same step ABI;
+/// only a component can use the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// A WASI preview 1 command module (exports `_start`).
+    Module,
+    /// A WASI 0.2 component of the `wasi:cli/command` world.
+    Component,
+}
+
+impl PluginKind {
+    /// Tells the two apart by the binary's header; anything that is not a
+    /// component is taken as a module (and refused as one if it is not).
+    pub fn of(bytes: &[u8]) -> PluginKind {
+        if wasmparser::Parser::is_component(bytes) {
+            PluginKind::Component
+        } else {
+            PluginKind::Module
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Module => "module",
+            PluginKind::Component => "component",
+        }
+    }
+}
+
 /// Where a pin came from, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinOrigin {

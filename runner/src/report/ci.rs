@@ -134,6 +134,11 @@ impl State {
 
 /// GitHub's escaping of a command's message (`%25`, `%0D`, `%0A`), with
 /// every other control character made visible.
+/// The words of a refused request, the same in every format.
+pub fn network_denied(step: &str, destination: &str, reason: &str) -> String {
+    format!("step `{step}` was refused {destination}: {reason}")
+}
+
 fn escape_data(text: &str) -> String {
     let escaped = text
         .replace('%', "%25")
@@ -292,6 +297,27 @@ impl Reporter for Ci {
             Event::StepNote { job, text } => {
                 let buffer = state.steps.entry(job.to_owned()).or_default();
                 buffer.lines.push(format!("gantry: {}", host_text(text)));
+            }
+            Event::NetworkDenied {
+                job,
+                step,
+                destination,
+                reason,
+            } => {
+                let flavor = self.flavor;
+                let buffer = state.steps.entry(job.to_owned()).or_default();
+                let text = network_denied(step, destination, reason);
+                if flavor == Flavor::GitHub {
+                    buffer.annotations.push(format!(
+                        "::warning title={}::{}",
+                        escape_property("gantry: network refused"),
+                        escape_data(&text)
+                    ));
+                } else {
+                    buffer
+                        .lines
+                        .push(format!("gantry: warning: {}", host_text(&text)));
+                }
             }
             Event::StepSkipped { job, step, reason } => {
                 state.rows.push(Row {

@@ -204,6 +204,20 @@ impl Reporter for Human {
                 let text = self.shown(text);
                 self.job_line(job, &format!("{}gantry: {text}", self.log_indent(job)))
             }
+            Event::NetworkDenied {
+                job,
+                step,
+                destination,
+                reason,
+            } => {
+                let text = super::ci::network_denied(step, destination, reason);
+                let warning = self.paint("33", "warning");
+                let text = self.shown(&text);
+                self.job_line(
+                    job,
+                    &format!("{}gantry: {warning}: {text}", self.log_indent(job)),
+                )
+            }
             Event::StepSkipped { job, step, reason } => {
                 let (name, reason) = (self.shown(step.name), self.shown(reason));
                 let skip = self.paint("33", "skip");

@@ -156,6 +156,19 @@ impl Reporter for Json {
                 fields.insert("text".into(), json!(text));
                 "note"
             }
+            Event::NetworkDenied {
+                job,
+                step,
+                destination,
+                reason,
+            } => {
+                fields.insert("job".into(), json!(job));
+                fields.insert("step".into(), json!(state.current_step.get(*job)));
+                fields.insert("step_name".into(), json!(step));
+                fields.insert("destination".into(), json!(destination));
+                fields.insert("reason".into(), json!(reason));
+                "network_denied"
+            }
             Event::StepSkipped { job, step, reason } => {
                 fields.insert("job".into(), json!(job));
                 step_fields(&mut fields, step);

@@ -161,6 +161,21 @@ impl Reporter for Masked {
                     text: &text,
                 })
             }
+            Event::NetworkDenied {
+                job,
+                step,
+                destination,
+                reason,
+            } => {
+                let (job, step) = (own(job), own(step));
+                let (destination, reason) = (own(destination), own(reason));
+                forward!(Event::NetworkDenied {
+                    job: &job,
+                    step: &step,
+                    destination: &destination,
+                    reason: &reason,
+                })
+            }
             Event::StepSkipped {
                 job,
                 step: s,

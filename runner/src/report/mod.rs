@@ -111,6 +111,16 @@ pub enum Event<'a> {
         job: &'a str,
         text: &'a str,
     },
+    /// gantry refused a connection or request a component step made: the
+    /// destination (`scheme://host:port`) was not granted, or resolved to
+    /// an address it may not reach. Written by gantry, never by the guest.
+    NetworkDenied {
+        job: &'a str,
+        /// The step's display name.
+        step: &'a str,
+        destination: &'a str,
+        reason: &'a str,
+    },
     StepSkipped {
         job: &'a str,
         step: StepRef<'a>,

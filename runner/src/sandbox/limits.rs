@@ -8,9 +8,14 @@ use wasmtime::ResourceLimiter;
 /// that a table-growth bomb stays harmless.
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
+/// Caps what a step's linear memories hold together: a module has one, a
+/// component may have several (one per core module it is made of), and
+/// the cap is the step's whatever it is built from.
 #[derive(Debug)]
 pub struct StepLimiter {
     memory_bytes: usize,
+    /// What the step's memories hold now, together.
+    memory_used: usize,
     /// The size a refused memory growth asked for.
     pub memory_refused: Option<usize>,
 }
@@ -19,6 +24,7 @@ impl StepLimiter {
     pub fn new(memory_bytes: u64) -> Self {
         StepLimiter {
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            memory_used: 0,
             memory_refused: None,
         }
     }
@@ -27,17 +33,22 @@ impl StepLimiter {
 impl ResourceLimiter for StepLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.memory_refused = Some(desired);
+        let total = self
+            .memory_used
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_bytes {
+            self.memory_refused = Some(total);
             // An error (rather than `Ok(false)`) traps the guest: a program
             // that ignores a failed `memory.grow` would otherwise fail later
             // with a less clear reason.
             wasmtime::bail!("memory limit of {} bytes exceeded", self.memory_bytes);
         }
+        self.memory_used = total;
         Ok(true)
     }
 

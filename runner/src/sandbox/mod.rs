@@ -1,11 +1,13 @@
-//! The sandbox: a wasmtime engine, the admission check for step modules, and
-//! one fresh, deny-by-default WASI preview 1 store per step.
+//! The sandbox: a wasmtime engine, the admission check for step plugins, and
+//! one fresh, deny-by-default WASI store per step — preview 1 for a core
+//! module, WASI 0.2 for a component ([`component`]).
 //!
 //! A step gets exactly what its manifest line grants and nothing from the
 //! host by accident: no host environment variable unless listed, no folder
 //! unless mounted (`/workspace`, granted `dirs`, its private `/tmp` and the
 //! step files at `/gantry`), and none at all for a module that imports no
-//! function able to reach into a folder; no network, no stdin. Path escapes
+//! function able to reach into a folder; no stdin; no network but the
+//! destinations a component step is granted ([`crate::network`]). Path escapes
 //! are stopped by wasmtime-wasi's capability-based filesystem, which
 //! resolves every path beneath its preopened folder and refuses `..`,
 //! absolute paths and symlinks that would leave it. The host side is as
@@ -25,6 +27,7 @@
 //! also ends a guest blocked in a host call, such as a long sleep), and
 //! output through the capped capture of [`output`].
 
+pub mod component;
 mod disk;
 pub mod leftovers;
 pub mod limits;
@@ -33,25 +36,29 @@ pub mod step_files;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
+use wasmtime::component::ResourceTable;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiView};
 
+use self::component::ComponentState;
 use self::limits::StepLimiter;
 use self::output::{LineSink, OutputCapture, Stream};
 use self::step_files::{StepFiles, StepFolder, StepFolders};
 use crate::display::human_duration;
 use crate::fsutil;
+use crate::network::{DenialSink, NetworkGrant, StepNetwork, TlsRoots};
 use crate::plan::DirMount;
 use crate::plugin::VerifiedPlugin;
-use crate::plugin::cache::{Lookup, ModuleCache};
+use crate::plugin::cache::{Compiled, Lookup, ModuleCache};
 use crate::plugin::compile_limits::CompileLimits;
 use crate::state::{Protected, relation};
 
@@ -69,6 +76,11 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// listed counts as an open file while it is.
 const TABLE_OVERHEAD: usize = 3;
 
+/// The same for a component, whose table also holds its streams, pollables
+/// and HTTP requests and responses while it uses them: a generous margin,
+/// so the limit still counts files and not the plumbing of WASI 0.2.
+const COMPONENT_TABLE_OVERHEAD: usize = 64;
+
 /// How waiting for a guest ended.
 enum Ended<T> {
     Cancelled,
@@ -82,10 +94,10 @@ struct StepState {
     limiter: StepLimiter,
 }
 
-/// A compiled, admitted step module, linked and ready to instantiate.
+/// A compiled, admitted step plugin, linked and ready to instantiate.
 #[derive(Clone)]
 pub struct StepModule {
-    pre: InstancePre<StepState>,
+    program: Program,
     /// Whether the module imports `poll_oneoff`, the only way a WASI
     /// preview 1 guest can sleep.
     can_sleep: bool,
@@ -96,6 +108,13 @@ pub struct StepModule {
     /// Whether the module imports a function that can open or list
     /// anything in a folder; one that does not is given no folder at all.
     reaches_folders: bool,
+}
+
+/// The linked program of a step, of either kind.
+#[derive(Clone)]
+enum Program {
+    Module(InstancePre<StepState>),
+    Component(CommandPre<ComponentState>),
 }
 
 /// Why a module was refused before running.
@@ -151,6 +170,11 @@ pub struct Sandbox {
     protected: Protected,
     /// What running steps' memory caps may add up to; `None`: no limit.
     memory_budget: Option<limits::MemoryBudget>,
+    /// The linker of component steps, made when the first one is admitted:
+    /// a run of modules only never pays for it.
+    components: OnceLock<Result<wasmtime::component::Linker<ComponentState>, String>>,
+    /// The roots HTTPS requests of component steps are verified against.
+    tls: Arc<TlsRoots>,
 }
 
 /// What one run of a step is given.
@@ -177,6 +201,10 @@ pub struct StepInvocation<'a> {
     /// Stops the guest at once when cancelled (fail-fast, an interrupted
     /// run); the step then fails as [`Failure::Cancelled`].
     pub cancel: CancellationToken,
+    /// The destinations a component step may reach.
+    pub network: &'a [NetworkGrant],
+    /// Told of each connection or request the step was refused.
+    pub on_network_denied: Option<DenialSink>,
     /// Told the host path of the step's `GANTRY_STATE` file before the
     /// guest starts; an `Err` it returns fails the step unstarted.
     pub on_state_file: Option<Box<StateFileHook<'a>>>,
@@ -354,7 +382,15 @@ impl Sandbox {
             project: None,
             protected: Protected::default(),
             memory_budget: None,
+            components: OnceLock::new(),
+            tls: Arc::new(TlsRoots::default()),
         })
+    }
+
+    /// Adds the CA certificates of a PEM file to the roots HTTPS servers
+    /// are verified against (read on the first HTTPS request).
+    pub fn trust_ca_file(&mut self, path: PathBuf) {
+        self.tls = Arc::new(TlsRoots::new(Some(path)));
     }
 
     /// Admits a step only while the memory caps of the running steps,
@@ -383,8 +419,8 @@ impl Sandbox {
         &self.engine
     }
 
-    /// Compiles `bytes` and checks the module is a WASI command that imports
-    /// only what gantry provides.
+    /// Compiles `bytes` and checks the module or component is a WASI
+    /// command that imports only what gantry provides.
     pub fn admit(&self, bytes: &[u8]) -> Result<StepModule, Refused> {
         self.check(self.compile(bytes)?)
     }
@@ -402,7 +438,7 @@ impl Sandbox {
         // limits then; a new one is measured before the compiler sees it.
         let mut note = None;
         if let Some(cache) = cache {
-            match cache.load(&self.engine, &plugin.sha256) {
+            match cache.load(&self.engine, &plugin.sha256, plugin.kind()) {
                 Lookup::Hit(module) => return (self.check(module), None),
                 Lookup::Miss => {}
                 Lookup::Rejected(reason) => note = Some(reason),
@@ -492,14 +528,14 @@ impl Sandbox {
     /// Compiles on a thread of its own, giving up after the deadline: the
     /// thread is left to finish (or be ended with the process, as the run
     /// fails before any step), never waited for.
-    fn compile_within(&self, bytes: &[u8], limits: &CompileLimits) -> Result<Module, Refused> {
+    fn compile_within(&self, bytes: &[u8], limits: &CompileLimits) -> Result<Compiled, Refused> {
         let (done, result) = std::sync::mpsc::channel();
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
         let spawned = std::thread::Builder::new()
             .name("gantry-compile".into())
             .spawn(move || {
-                let _ = done.send(Module::from_binary(&engine, &owned));
+                let _ = done.send(Compiled::from_binary(&engine, &owned));
             });
         if spawned.is_err() {
             // No thread to spare: compile here, without a deadline.
@@ -511,12 +547,39 @@ impl Sandbox {
         }
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<Module, Refused> {
-        Module::from_binary(&self.engine, bytes).map_err(|e| compile_refusal(&e))
+    fn compile(&self, bytes: &[u8]) -> Result<Compiled, Refused> {
+        Compiled::from_binary(&self.engine, bytes).map_err(|e| compile_refusal(&e))
     }
 
-    /// Checks a compiled module and links it.
-    fn check(&self, module: Module) -> Result<StepModule, Refused> {
+    /// Checks a compiled module or component and links it.
+    fn check(&self, compiled: Compiled) -> Result<StepModule, Refused> {
+        match compiled {
+            Compiled::Module(module) => self.check_module(module),
+            Compiled::Component(component) => {
+                let linker = self
+                    .components
+                    .get_or_init(|| component::linker(&self.engine).map_err(|e| root_cause(&e)))
+                    .as_ref()
+                    .map_err(|e| Refused::new(format!("cannot link WASI 0.2: {e}")))?;
+                // A component is taken as doing everything a module can:
+                // sleeping, changing files, reaching folders. Its imports
+                // are interfaces, too coarse to tell otherwise.
+                Ok(StepModule {
+                    program: Program::Component(component::check(
+                        &self.engine,
+                        linker,
+                        &component,
+                    )?),
+                    can_sleep: true,
+                    changes_files: true,
+                    reaches_folders: true,
+                })
+            }
+        }
+    }
+
+    /// Checks a compiled core module and links it.
+    fn check_module(&self, module: Module) -> Result<StepModule, Refused> {
         within_one_share(&module)?;
         let (mut can_sleep, mut changes_files, mut reaches_folders) = (false, false, false);
         for import in module.imports() {
@@ -556,7 +619,7 @@ impl Sandbox {
             }
         })?;
         Ok(StepModule {
-            pre,
+            program: Program::Module(pre),
             can_sleep,
             changes_files,
             reaches_folders,
@@ -625,23 +688,14 @@ impl Sandbox {
             unused(folder);
             return early_failure(started, Failure::Setup(reason));
         }
-        let wasi = match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
-            Ok(wasi) => wasi,
-            Err(failure) => {
-                unused(folder);
-                return early_failure(started, failure);
-            }
-        };
-        let mut store = Store::new(
-            &self.engine,
-            StepState {
-                wasi,
-                limiter: StepLimiter::new(invocation.memory_bytes),
-            },
-        );
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_async_yield_and_update(1);
-
+        let (mut builder, mounts) =
+            match self.build_wasi(&invocation, module, folder.as_ref(), &capture) {
+                Ok(built) => built,
+                Err(failure) => {
+                    unused(folder);
+                    return early_failure(started, failure);
+                }
+            };
         // What the step may fill: its private `/tmp` and upload folders.
         let filled: Vec<PathBuf> = match (&folder, module.changes_files) {
             (Some(folder), true) => std::iter::once(folder.scratch())
@@ -655,12 +709,47 @@ impl Sandbox {
                 .collect(),
             _ => Vec::new(),
         };
-        let guarded = tokio::time::timeout(invocation.timeout, run_guest(&module.pre, &mut store));
-        let result = tokio::select! {
-            biased;
-            () = invocation.cancel.cancelled() => Ended::Cancelled,
-            () = disk::watch(&filled, invocation.disk_bytes) => Ended::DiskFull,
-            result = guarded => Ended::Ran(result),
+        let limiter = StepLimiter::new(invocation.memory_bytes);
+        let (cancel, timeout) = (&invocation.cancel, invocation.timeout);
+        let disk_bytes = invocation.disk_bytes;
+        // Each kind gets its own store; the store (and the guest's files
+        // with it) is dropped at the end of its arm, before the step
+        // folder is read back.
+        let (result, memory_refused) = match &module.program {
+            Program::Module(pre) => {
+                let wasi = with_file_limit(builder.build_p1(), mounts, invocation.max_files);
+                let mut store = Store::new(&self.engine, StepState { wasi, limiter });
+                store.limiter(|state| &mut state.limiter);
+                store.epoch_deadline_async_yield_and_update(1);
+                let guest = run_guest(pre, &mut store);
+                let result = supervise(cancel, timeout, &filled, disk_bytes, guest).await;
+                (result, store.data().limiter.memory_refused.is_some())
+            }
+            Program::Component(pre) => {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(
+                    mounts + COMPONENT_TABLE_OVERHEAD + invocation.max_files as usize,
+                );
+                let denied = invocation
+                    .on_network_denied
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(|_: &str, _: &str| {}));
+                let network = StepNetwork::new(invocation.network, self.tls.clone(), denied);
+                network.configure_sockets(&mut builder);
+                let state = ComponentState {
+                    wasi: builder.build(),
+                    table,
+                    http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                    network,
+                    limiter,
+                };
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(|state| &mut state.limiter);
+                store.epoch_deadline_async_yield_and_update(1);
+                let guest = component::run(pre, &mut store);
+                let result = supervise(cancel, timeout, &filled, disk_bytes, guest).await;
+                (result, store.data().limiter.memory_refused.is_some())
+            }
         };
         let flooded = capture.finish();
         let outcome = match result {
@@ -670,7 +759,7 @@ impl Sandbox {
             }),
             Ended::Ran(Err(_elapsed)) => Err(Failure::Timeout(invocation.timeout)),
             Ended::Ran(Ok(Ok(()))) => Ok(()),
-            Ended::Ran(Ok(Err(error))) => classify(&error, flooded, &store, &invocation),
+            Ended::Ran(Ok(Err(error))) => classify(&error, flooded, memory_refused, &invocation),
         };
         // A guest quicker than the watch may end past its limit: measured
         // once more now.
@@ -683,7 +772,6 @@ impl Sandbox {
                 Ok(())
             }
         });
-        drop(store);
         let read = match folder {
             Some(folder) if module.changes_files => self.folders.finish(folder),
             folder => {
@@ -711,6 +799,26 @@ impl Drop for Sandbox {
         if let Some(ticker) = self.ticker.take() {
             ticker.stop();
         }
+    }
+}
+
+/// Waits for the guest, its timeout, a cancellation or a full disk,
+/// whichever comes first.
+/// (Given the invocation's parts, not the invocation: a reference to it
+/// could not be held across an await by a future sent between threads.)
+async fn supervise(
+    cancel: &CancellationToken,
+    timeout: Duration,
+    filled: &[PathBuf],
+    disk_bytes: u64,
+    guest: impl Future<Output = wasmtime::Result<()>>,
+) -> Ended<Result<wasmtime::Result<()>, tokio::time::error::Elapsed>> {
+    let guarded = tokio::time::timeout(timeout, guest);
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Ended::Cancelled,
+        () = disk::watch(filled, disk_bytes) => Ended::DiskFull,
+        result = guarded => Ended::Ran(result),
     }
 }
 
@@ -806,7 +914,7 @@ impl Sandbox {
         module: &StepModule,
         folder: Option<&StepFolder>,
         capture: &OutputCapture,
-    ) -> Result<WasiP1Ctx, Failure> {
+    ) -> Result<(WasiCtxBuilder, usize), Failure> {
         let mut builder = WasiCtxBuilder::new();
         // File operations run inline on this thread instead of hopping to a
         // blocking pool; must be set before the folders are opened. The
@@ -834,7 +942,7 @@ impl Sandbox {
             )));
         }
         let Some(folder) = folder else {
-            return Ok(with_file_limit(builder.build_p1(), 0, invocation.max_files));
+            return Ok((builder, 0));
         };
         // The step's own folders: made by gantry, never a grant.
         let own = |builder: &mut WasiCtxBuilder, host: &std::path::Path, guest: &str| {
@@ -859,11 +967,7 @@ impl Sandbox {
             self.mount(&mut builder, &dir.host, &dir.guest, dir.writable)?;
             mounts += 1;
         }
-        Ok(with_file_limit(
-            builder.build_p1(),
-            mounts,
-            invocation.max_files,
-        ))
+        Ok((builder, mounts))
     }
 
     /// Mounts a granted host folder at `guest`. Below the manifest's
@@ -935,7 +1039,7 @@ fn cannot_open(host: &std::path::Path, guest: &str, why: &str) -> Failure {
 fn classify(
     error: &wasmtime::Error,
     flooded: bool,
-    store: &Store<StepState>,
+    memory_refused: bool,
     invocation: &StepInvocation<'_>,
 ) -> Result<(), Failure> {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
@@ -950,7 +1054,7 @@ fn classify(
             limit: invocation.output_limit,
         });
     }
-    if store.data().limiter.memory_refused.is_some() {
+    if memory_refused {
         return Err(Failure::MemoryLimit {
             limit: invocation.memory_bytes,
         });
@@ -1051,6 +1155,8 @@ mod tests {
             sink: Arc::new(|_, _, _| {}),
             cancel,
             on_state_file: None,
+            network: &[],
+            on_network_denied: None,
         }
     }
 
