@@ -14,7 +14,7 @@ examples=("$@")
 
 echo "==> building gantry"
 cargo build --quiet --manifest-path "$root/Cargo.toml" -p gantry
-gantry="$root/target/debug/gantry"
+gantry="${CARGO_TARGET_DIR:-$root/target}/debug/gantry"
 
 for example in "${examples[@]}"; do
     folder="$root/examples/$example"
