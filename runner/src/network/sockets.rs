@@ -1,14 +1,16 @@
 //! Raw TCP for component steps, through `wasi:sockets`: connects to granted
 //! `tcp://` destinations only; no listening, no UDP.
 //!
-//! wasmtime-wasi asks [`StepNetwork::socket_check`] before each bind and
-//! connect, with the address alone. A connect is allowed when a `tcp://`
-//! grant has its port and names its address, names `localhost` (for a
-//! loopback address), or names a host that resolves, here, to it and the
-//! address is not internal ([`super::address`]). The implicit bind a
-//! connect performs (to the unspecified address, port 0) is the only bind
-//! allowed. The guest may look names up only when a `tcp://` grant names a
-//! host, since it has nothing to connect to by name otherwise.
+//! Before each bind and connect, wasmtime-wasi asks the check that
+//! [`StepNetwork::configure_sockets`] installs, with the address alone. A
+//! connect is allowed when a `tcp://` grant has its port and names its
+//! address, names `localhost` (for a loopback address), or names a host
+//! that resolves, here, to it and the address is not internal
+//! ([`super::address`]). The implicit bind a connect performs (to the
+//! unspecified address, port 0) is the only bind allowed. The guest may
+//! look up only the names its `tcp://` grants hold
+//! ([`StepNetwork::may_look_up`], checked in front of wasmtime-wasi's
+//! lookup).
 
 use std::future::Future;
 use std::net::SocketAddr;
