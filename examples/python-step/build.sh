@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds step.py into plugins/python-step.wasm, a WASI 0.2 component of the
-# `wasi:cli/command` world, with componentize-py (PyPI). The component
-# embeds CPython and its standard library, so it is large (about 18 MB).
+# world in wit/world.wit (`wasi:cli/command`, plus outgoing `wasi:http`),
+# with componentize-py (PyPI). The component embeds CPython, so it is
+# large (about 18 MB).
 # Uses the componentize-py that scripts/toolchains.sh installs into
 # tools/bin when it is there, else the one on PATH.
 set -euo pipefail
@@ -12,6 +13,6 @@ command -v componentize-py >/dev/null || {
     exit 127
 }
 mkdir -p plugins
-# wit/ holds the WASI 0.2.12 definitions, `wasi:cli` at its root.
-componentize-py --wit-path wit --world wasi:cli/command@0.2.12 componentize step \
+# wit/ holds the world and, in deps/, the WASI 0.2.12 packages it uses.
+componentize-py --wit-path wit --world step componentize step \
     --output plugins/python-step.wasm

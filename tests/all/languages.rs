@@ -310,6 +310,56 @@ fn a_python_step_fails_with_an_annotation_on_a_value_that_is_not_a_number() {
         .stdout_has("exited with status 1");
 }
 
+/// A project where the Python step reads `url` (and the number 9), with
+/// `grants`.
+fn python_url_project(url: &str, grants: &[String]) -> Project {
+    let network: String = grants
+        .iter()
+        .map(|grant| format!("            - \"{grant}\"\n"))
+        .collect();
+    project_with(
+        python_step(),
+        &format!(
+            "      - id: stats\n        uses: step\n        with: {{ values: '9', url: \"{url}\" }}\n        permissions:\n          network:\n{network}"
+        ),
+    )
+}
+
+#[test]
+fn a_python_step_adds_the_numbers_a_granted_url_serves() {
+    let server = Server::http(|_, path| match path {
+        "/latency.txt" => Reply::ok("120 85\n97, 143\n101\n"),
+        _ => not_found(),
+    });
+    let url = format!("{}/latency.txt", server.origin());
+    let project = python_url_project(&url, &[server.origin()]);
+    // 9 and the served five: 555 / 6 = 92.5; the median is (97 + 101) / 2.
+    gantry(&project, &["run"])
+        .expect_code(0)
+        .stdout_has(&format!("GET {url}: 5 values"))
+        .stdout_has("values: count 6, mean 92.5, median 99, max 143");
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_python_steps_request_to_an_ungranted_destination_never_connects() {
+    let server = Server::http(|_, _| Reply::ok("1 2 3"));
+    let other = Server::http(|_, _| Reply::ok("4 5 6"));
+    let url = format!("{}/numbers.txt", server.origin());
+    let project = python_url_project(&url, &[other.origin()]);
+    gantry(&project, &["run"])
+        .expect_code(1)
+        .stdout_has(&format!(
+            "gantry: warning: step `stats` was refused {}",
+            server.origin()
+        ))
+        .stdout_has(&format!(
+            "error: python-step: GET {url} failed: HttpRequestDenied"
+        ));
+    assert_eq!(server.connections(), 0);
+    assert_eq!(other.connections(), 0);
+}
+
 #[test]
 fn the_js_example_checks_a_served_url() {
     let built = js_step();

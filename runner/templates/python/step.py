@@ -7,7 +7,9 @@ export. It greets INPUT_WHO (default "world") and appends the output
 stdout and a failed step.
 
 Module-level code runs when the component is built, without the step's
-environment: read `os.environ` inside `run`.
+environment: read `os.environ` inside `run`. Import every module at the
+top: only what was imported while the component was built is in it, and an
+import first made inside `run` fails with ModuleNotFoundError.
 """
 
 import os
