@@ -2,7 +2,7 @@
 # Builds step.py into plugins/python-step.wasm, a WASI 0.2 component of the
 # world in wit/world.wit (`wasi:cli/command`, plus outgoing `wasi:http`),
 # with componentize-py (PyPI). The component embeds CPython, so it is
-# large (about 18 MB).
+# large (about 19 MB).
 # Uses the componentize-py that scripts/toolchains.sh installs into
 # tools/bin when it is there, else the one on PATH.
 set -euo pipefail
