@@ -7,6 +7,7 @@ mod components;
 mod crash;
 mod first_party;
 mod hostile;
+mod languages;
 mod leaks;
 mod manifest_errors;
 mod metadata;
