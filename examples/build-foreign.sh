@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Builds the example steps written in C and Zig from source, adds their
-# metadata, pins them and runs their pipelines:
-#   examples/build-foreign.sh            # both
-#   examples/build-foreign.sh c-step     # one
-# Needs: Debian's `clang lld wasi-libc libclang-rt-dev-wasm32` for C, and
-# `pip install ziglang` for Zig.
+# Builds the example steps written in other languages than Rust from
+# source, adds their metadata, pins them and runs their pipelines:
+#   examples/build-foreign.sh            # c-step zig-step go-step python-step
+#   examples/build-foreign.sh js-step    # one (its pipeline needs a server, see its README)
+# Needs: Debian's `clang lld wasi-libc libclang-rt-dev-wasm32` for C,
+# `pip install ziglang` for Zig, and for Go, Python and JavaScript what
+# scripts/toolchains.sh installs into tools/bin.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 examples=("$@")
-[ ${#examples[@]} -gt 0 ] || examples=(c-step zig-step)
+[ ${#examples[@]} -gt 0 ] || examples=(c-step zig-step go-step python-step)
 
 echo "==> building gantry"
 cargo build --quiet --manifest-path "$root/Cargo.toml" -p gantry
-gantry="$root/target/debug/gantry"
+gantry="${CARGO_TARGET_DIR:-$root/target}/debug/gantry"
 
 for example in "${examples[@]}"; do
     folder="$root/examples/$example"

@@ -289,18 +289,9 @@ pub struct DirMount {
     pub writable: bool,
 }
 
-/// The environment variable a `with:` key reaches a step as: `INPUT_` and the
-/// name upper-cased, with `-` and spaces turned into `_`.
-pub fn input_variable(name: &str) -> String {
-    let mut variable = String::from("INPUT_");
-    for c in name.chars() {
-        match c {
-            '-' | ' ' => variable.push('_'),
-            c => variable.extend(c.to_uppercase()),
-        }
-    }
-    variable
-}
+/// The environment variable a `with:` key reaches a step as (defined in
+/// `gantry-abi`, where the SDK reads it too).
+pub use gantry_abi::inputs::input_variable;
 
 /// Checks and resolves a loaded manifest.
 pub fn resolve(loaded: &LoadedManifest) -> Result<Plan, ManifestErrors> {

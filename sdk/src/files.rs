@@ -21,7 +21,9 @@ use std::hash::{BuildHasher, Hasher};
 
 use crate::error::{Error, Result};
 
-/// Formats one entry, ending with a newline.
+/// Formats one entry, ending with a newline, in the format the runner
+/// reads (`gantry-abi`'s): a value with a line break becomes a heredoc with
+/// a random delimiter that does not occur in it.
 ///
 /// The name must be non-empty and free of `=`, `<<` and line breaks, or the
 /// reader would split it differently.
@@ -35,17 +37,8 @@ use crate::error::{Error, Result};
 /// # Ok::<(), gantry_sdk::Error>(())
 /// ```
 pub fn format_entry(name: &str, value: &str) -> Result<String> {
-    check_name(name)?;
-    if !value.contains(['\n', '\r']) {
-        return Ok(format!("{name}={value}\n"));
-    }
-    let delimiter = loop {
-        let candidate = random_delimiter();
-        if !value.contains(&candidate) {
-            break candidate;
-        }
-    };
-    Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+    gantry_abi::files::format_entry(name, value, random_delimiter)
+        .map_err(|bad| Error::new(bad.to_string()))
 }
 
 /// A fresh delimiter: `gantry_delimiter_` and 16 random hex digits.
@@ -66,50 +59,13 @@ pub fn random_delimiter() -> String {
     format!("gantry_delimiter_{:016x}", hasher.finish())
 }
 
-fn check_name(name: &str) -> Result<()> {
-    let problem = if name.is_empty() {
-        "is empty"
-    } else if name.contains('=') {
-        "contains `=`"
-    } else if name.contains("<<") {
-        "contains `<<`"
-    } else if name.contains(['\n', '\r']) {
-        "contains a line break"
-    } else {
-        return Ok(());
-    };
-    Err(Error::new(format!(
-        "the name `{}` {problem}",
-        name.escape_debug()
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A reader with the runner's rules, to check entries round-trip.
+    /// The runner's reader.
     fn parse(content: &str) -> Vec<(String, String)> {
-        let mut lines = content
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l));
-        let mut pairs = Vec::new();
-        while let Some(line) = lines.next() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let eq = line.find('=');
-            let heredoc = line.find("<<").filter(|&h| eq.is_none_or(|e| h < e));
-            if let Some(at) = heredoc {
-                let delimiter = &line[at + 2..];
-                let body: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
-                pairs.push((line[..at].to_owned(), body.join("\n")));
-            } else {
-                let (name, value) = line.split_once('=').unwrap();
-                pairs.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        pairs
+        gantry_abi::files::parse(content).unwrap()
     }
 
     #[test]

@@ -17,23 +17,15 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 
 /// The variable that carries `with:` key `name`: `INPUT_` followed by the
-/// name upper-cased, with `-` and spaces turned into `_`.
+/// name upper-cased, with `-` and spaces turned into `_` (the runner's own
+/// rule, from `gantry-abi`).
 ///
 /// ```
 /// use gantry_sdk::input::input_variable;
 /// assert_eq!(input_variable("image-tag"), "INPUT_IMAGE_TAG");
 /// assert_eq!(input_variable("two words"), "INPUT_TWO_WORDS");
 /// ```
-pub fn input_variable(name: &str) -> String {
-    let mut variable = String::from("INPUT_");
-    for c in name.chars() {
-        match c {
-            '-' | ' ' => variable.push('_'),
-            c => variable.extend(c.to_uppercase()),
-        }
-    }
-    variable
-}
+pub use gantry_abi::inputs::input_variable;
 
 /// A type that can be read from the text of an input.
 ///

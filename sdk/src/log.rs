@@ -226,39 +226,15 @@ impl fmt::Display for Annotation {
     }
 }
 
-/// Escapes a command's message: `%` → `%25`, `\r` → `%0D`, `\n` → `%0A`.
+/// Escapes a command's message (`%` → `%25`, `\r` → `%0D`, `\n` → `%0A`),
+/// and a property value (also `:` → `%3A`, `,` → `%2C`): the rules the
+/// runner unescapes by, both from `gantry-abi`.
 ///
 /// ```
 /// assert_eq!(gantry_sdk::log::escape_data("100%\nok"), "100%25%0Aok");
-/// ```
-pub fn escape_data(text: &str) -> String {
-    escape(text, false)
-}
-
-/// Escapes a property value: as [`escape_data`], plus `:` → `%3A` and
-/// `,` → `%2C`.
-///
-/// ```
 /// assert_eq!(gantry_sdk::log::escape_property("a:b,c%"), "a%3Ab%2Cc%25");
 /// ```
-pub fn escape_property(text: &str) -> String {
-    escape(text, true)
-}
-
-fn escape(text: &str, property: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            ':' if property => out.push_str("%3A"),
-            ',' if property => out.push_str("%2C"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use gantry_abi::commands::{escape_data, escape_property};
 
 /// Builds any workflow command line, escaping properties and message.
 ///

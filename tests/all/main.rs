@@ -8,6 +8,7 @@ mod crash;
 mod first_party;
 mod hostile;
 mod http_plugin;
+mod languages;
 mod leaks;
 mod manifest_errors;
 mod metadata;

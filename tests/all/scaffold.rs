@@ -1,16 +1,16 @@
 //! `gantry new`: a scaffolded Rust step passes its own test, builds for
-//! `wasm32-wasip1` with its metadata embedded, and its pipeline runs.
+//! `wasm32-wasip1` with its metadata embedded, and its pipeline runs; a
+//! scaffolded Python or JavaScript step builds into a component and passes
+//! its own `test.sh`, with the toolchains `scripts/toolchains.sh` installs
+//! (missing, they fail the test).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gantry_tests::Project;
+use gantry_tests::{Project, gantry_bin, toolchains_path};
 
 fn repository() -> PathBuf {
-    Path::new(gantry_tests::TESTS_DIR)
-        .parent()
-        .expect("workspace root")
-        .to_owned()
+    gantry_tests::repository().to_owned()
 }
 
 /// `cargo` for the scaffolded crate: run from the repository so its
@@ -118,4 +118,66 @@ fn a_new_c_step_has_everything_its_readme_names() {
         .gantry(&["new", "c-greeter", "--lang", "c"])
         .expect_code(2)
         .stderr_has("already exists");
+}
+
+/// Scaffolds a `lang` step named `name`, checks it has `files`, and runs
+/// its own `test.sh` as its README says: build, pin, run, check the
+/// greeting.
+fn scaffold_passes_its_own_test(lang: &str, name: &str, title: &str, files: &[&str]) {
+    let project = Project::new();
+    project
+        .gantry(&["new", name, "--lang", lang])
+        .expect_code(0)
+        .stdout_has(&format!("created the {title} step `{name}`"));
+    let step = project.path().join(name);
+    for file in files.iter().chain(&[
+        "meta.json",
+        "build.sh",
+        "test.sh",
+        "gantry.yml",
+        "README.md",
+        "wit/cli.wit",
+    ]) {
+        assert!(step.join(file).is_file(), "{file} was not written");
+    }
+    let output = Command::new(step.join("test.sh"))
+        .current_dir(&step)
+        .env("PATH", toolchains_path())
+        .env("GANTRY", gantry_bin())
+        // The runs test.sh makes keep their state and cache in the project's
+        // throwaway folders, as `Project::gantry` does.
+        .env("XDG_CACHE_HOME", project.cache_home())
+        .env("XDG_STATE_HOME", project.state_home())
+        .output()
+        .expect("running test.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the {title} scaffold's test.sh failed (are the toolchains installed? run scripts/toolchains.sh)\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(stdout.contains("Hello, Hello, world!!"), "{stdout}");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+    // What it built is a component carrying the scaffold's metadata.
+    project
+        .gantry(&["inspect", &format!("{name}/plugins/{name}.wasm")])
+        .expect_code(0)
+        .stdout_has("kind: WASI 0.2 component")
+        .stdout_has(&format!("name: {name}"))
+        .stdout_has("who (default: \"world\")");
+}
+
+#[test]
+fn a_new_python_step_builds_and_passes_its_own_test() {
+    scaffold_passes_its_own_test("python", "py-greeter", "Python", &["step.py"]);
+}
+
+#[test]
+fn a_new_js_step_builds_and_passes_its_own_test() {
+    scaffold_passes_its_own_test(
+        "js",
+        "js-greeter",
+        "JavaScript",
+        &["step.js", "package.json"],
+    );
 }

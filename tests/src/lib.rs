@@ -14,6 +14,22 @@ pub mod servers;
 /// This crate's folder (`tests/`), where the fixtures are.
 pub const TESTS_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The repository's root folder.
+pub fn repository() -> &'static Path {
+    Path::new(TESTS_DIR).parent().expect("the repository root")
+}
+
+/// `PATH` with the repository's `tools/bin` first, where
+/// `scripts/toolchains.sh` puts componentize-py, componentize-js and Go,
+/// for the build scripts of steps in other languages. A tool missing from
+/// both fails the build that needs it, and so the test.
+pub fn toolchains_path() -> std::ffi::OsString {
+    let tools = repository().join("tools").join("bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(&rest)))
+        .expect("PATH entries without a `:`")
+}
+
 /// The `gantry` binary the tests run.
 ///
 /// The tests in `tests/all` are the `gantry` package's own integration

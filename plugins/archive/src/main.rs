@@ -150,6 +150,6 @@ mod tests {
     fn metadata_is_valid() {
         let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
         assert_eq!(meta.name, "archive");
-        assert!(meta.inputs["archive"].required);
+        assert!(meta.inputs.as_ref().unwrap()["archive"].required);
     }
 }

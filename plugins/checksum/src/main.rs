@@ -237,6 +237,6 @@ mod tests {
     fn metadata_is_valid() {
         let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
         assert_eq!(meta.name, "checksum");
-        assert!(meta.inputs["files"].required);
+        assert!(meta.inputs.as_ref().unwrap()["files"].required);
     }
 }

@@ -326,11 +326,11 @@ mod tests {
         let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
         assert_eq!(meta.name, "deploy");
         assert!(meta.rollback);
-        assert!(meta.inputs["artifact"].required);
-        assert!(meta.inputs["target"].required);
-        assert!(!meta.inputs["release-id"].required);
+        assert!(meta.inputs.as_ref().unwrap()["artifact"].required);
+        assert!(meta.inputs.as_ref().unwrap()["target"].required);
+        assert!(!meta.inputs.as_ref().unwrap()["release-id"].required);
         assert_eq!(
-            meta.inputs["keep"]
+            meta.inputs.as_ref().unwrap()["keep"]
                 .default
                 .as_ref()
                 .and_then(|v| v.as_u64()),

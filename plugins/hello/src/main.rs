@@ -71,6 +71,9 @@ mod tests {
     fn metadata_is_valid() {
         let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
         assert_eq!(meta.name, "hello");
-        assert!(meta.inputs.contains_key("who") && meta.outputs.contains_key("message"));
+        assert!(
+            meta.inputs.as_ref().unwrap().contains_key("who")
+                && meta.outputs.contains_key("message")
+        );
     }
 }

@@ -493,29 +493,25 @@ fn metadata_is_valid_and_names_every_input_the_step_reads() {
     let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
     assert_eq!(meta.name, "http");
     assert!(meta.rollback);
-    assert!(meta.inputs["url"].required);
+    let inputs = meta.inputs.as_ref().expect("the metadata lists the inputs");
+    assert!(inputs["url"].required);
+    assert_eq!(inputs["method"].default, Some(serde_json::json!("GET")));
+    assert_eq!(inputs["expect"].default, Some(serde_json::json!("2xx")));
     assert_eq!(
-        meta.inputs["method"].default,
-        Some(serde_json::json!("GET"))
-    );
-    assert_eq!(
-        meta.inputs["expect"].default,
-        Some(serde_json::json!("2xx"))
-    );
-    assert_eq!(
-        meta.inputs["rollback-expect"].default,
+        inputs["rollback-expect"].default,
         Some(serde_json::json!(ROLLBACK_EXPECT))
     );
-    // The destination is the user's: the plugin asks for no grant itself.
-    assert_eq!(meta.permissions, None);
+    // The destination is the user's: the plugin asks for no grant itself,
+    // and the workspace only when `body-file` names a file in it.
+    assert_eq!(meta.permissions, Default::default());
     let source = include_str!("main.rs");
-    for input in meta.inputs.keys() {
+    for input in inputs.keys() {
         let bare = input.strip_prefix("rollback-").unwrap_or(input);
         assert!(
             source.contains(&format!("\"{input}\"")) || source.contains(&format!("\"{bare}\"")),
             "input `{input}` is documented but never read"
         );
-        assert!(meta.inputs[input].description.is_some(), "{input}");
+        assert!(inputs[input].description.is_some(), "{input}");
     }
     for output in ["status", "header", "json", "sha256", "bytes", "attempts"] {
         assert!(source.contains(&format!("\"{output}\"")), "{output}");

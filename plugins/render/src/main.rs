@@ -251,7 +251,7 @@ mod tests {
         for input in [
             "template", "text", "vars", "out", "artifact", "escape", "strict",
         ] {
-            assert!(meta.inputs.contains_key(input), "{input}");
+            assert!(meta.inputs.as_ref().unwrap().contains_key(input), "{input}");
         }
     }
 }

@@ -10,6 +10,10 @@
 //!   (annotations, log groups, `add-mask`, `stop-commands`).
 //! - [`mask`]: replacing secrets and step-registered values with `***`.
 //!
+//! The formats themselves (the step-file format, command escaping, input
+//! names, the metadata model) are defined once in `gantry-abi`, whose
+//! writers the SDK uses; this module is the host's side of reading them.
+//!
 //! Every function here accepts arbitrary input without panicking; size limits
 //! are the caller's job.
 

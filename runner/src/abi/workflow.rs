@@ -4,6 +4,7 @@
 //! Anything that is not a well-formed, known command is plain text, so a
 //! step's ordinary output can never be misread as a failure.
 
+use gantry_abi::commands::{unescape_data, unescape_property};
 use std::fmt;
 
 /// Where an annotation points, from the command's properties. Every field is
@@ -114,7 +115,7 @@ fn classify(line: &str, check_stop_token: bool) -> Line<'_> {
     let Some((name, props, data)) = split_command(line) else {
         return Line::Text(line);
     };
-    let message = || unescape(data, false);
+    let message = || unescape_data(data);
     let name_prop = || prop(props, "name");
     let command = match name {
         "debug" => Command::Debug(message()),
@@ -208,7 +209,7 @@ fn prop(props: &str, key: &str) -> Option<String> {
     properties(props)
         .filter(|(k, _)| k.eq_ignore_ascii_case(key))
         .last()
-        .map(|(_, v)| unescape(v, true))
+        .map(|(_, v)| unescape_property(v))
 }
 
 fn annotation(props: &str) -> Annotation {
@@ -217,9 +218,9 @@ fn annotation(props: &str) -> Annotation {
         let number = || value.trim().parse::<u32>().ok();
         let key = |k: &str| key.eq_ignore_ascii_case(k);
         if key("file") {
-            a.file = Some(unescape(value, true));
+            a.file = Some(unescape_property(value));
         } else if key("title") {
-            a.title = Some(unescape(value, true));
+            a.title = Some(unescape_property(value));
         } else if key("line") {
             a.line = number();
         } else if key("col") {
@@ -231,37 +232,6 @@ fn annotation(props: &str) -> Annotation {
         }
     }
     a
-}
-
-/// Undoes the runner escaping: `%25` `%0D` `%0A` everywhere, plus `%3A` `%2C`
-/// in property values. Hex digits may be either case; any other `%` is literal.
-fn unescape(s: &str, property: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let decoded = match after.as_bytes() {
-            [a, b, ..] => match (a.to_ascii_uppercase(), b.to_ascii_uppercase()) {
-                (b'2', b'5') => Some('%'),
-                (b'0', b'D') => Some('\r'),
-                (b'0', b'A') => Some('\n'),
-                (b'3', b'A') if property => Some(':'),
-                (b'2', b'C') if property => Some(','),
-                _ => None,
-            },
-            _ => None,
-        };
-        out.push(decoded.unwrap_or('%'));
-        // A decoded escape is three ASCII bytes, so `2` is a char boundary.
-        rest = if decoded.is_some() {
-            &after[2..]
-        } else {
-            after
-        };
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

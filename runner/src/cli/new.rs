@@ -16,6 +16,10 @@ use crate::exit::Exit;
 /// else, when the new folder is inside a gantry checkout, its `sdk/` by a
 /// relative path; else the checkout this gantry was built from, if it is
 /// still there; else the registry version matching this gantry.
+///
+/// Python and JavaScript steps are WASI 0.2 components, built by
+/// componentize-py (PyPI) and componentize-js (npm) against the WASI WIT
+/// files the new folder gets in `wit/`.
 #[derive(Debug, Args)]
 pub struct NewCommand {
     /// The folder to create; its last component names the step
@@ -31,8 +35,38 @@ pub struct NewCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Lang {
+    /// A WASI preview 1 module built with cargo and `gantry-sdk`
     Rust,
+    /// A WASI preview 1 module built with clang
     C,
+    /// A WASI 0.2 component built with componentize-py
+    Python,
+    /// A WASI 0.2 component built with componentize-js
+    Js,
+}
+
+impl Lang {
+    /// The language's name as a person writes it.
+    fn title(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::C => "C",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+
+    /// Everything a new step in this language is made of.
+    fn templates(self) -> Vec<Template> {
+        match self {
+            Lang::Rust => RUST.to_vec(),
+            Lang::C => C.to_vec(),
+            // Components are built against the WASI WIT files, which the
+            // step carries with it: the build tools read them from disk.
+            Lang::Python => [PYTHON, WIT].concat(),
+            Lang::Js => [JS, WIT].concat(),
+        }
+    }
 }
 
 /// `(path in the new folder, template, executable)`.
@@ -97,6 +131,119 @@ const C: &[Template] = &[
     ),
 ];
 
+const PYTHON: &[Template] = &[
+    (
+        "step.py",
+        include_str!("../../templates/python/step.py"),
+        false,
+    ),
+    (
+        "meta.json",
+        include_str!("../../templates/python/meta.json"),
+        false,
+    ),
+    (
+        "build.sh",
+        include_str!("../../templates/python/build.sh"),
+        true,
+    ),
+    (
+        "test.sh",
+        include_str!("../../templates/python/test.sh"),
+        true,
+    ),
+    (
+        "gantry.yml",
+        include_str!("../../templates/python/gantry.yml"),
+        false,
+    ),
+    (
+        "README.md",
+        include_str!("../../templates/python/README.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/python/gitignore"),
+        false,
+    ),
+];
+
+const JS: &[Template] = &[
+    ("step.js", include_str!("../../templates/js/step.js"), false),
+    (
+        "package.json",
+        include_str!("../../templates/js/package.json"),
+        false,
+    ),
+    (
+        "meta.json",
+        include_str!("../../templates/js/meta.json"),
+        false,
+    ),
+    (
+        "build.sh",
+        include_str!("../../templates/js/build.sh"),
+        true,
+    ),
+    ("test.sh", include_str!("../../templates/js/test.sh"), true),
+    (
+        "gantry.yml",
+        include_str!("../../templates/js/gantry.yml"),
+        false,
+    ),
+    (
+        "README.md",
+        include_str!("../../templates/js/README.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/js/gitignore"),
+        false,
+    ),
+];
+
+/// The WASI 0.2.12 WIT of the `wasi:cli/command` world, for the
+/// component steps (see `templates/wit/README.md` for where it is from).
+const WIT: &[Template] = &[
+    (
+        "wit/cli.wit",
+        include_str!("../../templates/wit/cli.wit"),
+        false,
+    ),
+    (
+        "wit/deps/clocks.wit",
+        include_str!("../../templates/wit/deps/clocks.wit"),
+        false,
+    ),
+    (
+        "wit/deps/filesystem.wit",
+        include_str!("../../templates/wit/deps/filesystem.wit"),
+        false,
+    ),
+    (
+        "wit/deps/io.wit",
+        include_str!("../../templates/wit/deps/io.wit"),
+        false,
+    ),
+    (
+        "wit/deps/random.wit",
+        include_str!("../../templates/wit/deps/random.wit"),
+        false,
+    ),
+    (
+        "wit/deps/sockets.wit",
+        include_str!("../../templates/wit/deps/sockets.wit"),
+        false,
+    ),
+    (
+        "wit/README.md",
+        include_str!("../../templates/wit/README.md"),
+        false,
+    ),
+];
+
 impl NewCommand {
     pub fn execute(self) -> Exit {
         match self.scaffold() {
@@ -116,24 +263,21 @@ impl NewCommand {
         if self.sdk.is_some() && self.lang != Lang::Rust {
             return Err("`--sdk` applies to Rust steps only".into());
         }
-        let (templates, sdk) = match self.lang {
-            Lang::Rust => (RUST, sdk_dependency(&self.path, self.sdk.as_deref())?),
-            Lang::C => (C, String::new()),
+        let sdk = match self.lang {
+            Lang::Rust => sdk_dependency(&self.path, self.sdk.as_deref())?,
+            Lang::C | Lang::Python | Lang::Js => String::new(),
         };
-        for (relative, template, executable) in templates {
+        for (relative, template, executable) in self.lang.templates() {
             let text = template
                 .replace("__NAME__", &name)
                 .replace("__SDK_DEPENDENCY__", &sdk);
             let path = self.path.join(relative);
-            write_file(&path, &text, *executable)
+            write_file(&path, &text, executable)
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
         outln!(
             "created the {} step `{name}` in {}",
-            match self.lang {
-                Lang::Rust => "Rust",
-                Lang::C => "C",
-            },
+            self.lang.title(),
             self.path.display()
         );
         if self.lang == Lang::Rust {
@@ -296,11 +440,42 @@ mod tests {
 
     #[test]
     fn templates_name_the_step_everywhere() {
-        for (path, template, _) in RUST.iter().chain(C) {
-            let text = template
-                .replace("__NAME__", "x")
-                .replace("__SDK_DEPENDENCY__", "y");
-            assert!(!text.contains("__"), "{path} keeps a placeholder");
+        for lang in Lang::value_variants() {
+            for (path, template, _) in lang.templates() {
+                let text = template
+                    .replace("__NAME__", "x")
+                    .replace("__SDK_DEPENDENCY__", "y");
+                assert_eq!(placeholder(&text), None, "{lang:?} {path}");
+            }
+        }
+        // The check itself: a placeholder is found, Python's dunders are not.
+        assert_eq!(placeholder("a __NAMES__ b"), Some("__NAMES__"));
+        assert_eq!(placeholder("__pycache__/ and __init__"), None);
+    }
+
+    /// The first `__UPPER_CASE__` word left in `text`, if any.
+    fn placeholder(text: &str) -> Option<&str> {
+        text.match_indices("__").find_map(|(start, _)| {
+            let rest = &text[start + 2..];
+            let word = rest.split("__").next()?;
+            let is_placeholder = !word.is_empty()
+                && rest.len() > word.len()
+                && word.starts_with(|c: char| c.is_ascii_uppercase())
+                && word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+            is_placeholder.then(|| &text[start..start + 4 + word.len()])
+        })
+    }
+
+    #[test]
+    fn every_component_step_carries_the_wit_it_is_built_against() {
+        for lang in [Lang::Python, Lang::Js] {
+            let templates = lang.templates();
+            let paths: Vec<&str> = templates.iter().map(|t| t.0).collect();
+            assert!(paths.contains(&"wit/cli.wit"), "{lang:?}");
+            let build = templates.iter().find(|t| t.0 == "build.sh").unwrap().1;
+            assert!(build.contains("wasi:cli/command@0.2.12"), "{lang:?}");
+            let cli = templates.iter().find(|t| t.0 == "wit/cli.wit").unwrap().1;
+            assert!(cli.starts_with("package wasi:cli@0.2.12;"));
         }
     }
 }

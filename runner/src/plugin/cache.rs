@@ -9,13 +9,19 @@
 //! - it lives in `$XDG_CACHE_HOME/gantry` (else `~/.cache/gantry`), created
 //!   with mode 0700; a folder another user owns, or that the group or the
 //!   world may write to, is refused and every plugin is compiled instead;
-//! - an entry's name and its header carry its key: the sha256 of the
+//! - an entry's name and its trailer carry its key: the sha256 of the
 //!   verified plugin bytes, the wasmtime version and a hash of the engine
 //!   configuration ([`Engine::precompile_compatibility_hash`]). A plugin
 //!   whose bytes changed, or another engine, finds nothing;
-//! - the header also holds the sha256 and length of the serialized module,
+//! - the trailer also holds the length and CRC-32 of the serialized code,
 //!   checked before wasmtime sees a byte. A truncated, corrupt or foreign
 //!   entry is removed and the plugin is compiled again;
+//! - the code comes first and the trailer after it, so wasmtime maps the
+//!   entry file itself: its code, and the initial memory of each instance
+//!   (copy-on-write), come straight from the page cache. A component from
+//!   componentize-py is tens of MB, and a cached run must not read, hash
+//!   and copy all of it (a CRC-32 of the mapped file costs a few ms where a
+//!   sha256 of a copy cost tens);
 //! - entries are written atomically (temporary file, fsync, rename, fsync
 //!   of the folder), so a crash never leaves a torn entry under a real name.
 //!
@@ -66,10 +72,11 @@ impl Compiled {
 /// keeps it in step with `Cargo.lock`). The engine hash covers it too.
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
-/// The first bytes of every entry; the version of the entry format.
-const MAGIC: &[u8; 16] = b"gantry-cwasm-v1\n";
-/// Magic, key (64 hex), payload sha256 (32 bytes), payload length (u64 LE).
-const HEADER_LEN: usize = MAGIC.len() + 64 + 32 + 8;
+/// Begins every entry's trailer; the version of the entry format.
+const MAGIC: &[u8; 16] = b"gantry-cwasm-v2\n";
+/// The trailer after the code: magic, key (64 hex), the code's CRC-32
+/// (u32 LE) and length (u64 LE).
+const TRAILER_LEN: usize = MAGIC.len() + 64 + 4 + 8;
 /// Entries end in this; anything else in the folder is left alone.
 const ENTRY_SUFFIX: &str = ".cwasm";
 
@@ -163,31 +170,34 @@ impl ModuleCache {
     }
 
     /// Looks up the native code of the plugin of `kind` with
-    /// `plugin_sha256`. Only an entry whose header names this exact key and
+    /// `plugin_sha256`. Only an entry whose trailer names this exact key and
     /// whose payload matches its checksum reaches wasmtime; a bad entry is
     /// removed.
     pub fn load(&self, engine: &Engine, plugin_sha256: &str, kind: PluginKind) -> Lookup {
         let key = ModuleCache::key(engine, plugin_sha256);
         let path = self.entry_path(&key);
-        let bytes = match read_entry(&path) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return Lookup::Miss,
+        let file = match fsutil::open_regular(&path, false) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => return self.reject(&path, format!("cannot be read: {e}")),
         };
-        let payload = match check_entry(&bytes, &key) {
-            Ok(payload) => payload,
-            Err(reason) => return self.reject(&path, reason),
-        };
-        // SAFETY: `payload` is exactly what `store` serialized with an engine
-        // of this key: its sha256 and length match the header, the header
-        // names this key, and the folder is private to this user.
-        // The kind is the verified plugin's, and part of what was hashed.
+        if let Err(reason) = check_entry(&file, &key) {
+            return self.reject(&path, reason);
+        }
+        // Mapped through the descriptor just checked, so the file wasmtime
+        // maps is the one whose trailer and checksum were read.
+        let mapped = fsutil::fd_path(&file);
+        // SAFETY: the entry's code is exactly what `store` serialized with an
+        // engine of this key: its length and CRC-32 match the trailer, the
+        // trailer names this key, the folder is private to this user, and
+        // entries are only ever replaced by a rename, never written in place
+        // (the mapping stays valid).
         let loaded = match kind {
             PluginKind::Module => {
-                unsafe { Module::deserialize(engine, payload) }.map(Compiled::Module)
+                unsafe { Module::deserialize_file(engine, &mapped) }.map(Compiled::Module)
             }
             PluginKind::Component => {
-                unsafe { Component::deserialize(engine, payload) }.map(Compiled::Component)
+                unsafe { Component::deserialize_file(engine, &mapped) }.map(Compiled::Component)
             }
         };
         match loaded {
@@ -211,9 +221,10 @@ impl ModuleCache {
         plugin_sha256: &str,
         compiled: &Compiled,
     ) -> io::Result<()> {
-        let payload = compiled.serialize().map_err(io::Error::other)?;
+        let mut entry = compiled.serialize().map_err(io::Error::other)?;
         let key = ModuleCache::key(engine, plugin_sha256);
-        fsutil::write_atomic(&self.entry_path(&key), &encode_entry(&key, &payload))
+        add_trailer(&mut entry, &key);
+        fsutil::write_atomic(&self.entry_path(&key), &entry)
     }
 
     /// Removes every entry; returns how many there were.
@@ -265,40 +276,37 @@ fn check_private(dir: &Path) -> Result<(), CacheError> {
     Ok(())
 }
 
-/// Reads an entry without following a symlink; `None` if there is none.
-fn read_entry(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fsutil::read_regular_file_capped(path, super::MAX_PLUGIN_BYTES * 16) {
-        Ok(Some(bytes)) => Ok(Some(bytes)),
-        Ok(None) => Err(io::Error::other(
-            "it is larger than any module gantry makes",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// Appends the trailer to serialized code.
+fn add_trailer(code: &mut Vec<u8>, key: &str) {
+    let (checksum, length) = (crc32fast::hash(code), code.len() as u64);
+    code.extend_from_slice(MAGIC);
+    code.extend_from_slice(key.as_bytes());
+    code.extend_from_slice(&checksum.to_le_bytes());
+    code.extend_from_slice(&length.to_le_bytes());
 }
 
-fn encode_entry(key: &str, payload: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(HEADER_LEN + payload.len());
-    entry.extend_from_slice(MAGIC);
-    entry.extend_from_slice(key.as_bytes());
-    entry.extend_from_slice(&Sha256::digest(payload));
-    entry.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    entry.extend_from_slice(payload);
-    entry
-}
+/// Checks an entry's trailer against `key`, and its code against the
+/// trailer's length and CRC-32.
+fn check_entry(file: &fs::File, key: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
 
-/// Checks an entry's header against `key` and its payload; returns the
-/// payload.
-fn check_entry<'a>(entry: &'a [u8], key: &str) -> Result<&'a [u8], String> {
-    if entry.len() < HEADER_LEN {
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot be read: {e}"))?
+        .len();
+    if size < TRAILER_LEN as u64 {
         return Err(format!(
-            "is truncated ({} bytes, shorter than its header)",
-            entry.len()
+            "is truncated ({size} bytes, shorter than its trailer)"
         ));
     }
-    let (magic, rest) = entry.split_at(MAGIC.len());
+    let code_len = size - TRAILER_LEN as u64;
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.read_exact_at(&mut trailer, code_len)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let (magic, rest) = trailer.split_at(MAGIC.len());
     if magic != MAGIC {
-        return Err("is not a gantry cache entry".into());
+        // A cut entry loses its trailer: the two look alike from here.
+        return Err("is truncated, or is not a gantry cache entry".into());
     }
     let (found_key, rest) = rest.split_at(64);
     if found_key != key.as_bytes() {
@@ -307,19 +315,50 @@ fn check_entry<'a>(entry: &'a [u8], key: &str) -> Result<&'a [u8], String> {
             String::from_utf8_lossy(found_key)
         ));
     }
-    let (checksum, rest) = rest.split_at(32);
-    let (length, payload) = rest.split_at(8);
+    let (checksum, length) = rest.split_at(4);
+    let checksum = u32::from_le_bytes(checksum.try_into().expect("4 bytes"));
     let length = u64::from_le_bytes(length.try_into().expect("8 bytes"));
-    if payload.len() as u64 != length {
+    if length != code_len {
         return Err(format!(
-            "is truncated or padded: expected {length} bytes of code, found {}",
-            payload.len()
+            "is truncated or padded: expected {length} bytes of code, found {code_len}"
         ));
     }
-    if Sha256::digest(payload).as_slice() != checksum {
+    if crc_of(file, code_len).map_err(|e| format!("cannot be read: {e}"))? != checksum {
         return Err("is corrupt: its checksum does not match".into());
     }
-    Ok(payload)
+    Ok(())
+}
+
+/// The CRC-32 of the first `len` bytes of `file`, read through a mapping
+/// (the same pages wasmtime maps next, without copying them).
+fn crc_of(file: &fs::File, len: u64) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+
+    let Ok(len) = usize::try_from(len) else {
+        return Err(io::Error::other("larger than the address space"));
+    };
+    if len == 0 {
+        return Ok(crc32fast::hash(&[]));
+    }
+    // SAFETY: a private, read-only mapping of a file this process opened;
+    // it is read only here and unmapped before returning. Entries are
+    // replaced by rename, never truncated in place, so the pages stay.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_POPULATE,
+            file.as_raw_fd(),
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let crc = crc32fast::hash(std::slice::from_raw_parts(map.cast::<u8>(), len));
+        libc::munmap(map, len);
+        Ok(crc)
+    }
 }
 
 /// Feeds a [`Hash`] value into a sha256, so the key is the same in every
@@ -455,8 +494,9 @@ mod tests {
         cache.store(&engine, "aa", &compiled(&engine)).unwrap();
         let path = only_entry(&cache);
         let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
+        // A flipped bit inside the code, which only the checksum can see.
+        let middle = (bytes.len() - TRAILER_LEN) / 2;
+        bytes[middle] ^= 0x01;
         fs::write(&path, &bytes).unwrap();
         assert_rejected(&cache, &engine, "checksum");
     }
@@ -486,7 +526,8 @@ mod tests {
         let engine = engine();
         let (_base, cache) = cache();
         let key = ModuleCache::key(&engine, "aa");
-        let entry = encode_entry(&key, b"not native code");
+        let mut entry = b"not native code".to_vec();
+        add_trailer(&mut entry, &key);
         fs::write(cache.entry_path(&key), entry).unwrap();
         assert_rejected(&cache, &engine, "refused by wasmtime");
     }

@@ -3,26 +3,17 @@
 //! A plugin may carry UTF-8 JSON describing itself — its name, inputs,
 //! outputs, whether it has a rollback phase and the permissions it needs —
 //! in one WebAssembly custom section named `gantry:step` (see the *Plugin
-//! metadata* contract in `DESIGN.md` and `sdk/ABI.md`). This module owns
-//! the host's model of that JSON, reading it out of a module's bytes, and
-//! [`annotate`], which writes it into a module built by any toolchain.
-//!
-//! Unknown keys: tolerated at the top level and inside `inputs` and
-//! `outputs` entries, so a plugin written for a newer gantry still loads
-//! (the SDK's model does the same). Inside `permissions` they are refused:
-//! a need this runner cannot check must not be silently treated as met.
+//! metadata* contract in `DESIGN.md` and `sdk/ABI.md`). The model of that
+//! JSON is `gantry-abi`'s, shared with the SDK; this module reads it out of
+//! a module's or component's bytes, and [`annotate`] writes it into a
+//! plugin built by any toolchain.
 
-use std::fmt;
-
-use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
 use wasmparser::{Parser, Payload};
 
-/// The name of the custom section holding a plugin's metadata.
-pub const SECTION: &str = "gantry:step";
-
-/// The most metadata JSON gantry accepts, in bytes.
-pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+pub use gantry_abi::metadata::{
+    DirAccess, DirNeed, EnvMeta, InputMeta, MAX_METADATA_BYTES, Metadata, Needs, OutputMeta,
+    SECTION, WorkspaceNeed,
+};
 
 /// Why metadata could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -31,209 +22,9 @@ pub enum MetadataError {
     NotAModule(String),
     #[error("the module has {0} `{SECTION}` custom sections; at most one is allowed")]
     Duplicate(usize),
-    #[error("the `{SECTION}` section is larger than {MAX_METADATA_BYTES} bytes")]
-    TooLarge,
-    #[error("the `{SECTION}` metadata is not UTF-8: {0}")]
-    NotUtf8(#[from] std::str::Utf8Error),
-    #[error("the `{SECTION}` metadata is not valid: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("the `{SECTION}` metadata is not valid: {0}")]
-    Invalid(String),
-}
-
-/// A plugin's description of itself. Every field but `name` is optional.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metadata {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// The `with:` keys the plugin reads, in the order written. `None` when
-    /// the metadata does not say, in which case any key is accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<IndexMap<String, InputMeta>>,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub outputs: IndexMap<String, OutputMeta>,
-    /// The variables of its step's `env:` the plugin reads. `None` when the
-    /// metadata does not say; then `gantry validate` cannot tell a variable
-    /// the plugin ignores.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<IndexMap<String, EnvMeta>>,
-    /// Whether the plugin does something in the rollback phase.
-    #[serde(default)]
-    pub rollback: bool,
-    /// What a step must grant for the plugin to work.
-    #[serde(default)]
-    pub permissions: Needs,
-}
-
-/// One entry of [`Metadata::inputs`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct InputMeta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub required: bool,
-    /// A string, number or boolean used when a step does not give the input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<serde_json::Value>,
-}
-
-impl InputMeta {
-    /// The default as the text a step would see in `INPUT_*`.
-    pub fn default_text(&self) -> Option<String> {
-        self.default.as_ref().map(|value| match value {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
-        })
-    }
-}
-
-/// One entry of [`Metadata::outputs`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OutputMeta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-/// One entry of [`Metadata::env`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EnvMeta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-/// `permissions` in metadata: the shape of a step's `permissions`, read as
-/// what the plugin needs rather than what it is given.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Needs {
-    /// `none` (the default here) needs nothing of the workspace.
-    #[serde(default)]
-    pub workspace: WorkspaceNeed,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dirs: Vec<DirNeed>,
-    /// Host environment variables the plugin expects passed through.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
-    /// Destinations the plugin needs to reach (`scheme://host[:port]`); a
-    /// step using it must grant each (components only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub network: Vec<String>,
-}
-
-/// Workspace access a plugin needs, ordered from least to most.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkspaceNeed {
-    #[default]
-    None,
-    Read,
-    Write,
-}
-
-impl fmt::Display for WorkspaceNeed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WorkspaceNeed::None => "none",
-            WorkspaceNeed::Read => "read",
-            WorkspaceNeed::Write => "write",
-        })
-    }
-}
-
-/// A folder a plugin expects mounted at `guest`. A `host` may be written,
-/// to keep the shape of a step's grant, but only the step decides it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirNeed {
-    pub guest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub access: DirAccess,
-}
-
-/// Access to a folder a plugin needs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DirAccess {
-    #[default]
-    Read,
-    Write,
-}
-
-impl fmt::Display for DirAccess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DirAccess::Read => "read",
-            DirAccess::Write => "write",
-        })
-    }
-}
-
-impl Metadata {
-    /// Parses and checks metadata JSON: a JSON object with a non-empty
-    /// `name`, well-typed fields, scalar defaults, no input both required
-    /// and defaulted, and well-formed permissions.
-    pub fn from_json(json: &str) -> Result<Metadata, MetadataError> {
-        if json.len() > MAX_METADATA_BYTES {
-            return Err(MetadataError::TooLarge);
-        }
-        let meta: Metadata = serde_json::from_str(json)?;
-        meta.check()?;
-        Ok(meta)
-    }
-
-    /// Like [`Metadata::from_json`], from the section's bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Metadata, MetadataError> {
-        if bytes.len() > MAX_METADATA_BYTES {
-            return Err(MetadataError::TooLarge);
-        }
-        Metadata::from_json(std::str::from_utf8(bytes)?)
-    }
-
-    fn check(&self) -> Result<(), MetadataError> {
-        let invalid = |message: String| Err(MetadataError::Invalid(message));
-        if self.name.trim().is_empty() {
-            return invalid("`name` is empty".into());
-        }
-        for (name, input) in self.inputs.iter().flatten() {
-            if name.is_empty() || name.contains(['=', '\0']) {
-                return invalid(format!("invalid input name `{name}`"));
-            }
-            if input.required && input.default.is_some() {
-                return invalid(format!("input `{name}` is both required and defaulted"));
-            }
-            if let Some(value) = &input.default
-                && !(value.is_string() || value.is_number() || value.is_boolean())
-            {
-                return invalid(format!(
-                    "the default of input `{name}` must be a string, a number or a boolean, found `{value}`"
-                ));
-            }
-        }
-        for dir in &self.permissions.dirs {
-            if !dir.guest.starts_with('/') || dir.guest.split('/').any(|part| part == "..") {
-                return invalid(format!(
-                    "`permissions.dirs`: the guest path `{}` must be absolute, without `..`",
-                    dir.guest
-                ));
-            }
-        }
-        for name in &self.permissions.env {
-            if name.is_empty() || name.contains(['=', '\0']) {
-                return invalid(format!("`permissions.env`: invalid variable name `{name}`"));
-            }
-        }
-        for destination in &self.permissions.network {
-            if let Err(why) = crate::network::NetworkGrant::parse(destination) {
-                return invalid(format!("`permissions.network`: {why}"));
-            }
-        }
-        Ok(())
-    }
+    /// The JSON itself is not valid metadata.
+    #[error(transparent)]
+    Content(#[from] gantry_abi::metadata::MetadataError),
 }
 
 /// Where the `gantry:step` sections of a module or component are, and
@@ -317,7 +108,7 @@ pub fn section(module: &[u8]) -> Result<Option<&[u8]>, MetadataError> {
 
 /// The module's metadata, if it has any.
 pub fn read(module: &[u8]) -> Result<Option<Metadata>, MetadataError> {
-    section(module)?.map(Metadata::from_bytes).transpose()
+    Ok(section(module)?.map(Metadata::from_bytes).transpose()?)
 }
 
 /// Returns `module` with `json` as its `gantry:step` section: the JSON is
@@ -521,7 +312,7 @@ mod tests {
     fn annotate_refuses_bad_json_and_non_modules() {
         assert!(matches!(
             annotate(&module(), "{}"),
-            Err(MetadataError::Json(_))
+            Err(MetadataError::Content(_))
         ));
         assert!(matches!(
             annotate(b"not wasm", r#"{"name": "x"}"#),

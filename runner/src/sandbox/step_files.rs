@@ -220,7 +220,12 @@ fn is_state_file_path(path: &Path) -> bool {
 
 /// The `name=value` lines of a step file read as `text`.
 fn commands(text: Result<String, String>, variable: &str) -> Result<Vec<(String, String)>, String> {
-    parse_file_commands(&text?).map_err(|e| format!("`{variable}` file: {e}"))
+    parse_file_commands(&text?).map_err(|e| {
+        format!(
+            "`{variable}` file: {}",
+            crate::abi::file_commands::describe(&e)
+        )
+    })
 }
 
 /// Removes a folder entry without following it.

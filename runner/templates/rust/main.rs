@@ -59,6 +59,6 @@ mod tests {
     fn metadata_is_valid() {
         let meta = Metadata::from_bytes(&GANTRY_STEP_METADATA).unwrap();
         assert_eq!(meta.name, "__NAME__");
-        assert!(meta.inputs.contains_key("who"));
+        assert!(meta.inputs.as_ref().unwrap().contains_key("who"));
     }
 }

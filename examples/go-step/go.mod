@@ -1,0 +1,3 @@
+module gantry.example/go-step
+
+go 1.21
