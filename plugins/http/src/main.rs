@@ -58,15 +58,7 @@ impl<T: Transport> Step for Http<T> {
             .map_err(|e| Error::new(format!("input `output-json`: {e}")))?;
         let expect_sha256 = ctx
             .raw_input("expect-sha256")
-            .map(|digest| {
-                let digest = digest.trim().to_ascii_lowercase();
-                match digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    true => Ok(digest),
-                    false => Err(Error::new(format!(
-                        "input `expect-sha256`: `{digest}` is not a sha256 (64 hex digits)"
-                    ))),
-                }
-            })
+            .map(parse_sha256)
             .transpose()?;
         let body = match (ctx.raw_input("body"), ctx.raw_input("body-file")) {
             (Some(_), Some(_)) => bail!("give `body` or `body-file`, not both"),
@@ -130,15 +122,13 @@ impl<T: Transport> Step for Http<T> {
             response.sha256
         );
         check_status(&plan, &exchange)?;
-        if let Some(expected) = &expect_sha256
-            && *expected != response.sha256
-        {
-            bail!(
-                "the response body's sha256 is {}, expected {expected} (input `expect-sha256`)",
-                response.sha256
-            );
-        }
-        if expect_sha256.is_some() {
+        if let Some(expected) = &expect_sha256 {
+            if *expected != response.sha256 {
+                bail!(
+                    "the response body's sha256 is {}, expected {expected} (input `expect-sha256`)",
+                    response.sha256
+                );
+            }
             println!("the body's sha256 is the one expected");
         }
 
@@ -396,6 +386,15 @@ impl Body {
             from: format!("`{}`", full.display()),
         })
     }
+}
+
+/// `expect-sha256`: 64 hex digits, in any case.
+fn parse_sha256(text: &str) -> Result<String> {
+    let digest = text.trim().to_ascii_lowercase();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("input `expect-sha256`: `{digest}` is not a sha256 (64 hex digits)");
+    }
+    Ok(digest)
 }
 
 /// Fails unless the last response's status is expected.
