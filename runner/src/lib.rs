@@ -34,6 +34,7 @@ pub mod engine;
 pub mod exit;
 pub mod expr;
 pub mod fsutil;
+pub mod handoff;
 pub mod journal;
 pub mod lint;
 pub mod manifest;

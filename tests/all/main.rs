@@ -6,6 +6,7 @@ mod cache;
 mod components;
 mod crash;
 mod first_party;
+mod handoff;
 mod hostile;
 mod leaks;
 mod manifest_errors;

@@ -13,6 +13,7 @@ mod lock;
 mod new;
 mod plan;
 mod plugin;
+mod rollback_import;
 mod run;
 mod runs;
 mod schema;

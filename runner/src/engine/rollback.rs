@@ -60,8 +60,25 @@ impl Compensation {
         let mut hook_started: BTreeSet<u64> = BTreeSet::new();
         let mut hook_finished: BTreeSet<u64> = BTreeSet::new();
         let mut state_files: BTreeMap<u64, &Path> = BTreeMap::new();
+        let mut imported_interrupted: BTreeSet<u64> = BTreeSet::new();
         for record in records {
             match &record.entry {
+                // Another machine's step: started and finished there, or
+                // its hook cut short there (then never run here).
+                Entry::ImportedStep {
+                    seq,
+                    hook,
+                    outcome,
+                    state,
+                    interrupted,
+                    ..
+                } => {
+                    started.push((*seq, &**hook));
+                    finished.insert(*seq, (outcome.as_str(), state.as_slice()));
+                    if *interrupted {
+                        imported_interrupted.insert(*seq);
+                    }
+                }
                 Entry::StepStateFile { seq, path } => {
                     state_files.insert(*seq, path);
                 }
@@ -90,6 +107,10 @@ impl Compensation {
         }
         let mut compensation = Compensation::default();
         for (seq, spec) in started.into_iter().rev() {
+            if imported_interrupted.contains(&seq) {
+                compensation.interrupted.push(spec.clone());
+                continue;
+            }
             if hook_started.contains(&seq) {
                 if !hook_finished.contains(&seq) {
                     compensation.interrupted.push(spec.clone());
