@@ -7,6 +7,7 @@ mod cache;
 mod common;
 mod compensate;
 mod console;
+mod export;
 mod gc;
 mod inspect;
 mod lock;
@@ -41,6 +42,7 @@ enum Command {
     Plan(plan::PlanCommand),
     Runs(runs::RunsCommand),
     Rollback(compensate::RollbackCommand),
+    Export(export::ExportCommand),
     Resume(compensate::ResumeCommand),
     Schema(schema::SchemaCommand),
     Lock(lock::LockCommand),
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Plan(command) => command.execute(),
         Command::Runs(command) => command.execute(),
         Command::Rollback(command) => command.execute(),
+        Command::Export(command) => command.execute(),
         Command::Resume(command) => command.execute(),
         Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),

@@ -59,7 +59,22 @@ pub(super) fn compensate_imported(
     };
     let (mut plan, lock) = load_plan_and_lock(args.manifest.as_deref())?;
     let secrets = args.secrets.load()?;
-    let mut bundles = handoff::read_all(imports).map_err(|e| invalid(e.to_string()))?;
+    // A job that failed before gantry wrote its bundle (its pins did not
+    // verify, say) ran nothing, so an engine that brings no folder at all
+    // leaves nothing to compensate; a folder that is there must hold
+    // bundles.
+    let present: Vec<PathBuf> = imports.iter().filter(|p| p.exists()).cloned().collect();
+    for missing in imports.iter().filter(|p| !p.exists()) {
+        errln!(
+            "gantry: `{}` does not exist: no job handed a bundle on there",
+            missing.display()
+        );
+    }
+    if present.is_empty() {
+        outln!("gantry: no bundle was imported, so no job ran anything to roll back");
+        return Ok(Exit::Success);
+    }
+    let mut bundles = handoff::read_all(&present).map_err(|e| invalid(e.to_string()))?;
     // Plan order, then matrix order: the order the jobs could start in.
     let position = |bundle: &Bundle| {
         let job = plan.jobs.iter().position(|j| j.id == bundle.info.job);
