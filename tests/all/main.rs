@@ -5,6 +5,7 @@ mod artifacts;
 mod cache;
 mod components;
 mod crash;
+mod export;
 mod first_party;
 mod handoff;
 mod hostile;
