@@ -266,3 +266,54 @@ fn gitlab_ci_local_runs_the_export_and_its_rollback_job() {
         "\n{log_text}"
     );
 }
+
+/// `examples/fan-out/exported/` holds the example exported to both engines,
+/// as its README shows; re-exporting gives the same bytes (`BLESS=1`
+/// rewrites them after a deliberate change).
+#[test]
+fn the_fan_out_example_exports_as_committed() {
+    let root = Path::new(gantry_tests::TESTS_DIR).parent().unwrap();
+    let folder = root.join("examples/fan-out/exported");
+    for (engine, file, install) in [
+        ("gitlab", "gitlab-ci.yml", "cargo install --locked gantry"),
+        ("github", "github-workflow.yml", "uses: OWNER/gantry@v0.1.0"),
+    ] {
+        let output = Command::new(gantry_tests::gantry_bin())
+            .args([
+                "export",
+                "examples/fan-out",
+                "--to",
+                engine,
+                "--install",
+                install,
+            ])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let exported = String::from_utf8(output.stdout).unwrap();
+        let path = folder.join(file);
+        if std::env::var("BLESS").is_ok_and(|v| v == "1") {
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(&path, &exported).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (BLESS=1 writes it)", path.display()));
+        assert_eq!(
+            exported,
+            committed,
+            "{} is out of date: BLESS=1 rewrites it",
+            path.display()
+        );
+        // Eight deploy targets: eight machines.
+        if engine == "gitlab" {
+            assert_eq!(exported.matches("--job deploy --instance").count(), 8);
+        } else {
+            assert!(exported.contains("instance: [0, 1, 2, 3, 4, 5, 6, 7]"));
+        }
+    }
+}

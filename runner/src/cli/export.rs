@@ -29,8 +29,8 @@ pub struct ExportCommand {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The command each engine job runs first to install gantry [default:
-    /// none: gantry is on the PATH]; for GitHub, `uses: OWNER/REPO@REF`
-    /// makes it a step using that action
+    /// none: gantry is on the PATH]; for GitHub, `uses: OWNER/gantry@REF`
+    /// makes it a step using gantry's action with `install-only: true`
     #[arg(long, value_name = "CMD")]
     install: Option<String>,
 }

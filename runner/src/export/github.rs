@@ -126,8 +126,13 @@ fn common_steps(out: &mut String, input: &ExportInput) {
     let _ = writeln!(out, "      - uses: {CHECKOUT}");
     match input.install {
         Some(install) => match install.strip_prefix("uses:") {
+            // gantry's own action, asked only to put gantry on the PATH.
             Some(action) => {
-                let _ = writeln!(out, "      - uses: {}", quoted(action.trim()));
+                let _ = write!(
+                    out,
+                    "      - name: Install gantry\n        uses: {}\n        with:\n          install-only: \"true\"\n",
+                    action.trim()
+                );
             }
             None => {
                 let _ = write!(
