@@ -317,3 +317,49 @@ fn the_fan_out_example_exports_as_committed() {
         }
     }
 }
+
+/// The repository's own workflows (the release build among them) and the
+/// action they use pass actionlint, which also reads `action.yml` through
+/// `uses: ./`, and the GitHub schemas.
+#[test]
+fn the_release_workflow_and_the_action_pass_the_engines_tools() {
+    let root = Path::new(gantry_tests::TESTS_DIR).parent().unwrap();
+    let Some(schema) = outside_tool("check-jsonschema") else {
+        return;
+    };
+    check_with(
+        &schema,
+        &["--builtin-schema", "vendor.github-actions", "action.yml"],
+        root,
+    );
+    check_with(
+        &schema,
+        &[
+            "--builtin-schema",
+            "vendor.github-workflows",
+            ".github/workflows/release.yml",
+            ".github/workflows/gantry.yml",
+        ],
+        root,
+    );
+    let Some(actionlint) = outside_tool("actionlint") else {
+        return;
+    };
+    // actionlint finds the repository from the folder it runs in; a copy
+    // outside any git repository would not be linted at all.
+    if !root.join(".git").exists() {
+        eprintln!(
+            "skipping actionlint: {} is not a git checkout",
+            root.display()
+        );
+        return;
+    }
+    check_with(
+        &actionlint,
+        &[
+            ".github/workflows/release.yml",
+            ".github/workflows/gantry.yml",
+        ],
+        root,
+    );
+}
