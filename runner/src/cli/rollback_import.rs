@@ -142,8 +142,7 @@ pub(super) fn compensate_imported(
             },
         )?;
     }
-    let mut seq = 0;
-    for imported in taken_over.into_iter().flatten() {
+    for (seq, imported) in (0u64..).zip(taken_over.into_iter().flatten()) {
         record(
             &journal,
             Entry::ImportedStep {
@@ -156,7 +155,6 @@ pub(super) fn compensate_imported(
                 interrupted: imported.interrupted,
             },
         )?;
-        seq += 1;
     }
     record(
         &journal,

@@ -176,7 +176,7 @@ impl RunCommand {
         let _lock = self.state.lock(&state_dir)?;
         if let Some((_, assembled)) = &handoff {
             let store = Store::open(&state_dir)
-                .and_then(|store| Ok(assembled.fill_store(&store).map_err(io::Error::other)?))
+                .and_then(|store| assembled.fill_store(&store).map_err(io::Error::other))
                 .map_err(|e| {
                     invalid(format!(
                         "cannot put the imported artifacts in the store: {e}"

@@ -124,8 +124,8 @@ pub fn github(input: &ExportInput) -> String {
 /// Checkout, install, and the pins checked.
 fn common_steps(out: &mut String, input: &ExportInput) {
     let _ = writeln!(out, "      - uses: {CHECKOUT}");
-    match input.install {
-        Some(install) => match install.strip_prefix("uses:") {
+    if let Some(install) = input.install {
+        match install.strip_prefix("uses:") {
             // gantry's own action, asked only to put gantry on the PATH.
             Some(action) => {
                 let _ = write!(
@@ -141,8 +141,7 @@ fn common_steps(out: &mut String, input: &ExportInput) {
                     quoted(install)
                 );
             }
-        },
-        None => {}
+        }
     }
     let _ = write!(
         out,
