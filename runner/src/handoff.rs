@@ -620,3 +620,45 @@ pub fn combine(conclusions: &[Conclusion], continue_on_error: bool) -> Conclusio
         Conclusion::Success
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_instances_combine_as_on_one_machine() {
+        use Conclusion::*;
+        assert_eq!(combine(&[Success, Success], false), Success);
+        assert_eq!(combine(&[Success, Failure, Cancelled], false), Failure);
+        assert_eq!(combine(&[Success, Failure], true), Success);
+        assert_eq!(combine(&[Success, Cancelled], false), Cancelled);
+        assert_eq!(combine(&[Skipped, Skipped], false), Skipped);
+    }
+
+    #[test]
+    fn bundle_keys_never_collide() {
+        assert_eq!(bundle_key("deploy", None), "deploy");
+        assert_eq!(bundle_key("deploy", Some(3)), "deploy.3");
+    }
+
+    #[test]
+    fn a_journal_copied_out_of_its_run_folder_is_checked_from_its_run_id() {
+        let folder = tempfile::tempdir().unwrap();
+        let run = folder.path().join("20261128T000000Z-abc123");
+        let journal = crate::journal::Journal::create(&run, false).unwrap();
+        journal
+            .record(Entry::RunFinished {
+                status: "success".into(),
+            })
+            .unwrap();
+        let bytes = std::fs::read(journal.path()).unwrap();
+        assert_eq!(
+            journal::parse_chain("20261128T000000Z-abc123", &bytes)
+                .unwrap()
+                .len(),
+            1
+        );
+        let foreign = journal::parse_chain("20261128T000000Z-other1", &bytes).unwrap_err();
+        assert!(foreign.contains("line 1"), "{foreign}");
+    }
+}

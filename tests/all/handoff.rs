@@ -140,6 +140,24 @@ fn three_machines_hand_on_outputs_and_artifacts_and_one_rollback_job_compensates
         gantry::journal::RunState::of(&records),
         gantry::journal::RunState::Settled
     );
+    // `gantry runs` lists the rollback job's run like any other.
+    rollback.gantry(&["runs"]).expect_code(0);
+}
+
+#[test]
+fn a_rollback_job_with_no_bundle_has_nothing_to_do_and_a_folder_without_one_is_an_error() {
+    let setup = setup(false);
+    let machine = Machine::new(&setup.manifest);
+    machine
+        .gantry(&["rollback", "--import", &setup.path("never-written")])
+        .expect_code(0)
+        .stdout_has("no bundle was imported");
+    let empty = setup.carried.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    machine
+        .gantry(&["rollback", "--import", &empty.display().to_string()])
+        .expect_code(2)
+        .stderr_has(&format!("bundle `{}`", empty.display()));
 }
 
 #[test]

@@ -545,6 +545,53 @@ mod tests {
         assert_eq!(compensation.interrupted, [spec("b")]);
     }
 
+    fn imported(seq: u64, name: &str, interrupted: bool) -> Record {
+        record(Entry::ImportedStep {
+            seq,
+            run_id: "20261128T000000Z-abc123".into(),
+            origin_seq: 7,
+            hook: Box::new(spec(name)),
+            outcome: "success".into(),
+            state: vec![("mark".into(), format!("from-{name}"))],
+            interrupted,
+        })
+    }
+
+    #[test]
+    fn imported_steps_are_pending_newest_first_and_an_interrupted_one_never_runs() {
+        let records = vec![
+            imported(0, "build", false),
+            imported(1, "cut-short", true),
+            imported(2, "deploy", false),
+        ];
+        let compensation = Compensation::from_journal(&records);
+        let pending: Vec<(&str, &str)> = compensation
+            .pending
+            .iter()
+            .map(|h| (h.spec.step_name.as_str(), h.state[0].1.as_str()))
+            .collect();
+        assert_eq!(
+            pending,
+            [("deploy", "from-deploy"), ("build", "from-build")]
+        );
+        assert_eq!(compensation.interrupted, [spec("cut-short")]);
+        // Once this machine ran one, it is done here as any hook is.
+        let mut done = records.clone();
+        done.push(record(Entry::RollbackStarted { seq: 2 }));
+        done.push(record(Entry::RollbackFinished {
+            seq: 2,
+            status: "success".into(),
+            reason: None,
+        }));
+        let after = Compensation::from_journal(&done);
+        let left: Vec<&str> = after
+            .pending
+            .iter()
+            .map(|h| h.spec.step_name.as_str())
+            .collect();
+        assert_eq!(left, ["build"]);
+    }
+
     #[test]
     fn a_hook_asked_to_rerun_is_pending_again() {
         let records = vec![
