@@ -145,6 +145,36 @@ fn three_machines_hand_on_outputs_and_artifacts_and_one_rollback_job_compensates
 }
 
 #[test]
+fn a_rollback_job_cut_short_is_finished_by_resume_on_its_machine() {
+    let setup = setup(true);
+    setup.run("build", &[]).expect_code(0);
+    setup.run("deploy", &["build"]).expect_code(0);
+    setup.run("check", &["deploy"]).expect_code(1);
+    let rollback = Machine::new(&setup.manifest);
+    let carried = setup.carried.path().display().to_string();
+    // Killed right after `rollback_begun`, the 8th entry (run_started,
+    // three imported_run, two imported_step, run_finished): no hook ran.
+    let killed = rollback.project.gantry_with_env(
+        &["rollback", "--import", &carried],
+        &[("GANTRY_CRASH_AFTER_JOURNAL_WRITES", "8")],
+    );
+    assert_ne!(killed.code, 0, "killed");
+    assert_eq!(log(setup.target.path()).len(), 4, "no hook ran yet");
+    rollback.gantry(&["resume"]).expect_code(1);
+    assert_eq!(
+        log(setup.target.path())[4..],
+        [
+            "rollback deploy outcome=success state=saved-by-deploy",
+            "rollback build outcome=success state=saved-by-build"
+        ]
+    );
+    rollback
+        .gantry(&["resume"])
+        .expect_code(0)
+        .stdout_has("nothing to resume");
+}
+
+#[test]
 fn a_rollback_job_with_no_bundle_has_nothing_to_do_and_a_folder_without_one_is_an_error() {
     let setup = setup(false);
     let machine = Machine::new(&setup.manifest);

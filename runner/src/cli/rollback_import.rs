@@ -100,7 +100,9 @@ pub(super) fn compensate_imported(
         concurrent_steps: 1,
         protected,
         memory_budget: None,
-        keep_hooks_in: None,
+        // Kept by sha256, so `gantry resume` here finishes a rollback
+        // that was cut short without the checkout.
+        keep_hooks_in: Some(state_dir.clone()),
         ca_file: plan.ca_file.clone(),
     };
     let admitted = admit_plugins(&mut plan, &lock, args.no_cache, setup)?;
