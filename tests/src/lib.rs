@@ -333,3 +333,29 @@ pub fn probe_project(steps: &str) -> Project {
     project.manifest(&probe_pipeline(&sha, steps));
     project
 }
+
+/// An outside tool a test drives (`gitlab-ci-local`, `actionlint`,
+/// `check-jsonschema`, `rsync`), found on the `PATH`.
+///
+/// `.ci/run` installs every such tool and sets `GANTRY_REQUIRE_TOOLS=1`:
+/// there a missing tool fails the test. On a developer's machine without
+/// it, this prints why the test does not go on, and the test returns early.
+#[track_caller]
+pub fn outside_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        let required = std::env::var("GANTRY_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "`{name}` is not on the PATH, and GANTRY_REQUIRE_TOOLS=1 says every outside tool must be (scripts/ci-tools.sh installs them)"
+        );
+        eprintln!(
+            "skipping the rest of this test: `{name}` is not on the PATH (scripts/ci-tools.sh installs it)"
+        );
+    }
+    found
+}
