@@ -29,6 +29,26 @@ pub fn toolchains_path() -> std::ffi::OsString {
         .expect("PATH entries without a `:`")
 }
 
+/// Whether `tool` is installed, in `tools/bin` (where
+/// scripts/toolchains.sh puts the Python, JavaScript and Go toolchains) or
+/// on the PATH. When it is not, the test says so and should stop, unless
+/// `GANTRY_REQUIRE_TOOLS=1` (as `.ci/run` sets it): then this fails it.
+pub fn installed_tool(tool: &str) -> bool {
+    let path = toolchains_path();
+    let found = std::env::split_paths(&path).any(|dir| dir.join(tool).is_file());
+    if !found {
+        let required = std::env::var("GANTRY_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "`{tool}` is not installed, and GANTRY_REQUIRE_TOOLS=1 says it must be (run scripts/toolchains.sh)"
+        );
+        eprintln!(
+            "skipping the rest of this test: `{tool}` is not installed (run scripts/toolchains.sh)"
+        );
+    }
+    found
+}
+
 /// The `gantry` binary the tests run.
 ///
 /// The tests in `tests/all` are the `gantry` package's own integration
