@@ -129,6 +129,7 @@ impl Gantry {
         let state = tempfile::tempdir().expect("a state folder");
         let options = RunOptions {
             artifact_limit: gantry::artifacts::store::DEFAULT_ARTIFACT_BYTES,
+            imported: None,
             state_dir: state.path().to_owned(),
             output_limit: gantry::sandbox::DEFAULT_OUTPUT_LIMIT,
             max_parallel: PARALLEL_JOBS,

@@ -130,6 +130,32 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A rollback job (`gantry rollback --import`) took over the
+    /// compensation of another machine's run, whose journal it verified:
+    /// the run's id, its job, and the sha256 of its journal as read. That
+    /// journal is left as it was; this one records what is done for it.
+    ImportedRun {
+        run_id: String,
+        job: String,
+        journal_sha256: String,
+    },
+    /// A step of an imported run whose hook that run never started, now
+    /// pending here under the new number `seq`, newest last like
+    /// `step_started`; or, when `interrupted`, a hook the other machine
+    /// started and never finished, which is reported and not run again.
+    ImportedStep {
+        seq: u64,
+        /// The imported run and the step's number there.
+        run_id: String,
+        origin_seq: u64,
+        hook: Box<HookSpec>,
+        /// `success` or `failure`: how the step ended there.
+        outcome: String,
+        #[serde(default)]
+        state: Vec<(String, String)>,
+        #[serde(default)]
+        interrupted: bool,
+    },
     /// The compensation ended: every pending hook ran (`success` when all
     /// succeeded, else `failure`), or it was `interrupted` and `gantry
     /// resume` finishes it.
@@ -464,7 +490,9 @@ impl RunState {
         let mut rollback_ended = false;
         for record in records {
             match &record.entry {
-                Entry::StepStarted { hook: Some(_), .. } => hooked = true,
+                Entry::StepStarted { hook: Some(_), .. } | Entry::ImportedStep { .. } => {
+                    hooked = true
+                }
                 Entry::RunFinished { status } => finished = Some(status),
                 Entry::RollbackBegun { .. } | Entry::RollbackRerun { .. } => rollback_open = true,
                 Entry::RollbackEnded { status } => {
@@ -499,11 +527,31 @@ pub fn read(path: &Path) -> Result<Vec<Record>, ReadError> {
 /// The records of a journal's complete lines, the hash the next line must
 /// chain to, and how many bytes the complete lines take.
 fn parse(path: &Path, contents: &[u8]) -> Result<(Vec<Record>, String, usize), ReadError> {
+    parse_from(path, &run_id_of(path), contents)
+}
+
+/// Checks the chain of a journal's bytes that were carried away from their
+/// run folder (a job hand-off bundle), starting from `run_id`; returns its
+/// records or why it is damaged.
+pub fn parse_chain(run_id: &str, contents: &[u8]) -> Result<Vec<Record>, String> {
+    parse_from(Path::new(FILE_NAME), run_id, contents)
+        .map(|(records, _, _)| records)
+        .map_err(|error| match error {
+            ReadError::Damaged { line, why, .. } => format!("line {line}: {why}"),
+            other => other.to_string(),
+        })
+}
+
+fn parse_from(
+    path: &Path,
+    run_id: &str,
+    contents: &[u8],
+) -> Result<(Vec<Record>, String, usize), ReadError> {
     let whole = contents
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    let mut prev = chain_hash(run_id_of(path).as_bytes());
+    let mut prev = chain_hash(run_id.as_bytes());
     let mut records = Vec::new();
     for (index, line) in contents[..whole]
         .split_inclusive(|&b| b == b'\n')

@@ -23,6 +23,9 @@
 //! - [`fsutil`] opens and writes files carefully (atomically, never
 //!   following a link a step could have planted), and [`digest`] writes
 //!   sha256 digests; [`display`] writes durations and sizes for people;
+//! - [`handoff`] is the bundle one machine's job leaves for the next, and
+//!   [`export`] writes a pipeline for an outside engine that runs each job
+//!   on a machine of its own;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;
@@ -32,8 +35,10 @@ pub mod digest;
 pub mod display;
 pub mod engine;
 pub mod exit;
+pub mod export;
 pub mod expr;
 pub mod fsutil;
+pub mod handoff;
 pub mod journal;
 pub mod lint;
 pub mod manifest;

@@ -77,13 +77,21 @@ impl Plan {
     /// Narrows the plan to job `id` and every job it needs, directly or not
     /// (`gantry run --job`).
     pub fn keep_job_and_needs(&mut self, id: &str) -> Result<(), String> {
-        if !self.jobs.iter().any(|job| job.id == id) {
-            let hint = did_you_mean(id, self.jobs.iter().map(|j| j.id.as_str()))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(format!("there is no job `{id}` in this pipeline{hint}"));
+        self.keep_jobs_and_needs(&[id.to_owned()])
+    }
+
+    /// Narrows the plan to the jobs `ids` and every job they need
+    /// (`gantry export --job`).
+    pub fn keep_jobs_and_needs(&mut self, ids: &[String]) -> Result<(), String> {
+        for id in ids {
+            if !self.jobs.iter().any(|job| job.id == *id) {
+                let hint = did_you_mean(id, self.jobs.iter().map(|j| j.id.as_str()))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(format!("there is no job `{id}` in this pipeline{hint}"));
+            }
         }
-        let mut wanted = BTreeSet::from([id.to_owned()]);
+        let mut wanted: BTreeSet<String> = ids.iter().cloned().collect();
         // Plan order puts every job after its needs, so one backward pass
         // collects the whole closure.
         for job in self.jobs.iter().rev() {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gantry_tests::{Project, gantry_bin, toolchains_path};
+use gantry_tests::{Project, gantry_bin, installed_tool, toolchains_path};
 
 fn repository() -> PathBuf {
     gantry_tests::repository().to_owned()
@@ -169,11 +169,17 @@ fn scaffold_passes_its_own_test(lang: &str, name: &str, title: &str, files: &[&s
 
 #[test]
 fn a_new_python_step_builds_and_passes_its_own_test() {
+    if !installed_tool("componentize-py") {
+        return;
+    }
     scaffold_passes_its_own_test("python", "py-greeter", "Python", &["step.py"]);
 }
 
 #[test]
 fn a_new_js_step_builds_and_passes_its_own_test() {
+    if !installed_tool("componentize-js") {
+        return;
+    }
     scaffold_passes_its_own_test(
         "js",
         "js-greeter",

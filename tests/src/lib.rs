@@ -30,6 +30,26 @@ pub fn toolchains_path() -> std::ffi::OsString {
         .expect("PATH entries without a `:`")
 }
 
+/// Whether `tool` is installed, in `tools/bin` (where
+/// scripts/toolchains.sh puts the Python, JavaScript and Go toolchains) or
+/// on the PATH. When it is not, the test says so and should stop, unless
+/// `GANTRY_REQUIRE_TOOLS=1` (as `.ci/run` sets it): then this fails it.
+pub fn installed_tool(tool: &str) -> bool {
+    let path = toolchains_path();
+    let found = std::env::split_paths(&path).any(|dir| dir.join(tool).is_file());
+    if !found {
+        let required = std::env::var("GANTRY_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "`{tool}` is not installed, and GANTRY_REQUIRE_TOOLS=1 says it must be (run scripts/toolchains.sh)"
+        );
+        eprintln!(
+            "skipping the rest of this test: `{tool}` is not installed (run scripts/toolchains.sh)"
+        );
+    }
+    found
+}
+
 /// The `gantry` binary the tests run.
 ///
 /// The tests in `tests/all` are the `gantry` package's own integration
@@ -333,4 +353,30 @@ pub fn probe_project(steps: &str) -> Project {
     let sha = project.probe_plugin("probe.wasm");
     project.manifest(&probe_pipeline(&sha, steps));
     project
+}
+
+/// An outside tool a test drives (`gitlab-ci-local`, `actionlint`,
+/// `check-jsonschema`, `rsync`), found on the `PATH`.
+///
+/// `.ci/run` installs every such tool and sets `GANTRY_REQUIRE_TOOLS=1`:
+/// there a missing tool fails the test. On a developer's machine without
+/// it, this prints why the test does not go on, and the test returns early.
+#[track_caller]
+pub fn outside_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        let required = std::env::var("GANTRY_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "`{name}` is not on the PATH, and GANTRY_REQUIRE_TOOLS=1 says every outside tool must be (scripts/ci-tools.sh installs them)"
+        );
+        eprintln!(
+            "skipping the rest of this test: `{name}` is not on the PATH (scripts/ci-tools.sh installs it)"
+        );
+    }
+    found
 }

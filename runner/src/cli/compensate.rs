@@ -48,6 +48,13 @@ use crate::sandbox::leftovers;
 pub struct RollbackCommand {
     /// The run: its id, the start of its id [default: the newest run]
     run: Option<String>,
+    /// Compensate a pipeline whose jobs ran on several machines: read the
+    /// hand-off bundle of every job that ran (a bundle folder, or a folder
+    /// of them; may be repeated), and run every hook their journals left
+    /// pending, jobs in reverse plan order, each job's newest step first.
+    /// The manifest (`--manifest`) must be the one the jobs ran
+    #[arg(long = "import", value_name = "DIR", conflicts_with_all = ["run", "rerun"])]
+    imports: Vec<PathBuf>,
     #[command(flatten)]
     options: CompensateArgs,
 }
@@ -67,20 +74,20 @@ pub struct ResumeCommand {
 }
 
 #[derive(Debug, Args)]
-struct CompensateArgs {
+pub(super) struct CompensateArgs {
     /// The manifest the run came from, or its folder [default: ./gantry.yml]
     #[arg(long, short = 'm', value_name = "PATH")]
-    manifest: Option<PathBuf>,
+    pub(super) manifest: Option<PathBuf>,
     #[command(flatten)]
-    state: RunStateArgs,
+    pub(super) state: RunStateArgs,
     #[command(flatten)]
-    secrets: SecretArgs,
+    pub(super) secrets: SecretArgs,
     /// Compile every plugin, neither reading nor writing the module cache
     #[arg(long)]
-    no_cache: bool,
+    pub(super) no_cache: bool,
     /// Colour in the human format
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
+    pub(super) color: ColorChoice,
     /// Run the rollback hook of STEP (its id or name) again, although it
     /// already ran or was cut short: a hook never runs twice unless you
     /// ask, and the request is journaled first
@@ -97,6 +104,10 @@ enum Mode {
 
 impl RollbackCommand {
     pub fn execute(self) -> Exit {
+        if !self.imports.is_empty() {
+            return super::rollback_import::compensate_imported(&self.imports, &self.options)
+                .unwrap_or_else(|e| e);
+        }
         compensate(Mode::Rollback, self.run.as_deref(), &self.options).unwrap_or_else(|e| e)
     }
 }
@@ -305,7 +316,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
 
 /// Appends the hooks' summaries to the run's `summary.md`, beside its
 /// journal, as a run's own hooks would have.
-fn add_to_summary(journal: &Journal, summaries: &str) {
+pub(super) fn add_to_summary(journal: &Journal, summaries: &str) {
     let folder = journal.path().parent().unwrap_or(std::path::Path::new("."));
     let mut summary = RunSummary::continuing(folder);
     summary.append(summaries);
@@ -518,7 +529,7 @@ fn refuse_journal(run_id: &str, error: &journal::ReadError) {
     }
 }
 
-fn record(journal: &Journal, entry: Entry) -> Result<(), Exit> {
+pub(super) fn record(journal: &Journal, entry: Entry) -> Result<(), Exit> {
     journal.record(entry).map_err(|error| {
         journal.mark_unwritable();
         print_error(format!(

@@ -7,12 +7,14 @@ mod cache;
 mod common;
 mod compensate;
 mod console;
+mod export;
 mod gc;
 mod inspect;
 mod lock;
 mod new;
 mod plan;
 mod plugin;
+mod rollback_import;
 mod run;
 mod runs;
 mod schema;
@@ -40,6 +42,7 @@ enum Command {
     Plan(plan::PlanCommand),
     Runs(runs::RunsCommand),
     Rollback(compensate::RollbackCommand),
+    Export(export::ExportCommand),
     Resume(compensate::ResumeCommand),
     Schema(schema::SchemaCommand),
     Lock(lock::LockCommand),
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Plan(command) => command.execute(),
         Command::Runs(command) => command.execute(),
         Command::Rollback(command) => command.execute(),
+        Command::Export(command) => command.execute(),
         Command::Resume(command) => command.execute(),
         Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),

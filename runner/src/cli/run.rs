@@ -11,20 +11,39 @@ use super::common::{
     RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, cores, load_plan_and_lock,
     memory_budget, runtime, watch_signals,
 };
+use super::console::errln;
 use super::print_error;
-use crate::engine::{self, RunOptions};
+use crate::artifacts::Store;
+use crate::engine::{self, Imported, RunOptions};
 use crate::exit::Exit;
+use crate::handoff::{self, Handoff};
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
+use std::io;
 
 /// Run a pipeline.
 #[derive(Debug, Args)]
 pub struct RunCommand {
     /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
     manifest: Option<PathBuf>,
-    /// Run only this job and the jobs it needs
+    /// Run only this job and the jobs it needs; with `--import` or
+    /// `--export`, only this job, its needs having run elsewhere
     #[arg(long, value_name = "ID")]
     job: Option<String>,
+    /// Run only combination N (from 0) of the job's matrix, as one machine
+    /// of an exported pipeline does
+    #[arg(long, value_name = "N", requires = "job")]
+    instance: Option<usize>,
+    /// Read the hand-off bundles of the jobs `--job` needs, which ran on
+    /// other machines: a bundle folder, or a folder of bundle folders (may
+    /// be repeated); see docs/SCALE.md
+    #[arg(long = "import", value_name = "DIR", requires = "job")]
+    imports: Vec<PathBuf>,
+    /// When the job has ended, write its hand-off bundle (outputs, journal,
+    /// artifacts) to DIR, a new or empty folder, for the jobs after it and
+    /// the rollback job
+    #[arg(long = "export", value_name = "DIR", requires = "job")]
+    export: Option<PathBuf>,
     #[command(flatten)]
     state: RunStateArgs,
     /// How many jobs may run at once [default: the number of cores]
@@ -76,11 +95,42 @@ impl RunCommand {
 
     fn run(self) -> Result<Exit, Exit> {
         let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        let invalid = |message: String| {
+            print_error(message);
+            Exit::Invalid
+        };
+        // One machine's share of an exported pipeline: this job alone, its
+        // needs read from their bundles.
+        let handoff_mode =
+            !self.imports.is_empty() || self.export.is_some() || self.instance.is_some();
+        let mut handoff = None;
         if let Some(job) = &self.job {
-            plan.keep_job_and_needs(job).map_err(|message| {
-                print_error(message);
-                Exit::Invalid
-            })?;
+            plan.keep_job_and_needs(job).map_err(invalid)?;
+            if handoff_mode {
+                let bundles =
+                    handoff::read_all(&self.imports).map_err(|e| invalid(e.to_string()))?;
+                let target = plan
+                    .jobs
+                    .iter()
+                    .find(|j| j.id == *job)
+                    .expect("the job was kept");
+                if let Some(index) = self.instance
+                    && index >= target.matrix.len()
+                {
+                    return Err(invalid(format!(
+                        "job `{job}` has {} matrix combinations; there is no combination {index} (they count from 0)",
+                        target.matrix.len()
+                    )));
+                }
+                if self.instance.is_none() && !target.matrix.is_empty() && self.export.is_some() {
+                    return Err(invalid(format!(
+                        "job `{job}` has a matrix: export one combination per machine with --instance N"
+                    )));
+                }
+                let assembled = Handoff::assemble(&plan, target, &bundles).map_err(invalid)?;
+                plan.jobs.retain(|j| j.id == *job);
+                handoff = Some((bundles, assembled));
+            }
         }
         if let Some(ca_file) = &self.ca_file {
             if !ca_file.is_file() {
@@ -107,10 +157,36 @@ impl RunCommand {
             ca_file: plan.ca_file.clone(),
         };
         let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
+        let digest = handoff::plan_digest(&plan, &admitted.hashes);
+        let imported = match &handoff {
+            Some((bundles, assembled)) => {
+                for bundle in bundles {
+                    bundle
+                        .check_plan(&digest, &plan.name)
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+                Some(Imported {
+                    needs: assembled.needs.clone(),
+                    uploads: assembled.uploads.clone(),
+                    instance: self.instance,
+                })
+            }
+            None => None,
+        };
         let _lock = self.state.lock(&state_dir)?;
+        if let Some((_, assembled)) = &handoff {
+            let store = Store::open(&state_dir)
+                .and_then(|store| assembled.fill_store(&store).map_err(io::Error::other))
+                .map_err(|e| {
+                    invalid(format!(
+                        "cannot put the imported artifacts in the store: {e}"
+                    ))
+                });
+            store?;
+        }
         let runtime = runtime()?;
         let options = RunOptions {
-            state_dir,
+            state_dir: state_dir.clone(),
             output_limit: self.output_limit.max(1),
             max_parallel,
             secrets,
@@ -118,6 +194,7 @@ impl RunCommand {
             stop_rollback: CancellationToken::new(),
             plugin_hashes: admitted.hashes,
             artifact_limit: self.artifact_limit.saturating_mul(1 << 20),
+            imported,
         };
         watch_signals(
             &runtime,
@@ -134,8 +211,9 @@ impl RunCommand {
             secrets: &options.secrets,
             live_steps: Some(steps),
         });
+        let plan = Arc::new(plan);
         let outcome = runtime.block_on(engine::run(
-            Arc::new(plan),
+            plan.clone(),
             admitted.sandbox,
             Arc::new(admitted.plugins),
             reporters.reporter.clone(),
@@ -144,6 +222,35 @@ impl RunCommand {
         if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
             print_error(error);
         }
-        Ok(outcome.verdict.into())
+        let exit: Exit = outcome.verdict.into();
+        if let (Some(dir), Some((job, result))) = (&self.export, outcome.jobs.first()) {
+            let job_plan = &plan.jobs[0];
+            let name = job_plan.instance_name(self.instance.map(|i| &job_plan.matrix[i]));
+            let written = handoff::Export {
+                plan_digest: &digest,
+                pipeline: &plan.name,
+                job,
+                instance: self.instance,
+                name: &name,
+                run_id: &outcome.run_id,
+                result,
+                state_dir: &state_dir,
+            }
+            .write(dir);
+            match written {
+                Ok(()) => errln!("gantry: hand-off bundle written to `{}`", dir.display()),
+                Err(error) => {
+                    // The jobs after this one and the rollback job depend
+                    // on the bundle: without it this machine failed.
+                    print_error(error);
+                    return Ok(if exit == Exit::Success {
+                        Exit::StepFailed
+                    } else {
+                        exit
+                    });
+                }
+            }
+        }
+        Ok(exit)
     }
 }

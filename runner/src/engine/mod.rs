@@ -69,6 +69,24 @@ pub struct RunOptions {
     pub plugin_hashes: BTreeMap<String, String>,
     /// The most bytes one uploaded artifact may hold.
     pub artifact_limit: u64,
+    /// What the machines that ran this job's needs handed on, when this
+    /// run is one job of a pipeline an outside engine runs (`gantry run
+    /// --job ID --import DIR…`); `None` for a run of its own.
+    pub imported: Option<Imported>,
+}
+
+/// The results and uploads of jobs that ran on other machines, as a run of
+/// one job sees them: its needs are finished before it starts, and their
+/// uploads are in the run's artifact index (their blobs already in the
+/// store).
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    /// The result of each job the plan's job needs.
+    pub needs: BTreeMap<String, JobResult>,
+    /// Uploads to record in this run's index before anything runs.
+    pub uploads: Vec<crate::artifacts::Upload>,
+    /// Run only this combination of the job's matrix (its index).
+    pub instance: Option<usize>,
 }
 
 /// How a run ended.
@@ -267,6 +285,17 @@ pub async fn run(
     };
     let store = Store::open(&options.state_dir).map_err(|e| e.to_string());
     let uploads = RunArtifacts::open(&options.state_dir, &run_id).map_err(|e| e.to_string());
+    let uploads = uploads.and_then(|uploads| {
+        // Another machine's uploads, recorded as this run's before any
+        // step can ask for them.
+        let imported = options.imported.iter().flat_map(|i| &i.uploads);
+        for upload in imported {
+            uploads
+                .record(&upload.name, &upload.job, &upload.step, upload.tree.clone())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(uploads)
+    });
     let (store, uploads) = match (store, uploads) {
         (Ok(store), Ok(uploads)) => (store, uploads),
         (Err(error), _) | (_, Err(error)) => {
@@ -477,7 +506,13 @@ async fn roll_back(shared: &Shared) -> Verdict {
 /// Starts each job once all it needs has finished; returns every result.
 async fn schedule(shared: &Arc<Shared>) -> HashMap<String, JobResult> {
     let jobs = &shared.plan.jobs;
-    let mut results: HashMap<String, JobResult> = HashMap::new();
+    // Needs that finished on other machines are finished here too.
+    let mut results: HashMap<String, JobResult> = shared
+        .options
+        .imported
+        .iter()
+        .flat_map(|imported| imported.needs.clone())
+        .collect();
     let mut started = vec![false; jobs.len()];
     let mut running: JoinSet<(usize, JobResult)> = JoinSet::new();
     let mut task_job: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -598,11 +633,17 @@ async fn run_instances(
         job.matrix.iter().cloned().map(Some).collect()
     };
     let total = combinations.len();
+    // On a machine of its own, one combination runs, keeping its place in
+    // the matrix (`strategy.job-index`).
+    let only = shared.options.imported.as_ref().and_then(|i| i.instance);
     let cancel = shared.options.cancel.child_token();
     let limit = Arc::new(Semaphore::new(job.max_parallel.unwrap_or(total).max(1)));
     let needs = Arc::new(needs.clone());
     let mut running: JoinSet<JobResult> = JoinSet::new();
     for (position, combination) in combinations.into_iter().enumerate() {
+        if only.is_some_and(|only| only != position) {
+            continue;
+        }
         let shared = shared.clone();
         let cancel = cancel.clone();
         let limit = limit.clone();
@@ -669,7 +710,7 @@ async fn run_instances(
     } else {
         Conclusion::Success
     };
-    if total > 1 {
+    if total > 1 && only.is_none() {
         shared.reporter.report(Event::JobFinished {
             job: &job.name,
             conclusion,

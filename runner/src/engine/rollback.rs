@@ -60,8 +60,25 @@ impl Compensation {
         let mut hook_started: BTreeSet<u64> = BTreeSet::new();
         let mut hook_finished: BTreeSet<u64> = BTreeSet::new();
         let mut state_files: BTreeMap<u64, &Path> = BTreeMap::new();
+        let mut imported_interrupted: BTreeSet<u64> = BTreeSet::new();
         for record in records {
             match &record.entry {
+                // Another machine's step: started and finished there, or
+                // its hook cut short there (then never run here).
+                Entry::ImportedStep {
+                    seq,
+                    hook,
+                    outcome,
+                    state,
+                    interrupted,
+                    ..
+                } => {
+                    started.push((*seq, &**hook));
+                    finished.insert(*seq, (outcome.as_str(), state.as_slice()));
+                    if *interrupted {
+                        imported_interrupted.insert(*seq);
+                    }
+                }
                 Entry::StepStateFile { seq, path } => {
                     state_files.insert(*seq, path);
                 }
@@ -90,6 +107,10 @@ impl Compensation {
         }
         let mut compensation = Compensation::default();
         for (seq, spec) in started.into_iter().rev() {
+            if imported_interrupted.contains(&seq) {
+                compensation.interrupted.push(spec.clone());
+                continue;
+            }
             if hook_started.contains(&seq) {
                 if !hook_finished.contains(&seq) {
                     compensation.interrupted.push(spec.clone());
@@ -522,6 +543,53 @@ mod tests {
             .collect();
         assert_eq!(pending, ["a"]);
         assert_eq!(compensation.interrupted, [spec("b")]);
+    }
+
+    fn imported(seq: u64, name: &str, interrupted: bool) -> Record {
+        record(Entry::ImportedStep {
+            seq,
+            run_id: "20261128T000000Z-abc123".into(),
+            origin_seq: 7,
+            hook: Box::new(spec(name)),
+            outcome: "success".into(),
+            state: vec![("mark".into(), format!("from-{name}"))],
+            interrupted,
+        })
+    }
+
+    #[test]
+    fn imported_steps_are_pending_newest_first_and_an_interrupted_one_never_runs() {
+        let records = vec![
+            imported(0, "build", false),
+            imported(1, "cut-short", true),
+            imported(2, "deploy", false),
+        ];
+        let compensation = Compensation::from_journal(&records);
+        let pending: Vec<(&str, &str)> = compensation
+            .pending
+            .iter()
+            .map(|h| (h.spec.step_name.as_str(), h.state[0].1.as_str()))
+            .collect();
+        assert_eq!(
+            pending,
+            [("deploy", "from-deploy"), ("build", "from-build")]
+        );
+        assert_eq!(compensation.interrupted, [spec("cut-short")]);
+        // Once this machine ran one, it is done here as any hook is.
+        let mut done = records.clone();
+        done.push(record(Entry::RollbackStarted { seq: 2 }));
+        done.push(record(Entry::RollbackFinished {
+            seq: 2,
+            status: "success".into(),
+            reason: None,
+        }));
+        let after = Compensation::from_journal(&done);
+        let left: Vec<&str> = after
+            .pending
+            .iter()
+            .map(|h| h.spec.step_name.as_str())
+            .collect();
+        assert_eq!(left, ["build"]);
     }
 
     #[test]
