@@ -401,3 +401,37 @@ fn a_finished_run_is_undone_later_with_its_secret_given_again() {
     assert_ne!(rerun.code, 4, "{}", rerun.stdout);
     assert_eq!(nginx.served("later.txt"), None, "the upload was deleted");
 }
+
+#[test]
+fn inspect_shows_a_component_with_every_documented_input_and_output() {
+    let project = Project::new();
+    let sha = project.plugin_from(HTTP_PLUGIN_WASM, "http.wasm");
+    let outcome = project.gantry(&["inspect", "http.wasm"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("kind: WASI 0.2 component")
+        .stdout_has(&format!("sha256: {sha}"))
+        .stdout_has("  name: http\n");
+    let json = std::fs::read_to_string(format!(
+        "{}/../plugins/http/gantry-step.json",
+        gantry_tests::TESTS_DIR
+    ))
+    .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for (input, spec) in meta["inputs"].as_object().unwrap() {
+        let kind = if spec["required"] == true {
+            "required".to_owned()
+        } else if let Some(default) = spec.get("default") {
+            format!("default: {default}")
+        } else {
+            "optional".to_owned()
+        };
+        outcome.stdout_has(&format!(
+            "    {input} ({kind}): {}\n",
+            spec["description"].as_str().unwrap()
+        ));
+    }
+    for output in meta["outputs"].as_object().unwrap().keys() {
+        outcome.stdout_has(&format!("    {output}: "));
+    }
+}
