@@ -267,8 +267,8 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         live_steps: None,
     });
     outln!(
-        "gantry: rolling back run `{run_id}` ({reason}): {} hooks to run",
-        compensation.pending.len()
+        "gantry: rolling back run `{run_id}` ({reason}): {} to run",
+        crate::display::plural(compensation.pending.len(), "hook")
     );
     let runner = HookRunner {
         sandbox: &admitted.sandbox,

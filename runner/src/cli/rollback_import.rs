@@ -172,9 +172,9 @@ pub(super) fn compensate_imported(
     })?;
     let compensation = Compensation::from_journal(&records);
     outln!(
-        "gantry: rolling back {} imported job runs as run `{run_id}`: {} hooks to run",
-        bundles.len(),
-        compensation.pending.len()
+        "gantry: rolling back {} as run `{run_id}`: {} to run",
+        crate::display::plural(bundles.len(), "imported job run"),
+        crate::display::plural(compensation.pending.len(), "hook")
     );
     let runtime = runtime()?;
     let stop = CancellationToken::new();
