@@ -133,6 +133,7 @@ impl RunCommand {
             junit: self.junit.clone(),
             secrets: &options.secrets,
             live_steps: Some(steps),
+            manifest_dir: Some(&plan.root),
         });
         let outcome = runtime.block_on(engine::run(
             Arc::new(plan),

@@ -316,6 +316,9 @@ pub struct ReportOptions<'a> {
     /// The steps of the run, for live progress when stdout is a terminal
     /// and the format is for people; `None` for no live progress.
     pub live_steps: Option<usize>,
+    /// The manifest's folder, against which steps' annotation paths are
+    /// relative: the CI formats rebase them onto the host's checkout.
+    pub manifest_dir: Option<&'a std::path::Path>,
 }
 
 /// The reporters a run writes to; `junit` is kept to ask, after the run,
@@ -343,12 +346,15 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
             } else {
                 ci::Flavor::GitLab
             };
-            Arc::new(ci::Ci::new(
-                flavor,
-                Box::new(std::io::stdout()),
-                options.secrets,
-                ci::GitHubFiles::from_env(),
-            ))
+            Arc::new(
+                ci::Ci::new(
+                    flavor,
+                    Box::new(std::io::stdout()),
+                    options.secrets,
+                    ci::GitHubFiles::from_env(),
+                )
+                .with_rebase(ci::Rebase::from_env(flavor, options.manifest_dir)),
+            )
         }
         Format::Auto | Format::Human => {
             let color = match options.color {
