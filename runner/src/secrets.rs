@@ -249,7 +249,7 @@ mod tests {
     fn secret_arguments() {
         let mut secrets = Secrets::default();
         let host = |name: &str| (name == "FROM_HOST").then(|| "host-value".to_owned());
-        secrets.add_argument("TOKEN=a=b", host).unwrap();
+        secrets.add_argument("TOKEN=a=b=c", host).unwrap();
         secrets.add_argument("FROM_HOST", host).unwrap();
         assert!(
             secrets
@@ -266,6 +266,6 @@ mod tests {
         secrets.values.remove("EMPTY");
         secrets.values.remove("FOUR");
         let all: Vec<_> = secrets.iter().collect();
-        assert_eq!(all, vec![("FROM_HOST", "host-value"), ("TOKEN", "a=b")]);
+        assert_eq!(all, vec![("FROM_HOST", "host-value"), ("TOKEN", "a=b=c")]);
     }
 }

@@ -151,9 +151,8 @@ impl State {
                         }
                         let _ = writeln!(
                             xml,
-                            "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+                            "      <failure message=\"{}\" type=\"step failure\">{}</failure>",
                             escape(reason),
-                            "step failure",
                             escape_text(&body)
                         );
                     }
