@@ -359,3 +359,36 @@ fn step_ids_outside_the_allowed_characters_are_refused() {
         outcome.stderr_has(&format!("invalid step id `{id}`"));
     }
 }
+
+/// Issue 20, point 11: the YAML mistakes people make, each named for what
+/// it is: a tab in the indentation (pointed at the tab, not the line
+/// before), an empty manifest, and a lost `jobs:` line.
+#[test]
+fn common_yaml_mistakes_are_named() {
+    let project = Project::new();
+    project.manifest(
+        "name: x\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n\t- uses: hello\n",
+    );
+    project
+        .gantry(&["validate"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:8:1: YAML does not allow tabs for indentation")
+        .stderr_has("hint: indent with spaces");
+    for empty in ["", "\n\n", "# nothing yet\n"] {
+        project.manifest(empty);
+        project
+            .gantry(&["run"])
+            .expect_code(2)
+            .stderr_has("the manifest is empty")
+            .stderr_lacks("end of input");
+    }
+    project.manifest(
+        "name: x\nplugins:\n  hello:\n    source: hello.wasm\n  build:\n    strategy:\n      matrix: { os: [a, b] }\n    steps:\n      - uses: hello\n",
+    );
+    project
+        .gantry(&["validate"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:6:5: unknown key `strategy` in a plugin: `strategy` is a key of a job")
+        .stderr_has("the `jobs:` line above it is probably missing")
+        .stderr_lacks("allowed");
+}
