@@ -156,7 +156,12 @@ pub struct StepPlan {
     /// Its position in the job, from 1.
     pub number: usize,
     /// What a person reads in logs: the step's name, else its id, else its plugin.
+    /// A name with `${{ }}` is shown as written here; the engine shows it
+    /// expanded ([`StepPlan::name_template`]).
     pub display_name: String,
+    /// The step's `name:` when it holds `${{ }}`: expanded when the step
+    /// comes up, as GitHub Actions does (no secrets).
+    pub name_template: Option<Template>,
     pub plugin: String,
     /// Where the step's `uses:` is written, for errors about the step.
     pub location: Location,
@@ -344,6 +349,7 @@ impl Resolver<'_> {
             })
             .collect();
         self.check_downloads(&jobs);
+        self.check_matrix_uploads(&jobs);
         let ca_file = manifest.ca_file.as_ref().map(|ca| {
             let path = crate::state::normalize(&self.loaded.root.join(&ca.value));
             if !path.is_file() {
@@ -363,6 +369,30 @@ impl Resolver<'_> {
             env,
             plugins,
             jobs,
+        }
+    }
+
+    /// The instances of a matrix job run the same steps, so each would
+    /// upload the same artifact name and, running at once, replace each
+    /// other's (the last to finish would win). GitHub's upload-artifact
+    /// refuses that conflict; so does gantry, before anything runs.
+    fn check_matrix_uploads(&mut self, jobs: &[JobPlan]) {
+        for job in jobs.iter().filter(|job| job.matrix.len() > 1) {
+            for step in &job.steps {
+                for name in &step.artifacts.upload {
+                    self.error(
+                        step.artifacts.location,
+                        format!(
+                            "the {} instances of matrix job `{}` would each upload artifact `{name}`, replacing each other's",
+                            job.matrix.len(),
+                            job.id
+                        ),
+                    )
+                    .hint = Some(
+                        "an artifact name belongs to one upload at a time: upload from a job without a matrix, or give each variant its own job and artifact name".into(),
+                    );
+                }
+            }
         }
     }
 
@@ -758,6 +788,24 @@ impl Resolver<'_> {
             self.condition(c, &scope)
         });
 
+        let name_template = step
+            .name
+            .as_ref()
+            .filter(|name| name.value.contains("${{"))
+            .and_then(|name| {
+                let scope = Scope {
+                    secrets: false,
+                    place: "a step's `name`",
+                    ..scope.clone()
+                };
+                let value = Spanned {
+                    value: Scalar::String(name.value.clone()),
+                    referenced: name.referenced,
+                    defined: name.defined,
+                };
+                let template = self.template(&value, &scope);
+                (!template.is_literal()).then_some(template)
+            });
         let timeout = self.timeout(step.timeout_minutes.as_ref());
         let rollback = step.rollback.as_ref().map(|hook| RollbackPlan {
             plugin: hook.value.uses.as_ref().map_or_else(
@@ -831,6 +879,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .or(step.id.as_ref())
                 .map_or_else(|| step.uses.value.clone(), |n| n.value.clone()),
+            name_template,
             plugin: step.uses.value.clone(),
             location: step.uses.referenced,
             inputs,
