@@ -619,10 +619,40 @@ impl Resolver<'_> {
             .as_ref()
             .map(|n| n.value.ids().into_iter().map(str::to_owned).collect())
             .unwrap_or_default();
+        let matrix_keys = job
+            .strategy
+            .as_ref()
+            .and_then(|strategy| strategy.matrix.as_ref())
+            .map(|matrix| {
+                let mut keys: Vec<String> = matrix.value.axes.keys().cloned().collect();
+                for entry in &matrix.value.include {
+                    keys.extend(
+                        entry
+                            .keys()
+                            .filter(|k| !keys.contains(k))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                keys
+            })
+            .unwrap_or_default();
+        let job_outputs = self
+            .loaded
+            .manifest
+            .jobs
+            .iter()
+            .map(|(id, job)| {
+                let names = job.outputs.keys().map(|name| name.value.clone()).collect();
+                (id.value.clone(), names)
+            })
+            .collect();
         let job_scope = Scope {
             steps: None,
             needs: Some(needs.clone()),
             matrix: true,
+            matrix_keys,
+            job_outputs,
             secrets: false,
             place: "a job's `env`",
         };
@@ -1231,11 +1261,59 @@ impl Resolver<'_> {
                                 format!("`needs.{job}` is not a job this job needs"),
                             )
                             .hint = Some(format!("add `{job}` to the job's `needs:`"));
+                        } else if let (Some(job), Some(outputs), Some(name)) =
+                            (path.get(1), path.get(2), path.get(3))
+                            && outputs == "outputs"
+                            && let Some(declared) = scope
+                                .job_outputs
+                                .iter()
+                                .find(|(id, _)| id.eq_ignore_ascii_case(job))
+                                .map(|(_, names)| names)
+                            && !declared.iter().any(|n| n.eq_ignore_ascii_case(name))
+                        {
+                            // A job's outputs are exactly its `outputs:`: any
+                            // other name would always read as empty.
+                            let hint = match did_you_mean(name, declared.iter().map(String::as_str))
+                            {
+                                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                                None if declared.is_empty() => {
+                                    format!("job `{job}` declares no `outputs:`")
+                                }
+                                None => {
+                                    format!("the outputs of `{job}` are: {}", declared.join(", "))
+                                }
+                            };
+                            self.error(location, format!("job `{job}` has no output `{name}`"))
+                                .hint = Some(hint);
                         }
                     }
                 },
                 "matrix" | "strategy" if !scope.matrix => {
                     self.error(location, unavailable(context));
+                }
+                "matrix"
+                    if path.get(1).is_some_and(|key| {
+                        !scope
+                            .matrix_keys
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(key))
+                    }) =>
+                {
+                    let key = &path[1];
+                    // Without the key, the value is always empty.
+                    let hint = match did_you_mean(key, scope.matrix_keys.iter().map(String::as_str))
+                    {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None if scope.matrix_keys.is_empty() => {
+                            "this job has no `strategy.matrix`".to_owned()
+                        }
+                        None => format!("the matrix keys are: {}", scope.matrix_keys.join(", ")),
+                    };
+                    self.error(
+                        location,
+                        format!("`matrix.{key}` is not a key of this job's matrix"),
+                    )
+                    .hint = Some(hint);
                 }
                 "matrix" | "strategy" => {}
                 "secrets" if !scope.secrets => {
@@ -1267,6 +1345,12 @@ struct Scope {
     needs: Option<Vec<String>>,
     /// Whether `matrix` and `strategy` exist here.
     matrix: bool,
+    /// The keys of the job's matrix (empty without one): `matrix.KEY` must
+    /// name one of them.
+    matrix_keys: Vec<String>,
+    /// The `outputs:` each job declares, by job id: `needs.J.outputs.NAME`
+    /// must name one of J's.
+    job_outputs: BTreeMap<String, Vec<String>>,
     secrets: bool,
     /// Where the expression is, for messages.
     place: &'static str,
@@ -1278,6 +1362,8 @@ impl Scope {
             steps: None,
             needs: None,
             matrix: false,
+            matrix_keys: Vec::new(),
+            job_outputs: BTreeMap::new(),
             secrets: false,
             place: "the pipeline's `env`",
         }

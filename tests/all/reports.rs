@@ -12,7 +12,7 @@ fn eventful() -> Project {
     project.manifest(&probe_pipeline(
         &sha,
         "      - id: hello\n        uses: probe\n        with: { action: echo, message: hi }\n\
-         \x20     - id: noisy\n        uses: probe\n        with: { action: print, text: '::warning file=app.rs,line=3::careful|secret ${{ secrets.TOKEN }}|::set-env name=X::y' }\n\
+         \x20     - id: noisy\n        uses: probe\n        with: { action: print, text: '::warning file=app.rs,line=3::careful|secret ${{ secrets.TOKEN || ''unset'' }}|::set-env name=X::y' }\n\
          \x20     - id: broken\n        uses: probe\n        with: { action: exit, code: 3 }\n\
          \x20     - id: never\n        uses: probe\n        with: { action: echo, message: never }\n",
     ));
