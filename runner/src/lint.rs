@@ -159,3 +159,127 @@ mod tests {
         );
     }
 }
+
+/// A `${{ secrets.NAME }}` in a step that no `--secret` or
+/// `--secrets-file` provides: it would silently be empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnprovidedSecret {
+    pub name: String,
+    pub job: String,
+    pub step: String,
+    /// The `with:` key that reads it, or the step's `uses:` for `env:`.
+    pub location: serde_saphyr::Location,
+    /// Provided names close to it, for "did you mean".
+    pub suggestion: Option<String>,
+}
+
+impl UnprovidedSecret {
+    pub fn message(&self) -> String {
+        format!(
+            "`secrets.{}` in step `{}` of job `{}` is not provided by any `--secret` or `--secrets-file`, so it would be empty",
+            self.name, self.step, self.job
+        )
+    }
+
+    pub fn hint(&self) -> String {
+        match &self.suggestion {
+            Some(name) => format!("did you mean `{name}`?"),
+            None => format!(
+                "pass `--secret {}` (or a `--secrets-file` holding it), or give a fallback: `${{{{ secrets.{} || '' }}}}`",
+                self.name, self.name
+            ),
+        }
+    }
+}
+
+/// Every unguarded secret reference of `plan` that `provided` lacks. A
+/// reference inside an expression with `||` or `&&` is guarded: its
+/// author gave a fallback or a condition for the empty case.
+pub fn unprovided_secrets(plan: &Plan, provided: &[&str]) -> Vec<UnprovidedSecret> {
+    let mut found = Vec::new();
+    for job in &plan.jobs {
+        for step in &job.steps {
+            let hook_inputs = step
+                .rollback
+                .as_ref()
+                .and_then(|hook| hook.inputs.as_deref())
+                .unwrap_or_default();
+            let templates = step
+                .inputs
+                .iter()
+                .chain(hook_inputs)
+                .map(|input| (&input.value, input.location))
+                .chain(
+                    step.env
+                        .iter()
+                        .map(|(_, template)| (template, step.location)),
+                );
+            for (template, location) in templates {
+                for path in template.references() {
+                    let (Some(context), Some(name)) = (path.first(), path.get(1)) else {
+                        continue;
+                    };
+                    let missing = context.eq_ignore_ascii_case("secrets")
+                        && !provided.iter().any(|p| p == name)
+                        && !guarded(template.source(), name);
+                    let already = found
+                        .iter()
+                        .any(|f: &UnprovidedSecret| f.name == *name && f.location == location);
+                    if missing && !already {
+                        found.push(UnprovidedSecret {
+                            name: name.clone(),
+                            job: job.id.clone(),
+                            step: step.display_name.clone(),
+                            location,
+                            suggestion: crate::manifest::did_you_mean(
+                                name,
+                                provided.iter().copied(),
+                            )
+                            .map(str::to_owned),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether every `${{ }}` of `source` that reads `secrets.NAME` also holds
+/// `||` or `&&`.
+fn guarded(source: &str, name: &str) -> bool {
+    let needle = format!("secrets.{}", name.to_ascii_lowercase());
+    let mut reads = 0;
+    let mut guarded = 0;
+    let mut rest = source;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else { break };
+        let expression = after[..end].to_ascii_lowercase();
+        if expression.contains(&needle) {
+            reads += 1;
+            if expression.contains("||") || expression.contains("&&") {
+                guarded += 1;
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    reads > 0 && reads == guarded
+}
+
+#[cfg(test)]
+mod unprovided_tests {
+    use super::guarded;
+
+    #[test]
+    fn a_fallback_or_condition_guards_a_secret() {
+        assert!(guarded("${{ secrets.TOKEN || 'none' }}", "TOKEN"));
+        assert!(guarded("a ${{ secrets.token && 'set' }} b", "TOKEN"));
+        assert!(!guarded("${{ secrets.TOKEN }}", "TOKEN"));
+        assert!(!guarded(
+            "${{ secrets.TOKEN }} ${{ secrets.TOKEN || 'x' }}",
+            "TOKEN"
+        ));
+        assert!(!guarded("a || b ${{ secrets.TOKEN }}", "TOKEN"));
+    }
+}

@@ -164,7 +164,12 @@ pub struct StepPlan {
     /// Its position in the job, from 1.
     pub number: usize,
     /// What a person reads in logs: the step's name, else its id, else its plugin.
+    /// A name with `${{ }}` is shown as written here; the engine shows it
+    /// expanded ([`StepPlan::name_template`]).
     pub display_name: String,
+    /// The step's `name:` when it holds `${{ }}`: expanded when the step
+    /// comes up, as GitHub Actions does (no secrets).
+    pub name_template: Option<Template>,
     pub plugin: String,
     /// Where the step's `uses:` is written, for errors about the step.
     pub location: Location,
@@ -343,6 +348,7 @@ impl Resolver<'_> {
             })
             .collect();
         self.check_downloads(&jobs);
+        self.check_matrix_uploads(&jobs);
         let ca_file = manifest.ca_file.as_ref().map(|ca| {
             let path = crate::state::normalize(&self.loaded.root.join(&ca.value));
             if !path.is_file() {
@@ -362,6 +368,30 @@ impl Resolver<'_> {
             env,
             plugins,
             jobs,
+        }
+    }
+
+    /// The instances of a matrix job run the same steps, so each would
+    /// upload the same artifact name and, running at once, replace each
+    /// other's (the last to finish would win). GitHub's upload-artifact
+    /// refuses that conflict; so does gantry, before anything runs.
+    fn check_matrix_uploads(&mut self, jobs: &[JobPlan]) {
+        for job in jobs.iter().filter(|job| job.matrix.len() > 1) {
+            for step in &job.steps {
+                for name in &step.artifacts.upload {
+                    self.error(
+                        step.artifacts.location,
+                        format!(
+                            "the {} instances of matrix job `{}` would each upload artifact `{name}`, replacing each other's",
+                            job.matrix.len(),
+                            job.id
+                        ),
+                    )
+                    .hint = Some(
+                        "an artifact name belongs to one upload at a time: upload from a job without a matrix, or give each variant its own job and artifact name".into(),
+                    );
+                }
+            }
         }
     }
 
@@ -588,10 +618,40 @@ impl Resolver<'_> {
             .as_ref()
             .map(|n| n.value.ids().into_iter().map(str::to_owned).collect())
             .unwrap_or_default();
+        let matrix_keys = job
+            .strategy
+            .as_ref()
+            .and_then(|strategy| strategy.matrix.as_ref())
+            .map(|matrix| {
+                let mut keys: Vec<String> = matrix.value.axes.keys().cloned().collect();
+                for entry in &matrix.value.include {
+                    keys.extend(
+                        entry
+                            .keys()
+                            .filter(|k| !keys.contains(k))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                keys
+            })
+            .unwrap_or_default();
+        let job_outputs = self
+            .loaded
+            .manifest
+            .jobs
+            .iter()
+            .map(|(id, job)| {
+                let names = job.outputs.keys().map(|name| name.value.clone()).collect();
+                (id.value.clone(), names)
+            })
+            .collect();
         let job_scope = Scope {
             steps: None,
             needs: Some(needs.clone()),
             matrix: true,
+            matrix_keys,
+            job_outputs,
             secrets: false,
             place: "a job's `env`",
         };
@@ -757,6 +817,24 @@ impl Resolver<'_> {
             self.condition(c, &scope)
         });
 
+        let name_template = step
+            .name
+            .as_ref()
+            .filter(|name| name.value.contains("${{"))
+            .and_then(|name| {
+                let scope = Scope {
+                    secrets: false,
+                    place: "a step's `name`",
+                    ..scope.clone()
+                };
+                let value = Spanned {
+                    value: Scalar::String(name.value.clone()),
+                    referenced: name.referenced,
+                    defined: name.defined,
+                };
+                let template = self.template(&value, &scope);
+                (!template.is_literal()).then_some(template)
+            });
         let timeout = self.timeout(step.timeout_minutes.as_ref());
         let rollback = step.rollback.as_ref().map(|hook| RollbackPlan {
             plugin: hook.value.uses.as_ref().map_or_else(
@@ -830,6 +908,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .or(step.id.as_ref())
                 .map_or_else(|| step.uses.value.clone(), |n| n.value.clone()),
+            name_template,
             plugin: step.uses.value.clone(),
             location: step.uses.referenced,
             inputs,
@@ -1181,11 +1260,59 @@ impl Resolver<'_> {
                                 format!("`needs.{job}` is not a job this job needs"),
                             )
                             .hint = Some(format!("add `{job}` to the job's `needs:`"));
+                        } else if let (Some(job), Some(outputs), Some(name)) =
+                            (path.get(1), path.get(2), path.get(3))
+                            && outputs == "outputs"
+                            && let Some(declared) = scope
+                                .job_outputs
+                                .iter()
+                                .find(|(id, _)| id.eq_ignore_ascii_case(job))
+                                .map(|(_, names)| names)
+                            && !declared.iter().any(|n| n.eq_ignore_ascii_case(name))
+                        {
+                            // A job's outputs are exactly its `outputs:`: any
+                            // other name would always read as empty.
+                            let hint = match did_you_mean(name, declared.iter().map(String::as_str))
+                            {
+                                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                                None if declared.is_empty() => {
+                                    format!("job `{job}` declares no `outputs:`")
+                                }
+                                None => {
+                                    format!("the outputs of `{job}` are: {}", declared.join(", "))
+                                }
+                            };
+                            self.error(location, format!("job `{job}` has no output `{name}`"))
+                                .hint = Some(hint);
                         }
                     }
                 },
                 "matrix" | "strategy" if !scope.matrix => {
                     self.error(location, unavailable(context));
+                }
+                "matrix"
+                    if path.get(1).is_some_and(|key| {
+                        !scope
+                            .matrix_keys
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(key))
+                    }) =>
+                {
+                    let key = &path[1];
+                    // Without the key, the value is always empty.
+                    let hint = match did_you_mean(key, scope.matrix_keys.iter().map(String::as_str))
+                    {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None if scope.matrix_keys.is_empty() => {
+                            "this job has no `strategy.matrix`".to_owned()
+                        }
+                        None => format!("the matrix keys are: {}", scope.matrix_keys.join(", ")),
+                    };
+                    self.error(
+                        location,
+                        format!("`matrix.{key}` is not a key of this job's matrix"),
+                    )
+                    .hint = Some(hint);
                 }
                 "matrix" | "strategy" => {}
                 "secrets" if !scope.secrets => {
@@ -1217,6 +1344,12 @@ struct Scope {
     needs: Option<Vec<String>>,
     /// Whether `matrix` and `strategy` exist here.
     matrix: bool,
+    /// The keys of the job's matrix (empty without one): `matrix.KEY` must
+    /// name one of them.
+    matrix_keys: Vec<String>,
+    /// The `outputs:` each job declares, by job id: `needs.J.outputs.NAME`
+    /// must name one of J's.
+    job_outputs: BTreeMap<String, Vec<String>>,
     secrets: bool,
     /// Where the expression is, for messages.
     place: &'static str,
@@ -1228,6 +1361,8 @@ impl Scope {
             steps: None,
             needs: None,
             matrix: false,
+            matrix_keys: Vec::new(),
+            job_outputs: BTreeMap::new(),
             secrets: false,
             place: "the pipeline's `env`",
         }

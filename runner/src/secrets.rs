@@ -58,6 +58,7 @@ impl Secrets {
             }
         };
         check_name(name).map_err(|e| format!("--secret {name}: {e}"))?;
+        check_value(name, &value).map_err(|e| format!("--secret {name}: {e}"))?;
         self.insert(name.to_owned(), value);
         Ok(())
     }
@@ -67,10 +68,33 @@ impl Secrets {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the secrets file `{}`: {e}", path.display()))?;
         for (name, value) in parse_dotenv(&text).map_err(|e| format!("{}:{e}", path.display()))? {
+            check_value(&name, &value).map_err(|e| format!("{}: {name}: {e}", path.display()))?;
             self.insert(name, value);
         }
         Ok(())
     }
+}
+
+/// The shortest secret gantry accepts. Masking replaces every occurrence of
+/// a secret in every log: a one- to three-character value (`a`, `42`, `yes`)
+/// would turn a log into asterisks while hiding nothing worth hiding, so it
+/// is refused rather than masked badly or passed on unmasked.
+pub const MIN_SECRET_CHARS: usize = crate::abi::mask::MIN_REGISTERED_CHARS;
+
+/// Refuses a value too short to be masked usefully, blanks around it not
+/// counted; an empty value (a CI secret that is not set, say) is accepted,
+/// as there is nothing to hide.
+fn check_value(name: &str, value: &str) -> Result<(), String> {
+    let length = value.trim().chars().count();
+    if length == 0 || length >= MIN_SECRET_CHARS {
+        return Ok(());
+    }
+    Err(format!(
+        "the value of secret `{name}` is {length} character{} long; secrets must have at least \
+         {MIN_SECRET_CHARS}, since each is masked wherever it appears in the logs \
+         (pass a value this short with `with:` or `env:`, not as a secret)",
+        if length == 1 { "" } else { "s" }
+    ))
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -225,7 +249,7 @@ mod tests {
     fn secret_arguments() {
         let mut secrets = Secrets::default();
         let host = |name: &str| (name == "FROM_HOST").then(|| "host-value".to_owned());
-        secrets.add_argument("TOKEN=a=b", host).unwrap();
+        secrets.add_argument("TOKEN=a=b=c", host).unwrap();
         secrets.add_argument("FROM_HOST", host).unwrap();
         assert!(
             secrets
@@ -234,7 +258,14 @@ mod tests {
                 .contains("no environment variable")
         );
         assert!(secrets.add_argument("bad-name=x", host).is_err());
+        let short = secrets.add_argument("PIN=abc", host).unwrap_err();
+        assert!(short.contains("`PIN` is 3 characters long"), "{short}");
+        assert!(short.contains("at least 4"), "{short}");
+        secrets.add_argument("EMPTY=", host).unwrap();
+        secrets.add_argument("FOUR=abcd", host).unwrap();
+        secrets.values.remove("EMPTY");
+        secrets.values.remove("FOUR");
         let all: Vec<_> = secrets.iter().collect();
-        assert_eq!(all, vec![("FROM_HOST", "host-value"), ("TOKEN", "a=b")]);
+        assert_eq!(all, vec![("FROM_HOST", "host-value"), ("TOKEN", "a=b=c")]);
     }
 }

@@ -294,3 +294,33 @@ fn a_flood_of_masks_is_capped_with_a_warning() {
         .stdout_has("first: ***, late: value-099999")
         .stdout_has("later: ***");
 }
+
+/// Issue 20, point 12: a secret shorter than four characters would mask
+/// that text everywhere in the logs; it is refused before anything runs,
+/// from `--secret` and from `--secrets-file` alike, and a line of a
+/// multi-line secret that short is not masked on its own.
+#[test]
+fn secrets_too_short_to_mask_are_refused() {
+    let project = probe_project(
+        "      - uses: probe\n        with: { action: print, text: 'a b c|${{ secrets.KEY }}|}' }\n",
+    );
+    project
+        .gantry(&["run", "--secret", "TOK=abc"])
+        .expect_code(2)
+        .stderr_has("the value of secret `TOK` is 3 characters long; secrets must have at least 4")
+        .stdout_lacks("a b c");
+    project.write("secrets.env", "TOK=ab\n");
+    project
+        .gantry(&["run", "--secrets-file", "secrets.env"])
+        .expect_code(2)
+        .stderr_has("secrets.env: TOK: the value of secret `TOK` is 2 characters long");
+    // A JSON key: the whole value is masked, its lone `}` line is not.
+    let outcome = project.gantry(&["run", "--secret", "KEY={\n\"k\": \"long-private\"\n}"]);
+    outcome.expect_code(0).stdout_has("a b c").stdout_has("***");
+    let brace_lines = outcome.stdout.lines().filter(|l| l.trim() == "}").count();
+    assert!(
+        brace_lines >= 1,
+        "the `}}` line is masked\n{}",
+        outcome.stdout
+    );
+}

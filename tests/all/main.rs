@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod cache;
+mod ci_hosts;
 mod components;
 mod crash;
 mod export;

@@ -359,3 +359,87 @@ fn step_ids_outside_the_allowed_characters_are_refused() {
         outcome.stderr_has(&format!("invalid step id `{id}`"));
     }
 }
+
+/// Issue 20, point 11: the YAML mistakes people make, each named for what
+/// it is: a tab in the indentation (pointed at the tab, not the line
+/// before), an empty manifest, and a lost `jobs:` line.
+#[test]
+fn common_yaml_mistakes_are_named() {
+    let project = Project::new();
+    project.manifest(
+        "name: x\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n\t- uses: hello\n",
+    );
+    project
+        .gantry(&["validate"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:8:1: YAML does not allow tabs for indentation")
+        .stderr_has("hint: indent with spaces");
+    for empty in ["", "\n\n", "# nothing yet\n"] {
+        project.manifest(empty);
+        project
+            .gantry(&["run"])
+            .expect_code(2)
+            .stderr_has("the manifest is empty")
+            .stderr_lacks("end of input");
+    }
+    project.manifest(
+        "name: x\nplugins:\n  hello:\n    source: hello.wasm\n  build:\n    strategy:\n      matrix: { os: [a, b] }\n    steps:\n      - uses: hello\n",
+    );
+    project
+        .gantry(&["validate"])
+        .expect_code(2)
+        .stderr_has(
+            "gantry.yml:6:5: unknown key `strategy` in a plugin: `strategy` is a key of a job",
+        )
+        .stderr_has("the `jobs:` line above it is probably missing")
+        .stderr_lacks("allowed");
+}
+
+/// Issue 20, point 7: references that would silently read as empty are
+/// located errors with a "did you mean": a key the job's matrix lacks, an
+/// output the needed job does not declare, and (for `run`; a warning for
+/// `validate`) a secret nothing provides, unless guarded by `||`/`&&`.
+#[test]
+fn references_that_would_read_as_empty_are_caught() {
+    project_with_jobs(
+        "  build:\n    strategy:\n      matrix: { flavor: [plain, fancy] }\n    steps:\n      - uses: hello\n        with: { a: '${{ matrix.flavour }}' }\n  lone:\n    steps:\n      - uses: hello\n        with: { a: '${{ matrix.os }}' }\n",
+    )
+    .gantry(&["validate"])
+    .expect_code(2)
+    .stderr_has("gantry.yml:12:20: `matrix.flavour` is not a key of this job's matrix")
+    .stderr_has("hint: did you mean `flavor`?")
+    .stderr_has("`matrix.os` is not a key of this job's matrix")
+    .stderr_has("hint: this job has no `strategy.matrix`");
+
+    project_with_jobs(
+        "  build:\n    outputs:\n      version: '1.0'\n    steps:\n      - uses: hello\n  ship:\n    needs: build\n    steps:\n      - uses: hello\n        with: { v: '${{ needs.build.outputs.verison }}', ok: '${{ needs.build.outputs.version }}' }\n",
+    )
+    .gantry(&["validate"])
+    .expect_code(2)
+    .stderr_has("gantry.yml:16:20: job `build` has no output `verison`")
+    .stderr_has("hint: did you mean `version`?")
+    .stderr_lacks("no output `version`");
+
+    let secrets = project_with_jobs(
+        "  build:\n    steps:\n      - uses: hello\n        with: { token: '${{ secrets.TOKEN }}', optional: \"${{ secrets.EXTRA || 'none' }}\" }\n",
+    );
+    secrets
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:10:17: `secrets.TOKEN` in step `hello` of job `build` is not provided by any `--secret` or `--secrets-file`, so it would be empty")
+        .stderr_lacks("`secrets.EXTRA` in step")
+        .stdout_lacks("hello from wat");
+    secrets
+        .gantry(&["run", "--secret", "TOKNE=abcd"])
+        .expect_code(2)
+        .stderr_has("hint: did you mean `TOKNE`?");
+    secrets
+        .gantry(&["validate"])
+        .expect_code(0)
+        .stderr_has("warning: gantry.yml:10:17: `secrets.TOKEN` in step `hello`")
+        .stderr_lacks("`secrets.EXTRA` in step");
+    secrets
+        .gantry(&["validate", "--secret", "TOKEN=abcd"])
+        .expect_code(0)
+        .stderr_lacks("secrets.TOKEN");
+}

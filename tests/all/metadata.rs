@@ -242,3 +242,26 @@ fn validate_warns_about_a_secret_the_plugin_never_reads() {
             "  env (variables of the step's `env:` it reads):\n    API_TOKEN: the token it sends",
         );
 }
+
+/// Issue 20, point 7: `steps.X.outputs.NAME` where X's plugin declares its
+/// outputs and NAME is not one of them is a located error with a "did you
+/// mean", for `validate` and for `run`, before anything runs.
+#[test]
+fn an_output_the_plugin_does_not_declare_is_an_error() {
+    let meta = r#"{"name": "probe", "outputs": {"message": {"description": "what it echoed"}, "lines": {}}}"#;
+    let project = annotated_probe(
+        meta,
+        "      - id: hello\n        uses: probe\n        with: { action: echo, message: hi }\n      - uses: probe\n        with: { action: echo, message: '${{ steps.hello.outputs.mesage }}' }\n      - uses: probe\n        with: { action: echo, message: '${{ steps.hello.outputs.message }}' }\n",
+    );
+    for command in ["validate", "run"] {
+        project
+            .gantry(&[command])
+            .expect_code(2)
+            .stderr_has(
+                "step `hello` has no output `mesage`: its plugin's metadata does not declare it",
+            )
+            .stderr_has("hint: did you mean `message`?")
+            .stderr_lacks("no output `message`")
+            .stdout_lacks("message: hi");
+    }
+}

@@ -84,13 +84,22 @@ fn inline_pins_are_checked() {
     project.manifest(&format!(
         "name: x\nplugins:\n  hello:\n    source: hello.wasm\n    sha256: {wrong}\njobs:\n  b:\n    steps:\n      - uses: hello\n"
     ));
-    project.gantry(&["run"]).expect_code(3).stderr_has(&format!(
-        "does not match its pin in the manifest: expected sha256 {wrong}, found {sha}"
-    ));
+    // Issue 20, point 10: the hint is the fix that works for an inline
+    // pin, not `gantry lock --update` (which refuses to edit it).
+    let fix = format!("write `sha256: {sha}` in the manifest");
+    project
+        .gantry(&["run"])
+        .expect_code(3)
+        .stderr_has(&format!(
+            "does not match its pin in the manifest: expected sha256 {wrong}, found {sha}"
+        ))
+        .stderr_has(&fix)
+        .stderr_lacks("run `gantry lock --update`");
     project
         .gantry(&["lock"])
         .expect_code(3)
-        .stderr_has("inline pins are edited in the manifest");
+        .stderr_has(&fix)
+        .stderr_has("`gantry lock --update` does not edit inline pins");
 }
 
 #[test]
@@ -116,6 +125,23 @@ fn a_missing_plugin_file_fails_verification() {
         .gantry(&["lock"])
         .expect_code(3)
         .stderr_has("cannot read `plugins/hello.wasm`");
+}
+
+/// Issue 20, point 10: a `source:` that names no file is said to be
+/// missing, pinned or not, never "not pinned … run `gantry lock`".
+#[test]
+fn a_missing_source_is_named_as_missing_not_unpinned() {
+    let project = Project::new();
+    project.manifest(UNPINNED);
+    for args in [&["run"][..], &["verify"]] {
+        project
+            .gantry(args)
+            .expect_code(3)
+            .stderr_has("plugin `hello`: its source `plugins/hello.wasm` does not exist")
+            .stderr_has("`source:` is relative to the manifest's folder")
+            .stderr_lacks("is not pinned")
+            .stderr_lacks("gantry lock");
+    }
 }
 
 #[test]

@@ -432,3 +432,35 @@ fn a_state_folder_removed_under_a_run_stops_it() {
         "{stdout}"
     );
 }
+
+/// Issue 20, point 9: a step's `name:` with `${{ }}` is expanded, as in
+/// GitHub Actions, in the log, the CI formats and the JUnit report; a bad
+/// reference in it is a located error before anything runs.
+#[test]
+fn step_names_expand_their_expressions() {
+    let project = pipeline(
+        "  build:\n    strategy:\n      matrix: { flavor: [plain, fancy] }\n    steps:\n      - id: first\n        uses: probe\n        with: { action: echo, message: hi }\n      - name: Stamp ${{ matrix.flavor }} after ${{ steps.first.outputs.message }}\n        uses: probe\n        with: { action: echo, message: stamped }\n",
+    );
+    let outcome = project.gantry(&["run", "--junit", "junit.xml"]);
+    outcome
+        .expect_code(0)
+        .stdout_has("Stamp plain after hi")
+        .stdout_has("Stamp fancy after hi")
+        .stdout_lacks("${{");
+    let junit = std::fs::read_to_string(project.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testcase name=\"Stamp fancy after hi\""),
+        "{junit}"
+    );
+    project
+        .gantry_with_env(&["run"], &[("GITHUB_ACTIONS", "true")])
+        .expect_code(0)
+        .stdout_has("::group::build (plain) / Stamp plain after hi [probe]");
+    let bad = pipeline(
+        "  build:\n    steps:\n      - name: Stamp ${{ steps.nope.outputs.x }}\n        uses: probe\n",
+    );
+    bad.gantry(&["validate"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:9:")
+        .stderr_has("nope");
+}

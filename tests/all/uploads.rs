@@ -125,3 +125,24 @@ fn an_upload_past_the_artifact_limit_is_refused_before_copying() {
         .gantry(&["run", "--artifact-limit", "4"])
         .expect_code(0);
 }
+
+/// Issue 20, point 8: the instances of a matrix job would each upload the
+/// same name and silently replace each other; that is refused before
+/// anything runs, pointing at the step. One combination is no conflict.
+#[test]
+fn matrix_instances_uploading_one_name_are_refused() {
+    let job = |values: &str| {
+        format!(
+            "  build:\n    strategy:\n      matrix: {{ flavor: [{values}] }}\n    steps:\n      - uses: probe\n        with: {{ action: write, path: /artifacts/site/index.txt, content: hello }}\n        artifacts: {{ upload: [site] }}\n"
+        )
+    };
+    let project = pipeline(&job("plain, fancy"));
+    for command in ["validate", "run"] {
+        project
+            .gantry(&[command])
+            .expect_code(2)
+            .stderr_has("gantry.yml:11:20: the 2 instances of matrix job `build` would each upload artifact `site`, replacing each other's")
+            .stdout_lacks("wrote");
+    }
+    pipeline(&job("plain")).gantry(&["run"]).expect_code(0);
+}

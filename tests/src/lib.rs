@@ -319,7 +319,9 @@ impl Project {
             .env_remove("GITHUB_ACTIONS")
             .env_remove("GITLAB_CI")
             .env_remove("GITHUB_STEP_SUMMARY")
-            .env_remove("GITHUB_OUTPUT");
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_WORKSPACE")
+            .env_remove("CI_PROJECT_DIR");
         command
     }
 

@@ -121,7 +121,9 @@ impl Masker {
     /// Registers a secret. Empty and whitespace-only values are ignored
     /// (masking them would wreck every line). A multi-line value is also
     /// registered line by line, trimmed, since tools often print one line of
-    /// a key or certificate at a time.
+    /// a key or certificate at a time; a line shorter than four characters
+    /// (the `}` closing a JSON key) is not, as it would mask that text in
+    /// every log line while hiding nothing.
     pub fn add(&mut self, value: &str) {
         if value.trim().is_empty() {
             return;
@@ -130,7 +132,7 @@ impl Masker {
         if value.contains(['\n', '\r']) {
             for line in value.split(['\n', '\r']) {
                 let line = line.trim();
-                if !line.is_empty() {
+                if line.chars().count() >= MIN_REGISTERED_CHARS {
                     self.register(line);
                 }
             }
@@ -423,7 +425,9 @@ mod tests {
         let m = masker(&["-----BEGIN-----\r\n  line two  \n\nEND"]);
         assert_eq!(m.mask("got -----BEGIN-----"), "got ***");
         assert_eq!(m.mask("x line two y"), "x *** y");
-        assert_eq!(m.mask("END"), "***");
+        // Issue 20: a line too short to mask on its own is masked only
+        // inside the whole value, not wherever it appears.
+        assert_eq!(m.mask("END of line"), "END of line");
         assert_eq!(m.mask("-----BEGIN-----\r\n  line two  \n\nEND"), "***");
     }
 

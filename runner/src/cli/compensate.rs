@@ -265,6 +265,7 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         junit: None,
         secrets: &secrets,
         live_steps: None,
+        manifest_dir: Some(&root),
     });
     outln!(
         "gantry: rolling back run `{run_id}` ({reason}): {} to run",

@@ -2,7 +2,7 @@
 //! command that trusts a file it has not verified, so it says exactly what
 //! it pinned.
 
-use super::console::{errln, outln};
+use super::console::outln;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -58,7 +58,6 @@ impl LockCommand {
                         expected: inline.clone(),
                         found,
                     });
-                    errln!("  hint: inline pins are edited in the manifest itself");
                     exit = Exit::Verification;
                 }
                 continue;

@@ -9,7 +9,8 @@ use super::common::load_plan_and_lock;
 use super::print_error;
 use crate::display::human_duration;
 use crate::exit::Exit;
-use crate::plan::{Plan, StepPlan};
+use crate::expr::{Contexts, Value};
+use crate::plan::{JobPlan, MatrixCombination, Plan, StepPlan};
 use crate::plugin;
 
 /// Show the jobs in order with their needs, matrix, steps, plugins and
@@ -98,9 +99,48 @@ pub fn describe(plan: &Plan, pin: impl Fn(&str) -> String) -> String {
         }
         for step in &job.steps {
             describe_step(&mut out, step, &pin(&step.plugin));
+            expanded_names(&mut out, job, step);
         }
     }
     out
+}
+
+/// A step `name:` with `${{ }}`, as each matrix instance will show it,
+/// when it reads nothing but the matrix (other contexts exist only once
+/// the run is under way).
+fn expanded_names(out: &mut String, job: &JobPlan, step: &StepPlan) {
+    let Some(template) = &step.name_template else {
+        return;
+    };
+    let only_matrix = template.references().iter().all(|path| {
+        path.first()
+            .is_some_and(|c| c.eq_ignore_ascii_case("matrix"))
+    });
+    let combinations: Vec<Option<&MatrixCombination>> = if job.matrix.is_empty() {
+        vec![None]
+    } else {
+        job.matrix.iter().map(Some).collect()
+    };
+    if !only_matrix {
+        out.push_str("    name: expanded when the step runs\n");
+        return;
+    }
+    for combination in combinations {
+        let mut contexts = Contexts::new();
+        let matrix = combination.map(|values| {
+            values
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        });
+        contexts.insert("matrix", Value::Object(matrix.unwrap_or_default()));
+        if let Ok(name) = template.render(&contexts) {
+            out.push_str(&format!(
+                "    name in {}: {name}\n",
+                job.instance_name(combination)
+            ));
+        }
+    }
 }
 
 fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {

@@ -143,6 +143,23 @@ impl RunCommand {
             plan.ca_file = Some(std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone()));
         }
         let secrets = self.secrets.load()?;
+        // A secret no one provides would reach its step as an empty string.
+        let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
+        let unprovided = crate::lint::unprovided_secrets(&plan, &provided);
+        if !unprovided.is_empty() {
+            for secret in &unprovided {
+                print_error(
+                    crate::manifest::ManifestError::at(
+                        &plan.manifest_path,
+                        &plan.source,
+                        secret.location,
+                        secret.message(),
+                    )
+                    .with_hint(secret.hint()),
+                );
+            }
+            return Err(Exit::Invalid);
+        }
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
         let steps = plan.step_count();
         let state_dir = self.state.folder(&plan)?;
@@ -210,6 +227,7 @@ impl RunCommand {
             junit: self.junit.clone(),
             secrets: &options.secrets,
             live_steps: Some(steps),
+            manifest_dir: Some(&plan.root),
         });
         let plan = Arc::new(plan);
         let outcome = runtime.block_on(engine::run(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::load_plan;
+use super::common::{SecretArgs, load_plan};
 use super::print_error;
 use crate::exit::Exit;
 use crate::plugin::{self, LockFile};
@@ -16,7 +16,9 @@ use crate::plugin::{self, LockFile};
 ///
 /// Also warns about what is valid but probably unintended: plugins no step
 /// uses, steps that may write but have no rollback hook, and secrets passed
-/// in a step's `env:` under a name its plugin's metadata says it never reads.
+/// in a step's `env:` under a name its plugin's metadata says it never reads,
+/// and `${{ secrets.NAME }}` that no `--secret`/`--secrets-file` given here
+/// provides (an error for `gantry run`).
 ///
 /// When the plugins are readable and match their pins, each step's `with:`
 /// and `permissions` are also checked against its plugin's metadata.
@@ -24,6 +26,10 @@ use crate::plugin::{self, LockFile};
 pub struct ValidateCommand {
     /// The manifest, or a folder holding `gantry.yml` [default: ./gantry.yml]
     manifest: Option<PathBuf>,
+    /// The secrets `gantry run` will be given, so `${{ secrets.NAME }}`
+    /// that none of them provides is warned about
+    #[command(flatten)]
+    secrets: SecretArgs,
 }
 
 impl ValidateCommand {
@@ -55,6 +61,31 @@ impl ValidateCommand {
         let described = described.unwrap_or_default();
         for warning in crate::lint::lints(&plan, &described) {
             errln!("warning: {warning}");
+        }
+        let secrets = match self.secrets.load() {
+            Ok(secrets) => secrets,
+            Err(exit) => return exit,
+        };
+        let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
+        for secret in crate::lint::unprovided_secrets(&plan, &provided) {
+            // A warning here: validate does not know what `run` will get.
+            let located = crate::manifest::ManifestError::at(
+                &plan.manifest_path,
+                &plan.source,
+                secret.location,
+                secret.message(),
+            );
+            let place = match located.position {
+                Some((line, column)) => {
+                    format!("{}:{line}:{column}: ", plan.manifest_path.display())
+                }
+                None => String::new(),
+            };
+            errln!(
+                "warning: {place}{}\n  hint: {}",
+                secret.message(),
+                secret.hint()
+            );
         }
         let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
         outln!(

@@ -47,6 +47,9 @@ pub struct JobInstance<'a> {
     /// The journal number of the step running now, and whether its entries
     /// must reach the disk (it has a rollback hook).
     current_seq: Option<(u64, bool)>,
+    /// The name of each step whose `name:` holds `${{ }}`, by position,
+    /// expanded when the step came up.
+    names: BTreeMap<usize, String>,
 }
 
 impl<'a> JobInstance<'a> {
@@ -73,6 +76,7 @@ impl<'a> JobInstance<'a> {
             failed: false,
             timed_out: false,
             current_seq: None,
+            names: BTreeMap::new(),
         }
     }
 
@@ -203,6 +207,15 @@ impl<'a> JobInstance<'a> {
         let cancelled = self.cancel.is_cancelled();
         let status = self.job_status();
         let functions = self.shared.functions(status);
+        if let Some(template) = &step.name_template {
+            // As GitHub Actions: the name sees the contexts of the moment
+            // (matrix, env, earlier steps, needs), never secrets; one that
+            // cannot be evaluated is shown as written.
+            let contexts = self.contexts(false).build();
+            if let Ok(name) = template.render_with(&contexts, &functions as &dyn FunctionHost) {
+                self.names.insert(step.number, name);
+            }
+        }
         let should_run = match &step.condition {
             None => Ok(!self.failed && !cancelled),
             Some(condition) => {
@@ -232,7 +245,7 @@ impl<'a> JobInstance<'a> {
         if !reason.is_empty() {
             self.shared.reporter.report(Event::StepSkipped {
                 job: &self.name,
-                step: step_ref(step),
+                step: self.step_ref(step),
                 reason,
             });
             return skipped;
@@ -394,7 +407,7 @@ impl<'a> JobInstance<'a> {
                 .map_err(|e| format!("artifact `{name}`: {e}"))?;
             self.shared
                 .uploads
-                .record(name, &self.name, &step_ref(step).key(), tree)
+                .record(name, &self.name, &self.step_ref(step).key(), tree)
                 .map_err(|e| format!("artifact `{name}`: {e}"))?;
         }
         Ok(())
@@ -513,7 +526,7 @@ impl<'a> JobInstance<'a> {
             self.shared.reporter.clone(),
             self.shared.masks.clone(),
             &self.name,
-            &step.display_name,
+            self.step_name(step),
         );
         StepInvocation {
             program: &step.plugin,
@@ -538,7 +551,7 @@ impl<'a> JobInstance<'a> {
     fn started(&mut self, step: &StepPlan, hook: Option<Box<HookSpec>>) {
         self.shared.reporter.report(Event::StepStarted {
             job: &self.name,
-            step: step_ref(step),
+            step: self.step_ref(step),
             plugin: &step.plugin,
         });
         let seq = self.shared.next_seq();
@@ -547,7 +560,7 @@ impl<'a> JobInstance<'a> {
         let entry = Entry::StepStarted {
             seq,
             job: self.name.clone(),
-            step: step_ref(step).key(),
+            step: self.step_ref(step).key(),
             hook,
         };
         self.shared.append(entry, durable);
@@ -621,7 +634,7 @@ impl<'a> JobInstance<'a> {
             .unwrap_or_default();
         Ok(Some(Box::new(HookSpec {
             job: self.name.clone(),
-            step_name: step.display_name.clone(),
+            step_name: self.step_name(step).to_owned(),
             step_id: step.id.clone(),
             step_number: step.number,
             plugin: hook.plugin.clone(),
@@ -697,7 +710,7 @@ impl<'a> JobInstance<'a> {
         }
         self.shared.reporter.report(Event::StepFinished {
             job: &self.name,
-            step: step_ref(step),
+            step: self.step_ref(step),
             outcome: reason.as_deref().map_or(Ok(()), Err),
             status,
             continued_on_error: step.continue_on_error,
@@ -725,7 +738,7 @@ impl<'a> JobInstance<'a> {
                 .push(format!(
                     "{}/{}",
                     self.name,
-                    step.id.as_deref().unwrap_or(&step.display_name)
+                    step.id.as_deref().unwrap_or(self.step_name(step))
                 ));
         }
         StepRecord {
@@ -810,10 +823,20 @@ fn has_no_expression(step: &StepPlan) -> bool {
             .is_none_or(literal)
 }
 
-fn step_ref(step: &StepPlan) -> StepRef<'_> {
-    StepRef {
-        name: &step.display_name,
-        id: step.id.as_deref(),
-        number: step.number,
+impl JobInstance<'_> {
+    /// The step as reports name it, its `name:` expanded.
+    fn step_ref<'s>(&'s self, step: &'s StepPlan) -> StepRef<'s> {
+        StepRef {
+            name: self.step_name(step),
+            id: step.id.as_deref(),
+            number: step.number,
+        }
+    }
+
+    /// What a person reads: the expanded `name:`, else the plan's name.
+    fn step_name<'s>(&'s self, step: &'s StepPlan) -> &'s str {
+        self.names
+            .get(&step.number)
+            .map_or(&step.display_name, String::as_str)
     }
 }

@@ -102,7 +102,79 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
     // YAML 1.2 booleans, as GitHub Actions reads workflows: `yes`, `on` and
     // `n` stay strings instead of surprising a step author.
     options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(source, options).map_err(|e| parse_error(path, source, &e))
+    if source
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
+        // serde-saphyr would say "unexpected end of input".
+        return Err(
+            ManifestError::at_position(path, source, None, "the manifest is empty").with_hint(
+                "a manifest needs at least `name:`, `plugins:` and `jobs:`; `gantry new` writes one to start from",
+            ),
+        );
+    }
+    serde_saphyr::from_str_with_options(source, options).map_err(|e| {
+        let error = parse_error(path, source, &e);
+        indentation_tab(path, source, error.position).unwrap_or(error)
+    })
+}
+
+/// The keys of a job that a plugin does not have: met under `plugins:`,
+/// they mean the `jobs:` line above the job was lost.
+const JOB_ONLY_KEYS: [&str; 8] = [
+    "steps",
+    "needs",
+    "strategy",
+    "outputs",
+    "if",
+    "env",
+    "timeout-minutes",
+    "continue-on-error",
+];
+
+/// When parsing failed, a tab in the indentation of a line at or before
+/// the one the parser stopped on (or the line after it) is the cause: YAML
+/// forbids tabs there, and the parser reports the trouble elsewhere (often
+/// on the line before). Points at the tab itself.
+fn indentation_tab(
+    path: &Path,
+    source: &str,
+    reported: Option<(u64, u64)>,
+) -> Option<ManifestError> {
+    let last_line = reported.map_or(usize::MAX, |(line, _)| line as usize + 1);
+    let mut in_block_scalar: Option<usize> = None;
+    for (index, line) in source.lines().enumerate().take(last_line) {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let leading = &line[..indent];
+        let content = line.trim();
+        // Inside a `|` or `>` block, a tab after the block's indentation
+        // is text, not indentation.
+        if let Some(block_indent) = in_block_scalar {
+            let spaces = leading.len() - leading.trim_start_matches(' ').len();
+            if content.is_empty() || spaces > block_indent {
+                continue;
+            }
+            in_block_scalar = None;
+        }
+        if let Some(column) = leading.find('\t') {
+            return Some(
+                ManifestError::at_position(
+                    path,
+                    source,
+                    Some((index as u64 + 1, column as u64 + 1)),
+                    "YAML does not allow tabs for indentation",
+                )
+                .with_hint("indent with spaces"),
+            );
+        }
+        let opens_block = content
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
+            .ends_with(['|', '>']);
+        if opens_block && (content.contains(": ") || content.starts_with("- ")) {
+            in_block_scalar = Some(leading.len());
+        }
+    }
+    None
 }
 
 /// Rewords a serde-saphyr error for a person, with a "did you mean" for
@@ -121,6 +193,16 @@ fn parse_error(path: &Path, source: &str, error: &serde_saphyr::Error) -> Manife
             field, expected, ..
         } => {
             let error = ManifestError::at(path, source, location, format!("unknown key `{field}`"));
+            let in_a_plugin = expected.contains(&"source") && expected.contains(&"sha256");
+            if in_a_plugin && JOB_ONLY_KEYS.contains(&field.as_str()) {
+                return ManifestError::at(
+                    path,
+                    source,
+                    location,
+                    format!("unknown key `{field}` in a plugin: `{field}` is a key of a job"),
+                )
+                .with_hint("this job sits under `plugins:`; the `jobs:` line above it is probably missing");
+            }
             match did_you_mean(field, expected.iter().copied()) {
                 Some(suggestion) => error.with_hint(format!("did you mean `{suggestion}`?")),
                 None => error.with_hint(format!(
@@ -196,6 +278,51 @@ mod tests {
     }
 
     const MINIMAL: &str = "name: demo\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n      - uses: hello\n";
+
+    #[test]
+    fn an_empty_manifest_says_so() {
+        for source in ["", "\n  \n", "# only a comment\n"] {
+            let error = error_of(source);
+            assert_eq!(error.message, "the manifest is empty", "{source:?}");
+            assert!(error.hint.unwrap().contains("gantry new"));
+        }
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_is_pointed_at() {
+        let source = MINIMAL.replace("    steps:\n", "\tsteps:\n");
+        let error = error_of(&source);
+        assert_eq!(error.message, "YAML does not allow tabs for indentation");
+        assert_eq!(error.position, Some((7, 1)));
+        let source = MINIMAL.replace("      - uses: hello\n", "    \t  - uses: hello\n");
+        let error = error_of(&source);
+        assert_eq!(error.message, "YAML does not allow tabs for indentation");
+        assert_eq!(error.position, Some((8, 5)));
+        // A tab inside a block scalar's text is text.
+        let source = format!(
+            "{MINIMAL}        with:\n          script: |\n            \tindented\n          x: [\n"
+        );
+        assert_ne!(
+            error_of(&source).message,
+            "YAML does not allow tabs for indentation"
+        );
+    }
+
+    #[test]
+    fn a_missing_jobs_line_is_named() {
+        let source = MINIMAL.replace("jobs:\n", "");
+        let error = error_of(&source);
+        assert_eq!(
+            error.message,
+            "unknown key `steps` in a plugin: `steps` is a key of a job"
+        );
+        assert!(
+            error
+                .hint
+                .unwrap()
+                .contains("`jobs:` line above it is probably missing")
+        );
+    }
 
     #[test]
     fn parses_a_minimal_manifest() {

@@ -84,6 +84,8 @@ pub fn apply_metadata(
         ..
     } = plan;
     for job in jobs.iter_mut() {
+        // The outputs each earlier step's plugin declares, by step id.
+        let mut declared: IndexMap<String, Vec<String>> = IndexMap::new();
         for step in &mut job.steps {
             let mut at = StepChecker {
                 file: manifest_path,
@@ -92,8 +94,14 @@ pub fn apply_metadata(
                 errors: &mut errors,
             };
             at.network_reachable(step, verified);
+            at.output_references(step, &declared);
             if let Some(meta) = described.get(step.plugin.as_str()) {
                 at.check(step, meta);
+                if let Some(id) = &step.id
+                    && !meta.outputs.is_empty()
+                {
+                    declared.insert(id.clone(), meta.outputs.keys().cloned().collect());
+                }
             }
         }
     }
@@ -112,6 +120,59 @@ struct StepChecker<'a> {
 }
 
 impl StepChecker<'_> {
+    /// `steps.X.outputs.NAME` where X's plugin declares its outputs and
+    /// NAME is not one of them would always read as empty.
+    fn output_references(&mut self, step: &StepPlan, declared: &IndexMap<String, Vec<String>>) {
+        let hook_inputs = step
+            .rollback
+            .as_ref()
+            .and_then(|hook| hook.inputs.as_deref())
+            .unwrap_or_default();
+        let templates: Vec<(&crate::expr::Template, serde_saphyr::Location)> = step
+            .inputs
+            .iter()
+            .chain(hook_inputs)
+            .map(|input| (&input.value, input.location))
+            .chain(
+                step.env
+                    .iter()
+                    .map(|(_, template)| (template, step.location)),
+            )
+            .chain(
+                step.name_template
+                    .iter()
+                    .map(|template| (template, step.location)),
+            )
+            .collect();
+        for (template, location) in templates {
+            for path in template.references() {
+                let [context, id, outputs, name, ..] = path.as_slice() else {
+                    continue;
+                };
+                if !context.eq_ignore_ascii_case("steps") || outputs != "outputs" {
+                    continue;
+                }
+                let Some((id, names)) = declared.iter().find(|(k, _)| k.eq_ignore_ascii_case(id))
+                else {
+                    continue;
+                };
+                if names.iter().any(|n| n == name) {
+                    continue;
+                }
+                let hint =
+                    match crate::manifest::did_you_mean(name, names.iter().map(String::as_str)) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => format!("its outputs are: {}", names.join(", ")),
+                    };
+                self.error(
+                    location,
+                    format!("step `{id}` has no output `{name}`: its plugin's metadata does not declare it"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+
     fn error(&mut self, location: serde_saphyr::Location, message: String, hint: Option<String>) {
         let mut error = ManifestError::at(self.file, self.source, location, message);
         error.hint = hint;

@@ -96,7 +96,8 @@ pub enum VerifyError {
     )]
     Unpinned { alias: String, source_path: String },
     #[error(
-        "plugin `{alias}` (`{source_path}`) does not match its pin in {origin}: expected sha256 {expected}, found {found}\n  hint: if the change is intended, run `gantry lock --update`"
+        "plugin `{alias}` (`{source_path}`) does not match its pin in {origin}: expected sha256 {expected}, found {found}\n  hint: {}",
+        mismatch_hint(*.origin, .found)
     )]
     Mismatch {
         alias: String,
@@ -105,6 +106,11 @@ pub enum VerifyError {
         expected: String,
         found: String,
     },
+    /// The `source:` names no file: nothing to pin or verify yet.
+    #[error(
+        "plugin `{alias}`: its source `{source_path}` does not exist\n  hint: `source:` is relative to the manifest's folder; fix the path, or build the plugin first"
+    )]
+    Missing { alias: String, source_path: String },
     #[error("plugin `{alias}`: cannot read `{source_path}`: {reason}")]
     Unreadable {
         alias: String,
@@ -141,8 +147,30 @@ pub fn pin_of<'a>(plugin: &'a PluginRef, lock: &'a LockFile) -> Option<(&'a str,
     }
 }
 
+/// The fix for a pin that does not match: the lock file is `gantry lock
+/// --update`'s to rewrite, but an inline pin is the manifest's own text,
+/// which gantry never edits.
+fn mismatch_hint(origin: PinOrigin, found: &str) -> String {
+    match origin {
+        PinOrigin::LockFile => "if the change is intended, run `gantry lock --update`".into(),
+        PinOrigin::Manifest => format!(
+            "if the change is intended, write `sha256: {found}` in the manifest (or remove the inline pin and run `gantry lock`); `gantry lock --update` does not edit inline pins"
+        ),
+    }
+}
+
 /// Reads and verifies one plugin against its pin.
 pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    // A missing file is the problem to name, pinned or not: "not pinned"
+    // would send the reader to `gantry lock`, which cannot help.
+    if let Err(e) = std::fs::symlink_metadata(&plugin.path)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Err(VerifyError::Missing {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        });
+    }
     let Some((expected, origin)) = pin_of(plugin, lock) else {
         return Err(VerifyError::Unpinned {
             alias: plugin.alias.clone(),
@@ -231,6 +259,20 @@ mod tests {
             }
             other => panic!("expected a mismatch, got {other:?}"),
         }
+
+        let missing = plugin_at(&folder.path().join("absent.wasm"), None);
+        let error = verify(&missing, &LockFile::default()).unwrap_err();
+        assert!(matches!(error, VerifyError::Missing { .. }), "{error}");
+        assert!(!error.to_string().contains("gantry lock"), "{error}");
+        let inline = verify(&bad, &LockFile::default()).unwrap_err().to_string();
+        assert!(
+            inline.contains(&format!(
+                "write `sha256: {}` in the manifest",
+                sha256_hex(b"module bytes")
+            )),
+            "{inline}"
+        );
+        assert!(inline.contains("does not edit inline pins"), "{inline}");
 
         let unpinned = plugin_at(&path, None);
         assert!(matches!(

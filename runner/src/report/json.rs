@@ -1,5 +1,6 @@
 //! `--format json`: one JSON object per line, for machines. The schema is
-//! documented in `docs/EVENTS.md`; every object has an `"event"` field and
+//! documented in `docs/EVENTS.md` and, for validators, in
+//! `docs/events.schema.json`; every object has an `"event"` field and
 //! the run id, and, inside a job, the job and step. Every string has its
 //! control characters made visible (`\x1b`, see [`visible`]) before it is
 //! encoded: a consumer that prints a decoded field prints no escape code.
@@ -174,6 +175,9 @@ impl Reporter for Json {
                 step_fields(&mut fields, step);
                 fields.insert("status".into(), json!("skipped"));
                 fields.insert("reason".into(), json!(reason));
+                // Always present, as documented: a step that never ran did
+                // not go on past an error.
+                fields.insert("continue_on_error".into(), json!(false));
                 fields.insert("duration_ms".into(), json!(0));
                 fields.insert("outputs".into(), json!([] as [&str; 0]));
                 "step_finished"

@@ -1,14 +1,19 @@
 //! `--junit PATH`: a JUnit XML report, read by Jenkins, GitLab, Buildkite and
 //! Azure Pipelines: a test suite per job instance, a test case per step,
-//! failures with their reason, skipped steps marked. Written atomically when
-//! the run ends.
+//! failures with their reason and the step's `::error`/`::warning`
+//! annotations, each step's log in its `<system-out>`, skipped steps and
+//! skipped jobs marked. Written atomically when the run ends.
+//!
+//! The document keeps to Jenkins' `junit-10.xsd` (the strictest of the
+//! readers; the tests validate against a copy of it): no `skipped` count on
+//! `<testsuites>`, `errors` on every `<testsuite>`, times as plain decimals.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Conclusion, Event, Reporter};
+use super::{Conclusion, Event, Level, Reporter};
 
 /// Collects the run and writes the report at its end.
 pub struct JUnit {
@@ -21,6 +26,8 @@ struct State {
     pipeline: String,
     /// Suites in the order their jobs started.
     suites: Vec<Suite>,
+    /// The step (or rollback hook) running in each job instance.
+    running: std::collections::HashMap<String, Running>,
     error: Option<String>,
 }
 
@@ -33,6 +40,17 @@ struct Case {
     name: String,
     time: Duration,
     result: CaseResult,
+    /// The step's log, one line each (empty for skipped steps).
+    log: Vec<String>,
+    /// Its annotations, as `path:line:col: level: message`.
+    annotations: Vec<String>,
+}
+
+/// What the running step of a job instance printed so far.
+#[derive(Default)]
+struct Running {
+    log: Vec<String>,
+    annotations: Vec<String>,
 }
 
 enum CaseResult {
@@ -80,7 +98,6 @@ impl State {
         };
         let tests = count(|_| true);
         let failures = count(|c| matches!(c.result, CaseResult::Failed(_)));
-        let skipped = count(|c| matches!(c.result, CaseResult::Skipped(_)));
         let total: Duration = self
             .suites
             .iter()
@@ -90,7 +107,8 @@ impl State {
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             xml,
-            "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            // junit-10.xsd has no `skipped` on `<testsuites>`: each suite counts its own.
+            "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
             escape(&self.pipeline),
             total.as_secs_f64()
         );
@@ -120,32 +138,48 @@ impl State {
                     escape(&suite.name),
                     case.time.as_secs_f64()
                 );
+                let _ = writeln!(xml, "{open}>");
                 match &case.result {
-                    CaseResult::Passed => {
-                        let _ = writeln!(xml, "{open}/>");
-                    }
+                    CaseResult::Passed => {}
                     CaseResult::Failed(reason) => {
+                        // The body says why, then what the step itself
+                        // flagged: the reader's failure view shows both.
+                        let mut body = reason.clone();
+                        for annotation in &case.annotations {
+                            body.push('\n');
+                            body.push_str(annotation);
+                        }
                         let _ = writeln!(
                             xml,
-                            "{open}>\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                            "      <failure message=\"{}\" type=\"step failure\">{}</failure>",
                             escape(reason),
-                            escape(reason)
+                            escape_text(&body)
                         );
                     }
                     CaseResult::Skipped(reason) => {
-                        let _ = writeln!(
-                            xml,
-                            "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
-                            escape(reason)
-                        );
+                        let _ = writeln!(xml, "      <skipped message=\"{}\"/>", escape(reason));
                     }
                 }
+                if !case.log.is_empty() {
+                    let _ = writeln!(
+                        xml,
+                        "      <system-out>{}</system-out>",
+                        escape_text(&(case.log.join("\n") + "\n"))
+                    );
+                }
+                xml.push_str("    </testcase>\n");
             }
             xml.push_str("  </testsuite>\n");
         }
         xml.push_str("</testsuites>\n");
         xml
     }
+}
+
+/// Escaping for element text, where line feeds stay line feeds (a log
+/// reads as lines in the reader's view).
+fn escape_text(text: &str) -> String {
+    escape(text).replace("&#10;", "\n")
 }
 
 /// XML text and attribute escaping; characters XML 1.0 cannot hold at all
@@ -176,10 +210,62 @@ impl Reporter for JUnit {
             Event::JobStarted { job } => {
                 state.suite(job);
             }
+            Event::JobSkipped { job, reason } => {
+                // A job that never ran still shows, as one skipped case, so
+                // the reader counts it rather than losing it.
+                state.suite(job).cases.push(Case {
+                    name: job.to_owned(),
+                    time: Duration::ZERO,
+                    result: CaseResult::Skipped(format!("job skipped: {reason}")),
+                    log: Vec::new(),
+                    annotations: Vec::new(),
+                });
+            }
+            Event::StepStarted { job, .. } | Event::RollbackStarted { job, .. } => {
+                state.running.insert(job.to_owned(), Running::default());
+            }
+            Event::StepLog { job, stream, text } => {
+                let marker = if stream == crate::sandbox::output::Stream::Stderr {
+                    "[stderr] "
+                } else {
+                    ""
+                };
+                let running = state.running.entry(job.to_owned()).or_default();
+                running.log.push(format!("{marker}{text}"));
+            }
+            Event::GroupStarted { job, name } => {
+                let running = state.running.entry(job.to_owned()).or_default();
+                running.log.push(format!("> {name}"));
+            }
+            Event::StepNote { job, text } => {
+                let running = state.running.entry(job.to_owned()).or_default();
+                running.log.push(format!("gantry: {text}"));
+            }
+            Event::StepAnnotation {
+                job,
+                level,
+                message,
+                annotation,
+            } => {
+                let label = match level {
+                    Level::Debug => "debug",
+                    Level::Notice => "notice",
+                    Level::Warning => "warning",
+                    Level::Error => "error",
+                };
+                let line = super::located(label, message, annotation, None);
+                let running = state.running.entry(job.to_owned()).or_default();
+                running.log.push(line.clone());
+                if matches!(level, Level::Warning | Level::Error) {
+                    running.annotations.push(line);
+                }
+            }
             Event::StepSkipped { job, step, reason } => state.suite(job).cases.push(Case {
                 name: step.name.to_owned(),
                 time: Duration::ZERO,
                 result: CaseResult::Skipped(reason.to_owned()),
+                log: Vec::new(),
+                annotations: Vec::new(),
             }),
             Event::StepFinished {
                 job,
@@ -194,10 +280,13 @@ impl Reporter for JUnit {
                     (Err(reason), Conclusion::Cancelled) => CaseResult::Skipped(reason.to_owned()),
                     (Err(reason), _) => CaseResult::Failed(reason.to_owned()),
                 };
+                let running = state.running.remove(job).unwrap_or_default();
                 state.suite(job).cases.push(Case {
                     name: step.name.to_owned(),
                     time: duration,
                     result,
+                    log: running.log,
+                    annotations: running.annotations,
                 });
             }
             Event::RollbackFinished {
@@ -210,10 +299,13 @@ impl Reporter for JUnit {
                     Ok(()) => CaseResult::Passed,
                     Err(reason) => CaseResult::Failed(reason.to_owned()),
                 };
+                let running = state.running.remove(job).unwrap_or_default();
                 state.suite(job).cases.push(Case {
                     name: format!("rollback of {}", step.name),
                     time: duration,
                     result,
+                    log: running.log,
+                    annotations: running.annotations,
                 });
             }
             Event::RunFinished { .. } => {

@@ -224,6 +224,31 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An annotation as one line in the compilers' `path:line:col: level:
+/// message` form, which CI log viewers (GitLab's among them) and editors
+/// turn into links; `file` replaces the annotation's own path when given
+/// (a path rebased onto the CI checkout). Without a file it is `level:
+/// message`; a title leads the message.
+pub fn located(level: &str, message: &str, annotation: &Annotation, file: Option<&str>) -> String {
+    let message = match &annotation.title {
+        Some(title) => format!("{title}: {message}"),
+        None => message.to_owned(),
+    };
+    match file.or(annotation.file.as_deref()) {
+        Some(file) => {
+            let mut place = file.to_owned();
+            if let Some(line) = annotation.line {
+                place.push_str(&format!(":{line}"));
+                if let Some(col) = annotation.col {
+                    place.push_str(&format!(":{col}"));
+                }
+            }
+            format!("{place}: {level}: {message}")
+        }
+        None => format!("{level}: {message}"),
+    }
+}
+
 /// Which step an event is about.
 #[derive(Debug, Clone, Copy)]
 pub struct StepRef<'a> {
@@ -291,6 +316,9 @@ pub struct ReportOptions<'a> {
     /// The steps of the run, for live progress when stdout is a terminal
     /// and the format is for people; `None` for no live progress.
     pub live_steps: Option<usize>,
+    /// The manifest's folder, against which steps' annotation paths are
+    /// relative: the CI formats rebase them onto the host's checkout.
+    pub manifest_dir: Option<&'a std::path::Path>,
 }
 
 /// The reporters a run writes to; `junit` is kept to ask, after the run,
@@ -318,12 +346,15 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
             } else {
                 ci::Flavor::GitLab
             };
-            Arc::new(ci::Ci::new(
-                flavor,
-                Box::new(std::io::stdout()),
-                options.secrets,
-                ci::GitHubFiles::from_env(),
-            ))
+            Arc::new(
+                ci::Ci::new(
+                    flavor,
+                    Box::new(std::io::stdout()),
+                    options.secrets,
+                    ci::GitHubFiles::from_env(),
+                )
+                .with_rebase(ci::Rebase::from_env(flavor, options.manifest_dir)),
+            )
         }
         Format::Auto | Format::Human => {
             let color = match options.color {
@@ -370,6 +401,35 @@ mod tests {
         assert_eq!(
             visible(hostile),
             "\\x1b]0;title\\x07\\x1b[2J50%\\x0d\\u{9b}31m\\x7f"
+        );
+    }
+
+    #[test]
+    fn annotations_read_as_compiler_locations() {
+        let mut annotation = crate::abi::Annotation {
+            file: Some("src/app.c".into()),
+            line: Some(3),
+            col: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            super::located("error", "boom", &annotation, None),
+            "src/app.c:3:5: error: boom"
+        );
+        assert_eq!(
+            super::located("error", "boom", &annotation, Some("deploy/src/app.c")),
+            "deploy/src/app.c:3:5: error: boom"
+        );
+        annotation.col = None;
+        annotation.title = Some("Lint".into());
+        assert_eq!(
+            super::located("warning", "w", &annotation, None),
+            "src/app.c:3: warning: Lint: w"
+        );
+        annotation.file = None;
+        assert_eq!(
+            super::located("notice", "n", &annotation, None),
+            "notice: Lint: n"
         );
     }
 }

@@ -59,12 +59,13 @@ mod http {
                 .get("location")
                 .first()
                 .map(|value| String::from_utf8_lossy(value).into_owned());
-            if follow && (300..400).contains(&status) {
-                if let Some(next) = location {
-                    println!("redirect={next}");
-                    url = next;
-                    continue;
-                }
+            if follow
+                && (300..400).contains(&status)
+                && let Some(next) = location
+            {
+                println!("redirect={next}");
+                url = next;
+                continue;
             }
             let body = read_body(&response)?;
             println!("status={status}");

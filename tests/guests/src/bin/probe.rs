@@ -237,10 +237,18 @@ fn main() {
         "exit" => std::process::exit(input("code").parse().unwrap_or(1)),
         "panic" => panic!("the probe was asked to panic"),
         "stderr" => eprintln!("to stderr: {}", input("message")),
-        // Print the given text verbatim: workflow commands in tests.
+        // Print the given text verbatim: workflow commands in tests; then,
+        // if asked, work for `sleep` seconds and exit with `code`.
         "print" => {
             for line in input("text").split('|') {
                 println!("{line}");
+            }
+            std::io::stdout().flush().expect("flush stdout");
+            if let Ok(seconds) = input("sleep").parse::<f64>() {
+                std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+            }
+            if let Ok(code) = input("code").parse() {
+                std::process::exit(code);
             }
         }
         other => {
