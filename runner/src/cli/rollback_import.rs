@@ -188,6 +188,7 @@ pub(super) fn compensate_imported(
         junit: None,
         secrets: &secrets,
         live_steps: None,
+        manifest_dir: Some(&plan.root),
     });
     let runner = HookRunner {
         sandbox: &admitted.sandbox,
