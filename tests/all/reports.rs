@@ -119,7 +119,7 @@ fn assert_valid_for_jenkins(xml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("junit.xml");
     std::fs::write(&report, xml).unwrap();
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/junit-10.xsd");
+    let schema = &format!("{}/fixtures/junit-10.xsd", gantry_tests::TESTS_DIR);
     let checked = std::process::Command::new("xmllint")
         .args(["--noout", "--schema", schema])
         .arg(&report)
@@ -523,7 +523,7 @@ fn the_documented_events_are_the_emitted_ones() {
 
 /// `docs/events.schema.json`, compiled; its events are those EVENTS.md lists.
 fn event_schema() -> jsonschema::Validator {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.schema.json");
+    let path = &format!("{}/../docs/events.schema.json", gantry_tests::TESTS_DIR);
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     jsonschema::draft202012::new(&schema).expect("docs/events.schema.json is a valid JSON Schema")
 }
