@@ -294,6 +294,15 @@ pub struct Grants {
     pub network: Vec<NetworkGrant>,
 }
 
+impl Grants {
+    /// The network destinations, canonical (`https://api.example.com:443`),
+    /// comma-separated, as `plan` and `validate` show them.
+    pub fn destinations(&self) -> String {
+        let all: Vec<String> = self.network.iter().map(ToString::to_string).collect();
+        all.join(", ")
+    }
+}
+
 /// A host folder mounted into a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirMount {

@@ -163,13 +163,7 @@ fn describe_step(out: &mut String, step: &StepPlan, pin: &str) {
         grants.push(format!("host env {}", step.grants.host_env.join(", ")));
     }
     if !step.grants.network.is_empty() {
-        let destinations: Vec<String> = step
-            .grants
-            .network
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        grants.push(format!("network {}", destinations.join(", ")));
+        grants.push(format!("network {}", step.grants.destinations()));
     }
     out.push_str(&format!("    permissions: {}\n", grants.join("; ")));
     let mut limits = vec![

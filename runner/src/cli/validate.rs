@@ -102,17 +102,11 @@ impl ValidateCommand {
         // What the pipeline may reach is worth seeing at review time.
         for job in &plan.jobs {
             for step in job.steps.iter().filter(|s| !s.grants.network.is_empty()) {
-                let destinations: Vec<String> = step
-                    .grants
-                    .network
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
                 outln!(
                     "  network: step `{}` of job `{}` may reach {}",
                     step.display_name,
                     job.id,
-                    destinations.join(", ")
+                    step.grants.destinations()
                 );
             }
         }
