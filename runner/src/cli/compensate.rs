@@ -18,14 +18,14 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SandboxSetup, SecretArgs, admit_verified, protected_folders, runtime,
+    Admitted, RunStateArgs, SandboxSetup, SecretArgs, admit_verified, protected_folders, runtime,
     watch_signals,
 };
 use super::print_error;
 use indexmap::IndexMap;
 
 use crate::abi::Masks;
-use crate::engine::rollback::{Compensation, HookRunner};
+use crate::engine::rollback::{Compensation, HookRunner, RollbackOutcome};
 use crate::engine::run_id;
 use crate::engine::summary::RunSummary;
 use crate::exit::Exit;
@@ -38,6 +38,7 @@ use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::runs;
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
 use crate::sandbox::leftovers;
+use crate::secrets::Secrets;
 
 /// Undo a finished run: run the rollback hooks of its steps, newest first.
 ///
@@ -252,53 +253,25 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             .plugins
             .insert(unloadable.alias, Err(unloadable.reason));
     }
-    let runtime = runtime()?;
-    let stop = CancellationToken::new();
-    // Here the first signal already stops the rollback.
-    watch_signals(&runtime, stop.clone(), stop.clone());
-    let masks = Arc::new(Mutex::new(Masks::new(secrets.masker())));
-    let reporters = report::build(&ReportOptions {
-        format: Format::Auto,
-        color: args.color,
-        verbose: false,
-        label_jobs: true,
-        junit: None,
-        secrets: &secrets,
-        live_steps: None,
-        manifest_dir: Some(&root),
-    });
-    outln!(
+    let announce = format!(
         "gantry: rolling back run `{run_id}` ({reason}): {} to run",
         crate::display::plural(compensation.pending.len(), "hook")
     );
-    let runner = HookRunner {
-        sandbox: &admitted.sandbox,
-        plugins: &admitted.plugins,
-        hashes: &admitted.hashes,
-        journal: &journal,
-        reporter: Arc::new(Masked::new(reporters.reporter.clone(), masks.clone())),
-        secrets: &secrets,
-        masks,
-        run_id: &run_id,
-        workspace: &root,
-        output_limit: DEFAULT_OUTPUT_LIMIT,
-        stop,
-    };
-    let outcome = runtime
-        .block_on(runner.compensate(&compensation, reason))
-        .map_err(|error| {
-            journal.mark_unwritable();
-            print_error(format!(
-                "cannot write the journal of run `{run_id}`: {error}; the rollback stopped\nhint: once the journal can be written again (free some space), `gantry resume {run_id}` finishes it"
-            ));
-            Exit::RollbackFailed
-        })?;
-    if !outcome.summaries.is_empty() {
-        add_to_summary(&journal, &outcome.summaries);
-    }
-    if outcome.stopped {
-        errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
-    } else {
+    let outcome = run_hooks(
+        &HookRun {
+            admitted: &admitted,
+            journal: &journal,
+            secrets: &secrets,
+            run_id: &run_id,
+            workspace: &root,
+            color: args.color,
+        },
+        &compensation,
+        &announce,
+        reason,
+        "once the journal can be written again (free some space), `gantry resume {run_id}` finishes it",
+    )?;
+    if !outcome.stopped {
         remove_killed_step_folders(&records);
     }
     if !outcome.succeeded() {
@@ -313,6 +286,81 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
         Mode::Rollback => Exit::Success,
         Mode::Resume => Exit::StepFailed,
     })
+}
+
+/// What running a compensation needs: the admitted hook plugins, the
+/// journal to record in, the secrets to render and mask with, and where
+/// the hooks run.
+pub(super) struct HookRun<'a> {
+    pub admitted: &'a Admitted,
+    pub journal: &'a Journal,
+    pub secrets: &'a Secrets,
+    pub run_id: &'a str,
+    pub workspace: &'a std::path::Path,
+    pub color: ColorChoice,
+}
+
+/// Runs the pending hooks of `compensation` one at a time, the first
+/// signal stopping them, and adds their summaries to the run's summary.
+/// `announce` is printed once the reporters are set up (under GitHub
+/// Actions the masks go out first).
+/// A journal that cannot be written stops the rollback (exit 4, with
+/// `journal_hint` saying how to finish it, `{run_id}` filled in); a stop
+/// by a signal is said here. The caller tells the verdict.
+pub(super) fn run_hooks(
+    run: &HookRun<'_>,
+    compensation: &Compensation,
+    announce: &str,
+    reason: &str,
+    journal_hint: &str,
+) -> Result<RollbackOutcome, Exit> {
+    let run_id = run.run_id;
+    let runtime = runtime()?;
+    let stop = CancellationToken::new();
+    // Here the first signal already stops the rollback.
+    watch_signals(&runtime, stop.clone(), stop.clone());
+    let masks = Arc::new(Mutex::new(Masks::new(run.secrets.masker())));
+    let reporters = report::build(&ReportOptions {
+        format: Format::Auto,
+        color: run.color,
+        verbose: false,
+        label_jobs: true,
+        junit: None,
+        secrets: run.secrets,
+        live_steps: None,
+        manifest_dir: Some(run.workspace),
+    });
+    outln!("{announce}");
+    let runner = HookRunner {
+        sandbox: &run.admitted.sandbox,
+        plugins: &run.admitted.plugins,
+        hashes: &run.admitted.hashes,
+        journal: run.journal,
+        reporter: Arc::new(Masked::new(reporters.reporter.clone(), masks.clone())),
+        secrets: run.secrets,
+        masks,
+        run_id,
+        workspace: run.workspace,
+        output_limit: DEFAULT_OUTPUT_LIMIT,
+        stop,
+    };
+    let outcome = runtime
+        .block_on(runner.compensate(compensation, reason))
+        .map_err(|error| {
+            run.journal.mark_unwritable();
+            print_error(format!(
+                "cannot write the journal of run `{run_id}`: {error}; the rollback stopped\nhint: {}",
+                journal_hint.replace("{run_id}", run_id)
+            ));
+            Exit::RollbackFailed
+        })?;
+    if !outcome.summaries.is_empty() {
+        add_to_summary(run.journal, &outcome.summaries);
+    }
+    if outcome.stopped {
+        errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
+    }
+    Ok(outcome)
 }
 
 /// Appends the hooks' summaries to the run's `summary.md`, beside its

@@ -21,23 +21,16 @@
 
 use super::console::{errln, outln};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
-
-use super::common::{SandboxSetup, admit_plugins, load_plan_and_lock, runtime, watch_signals};
-use super::compensate::{CompensateArgs, add_to_summary, record};
+use super::common::{SandboxSetup, admit_plugins, load_plan_and_lock};
+use super::compensate::{CompensateArgs, HookRun, record, run_hooks};
 use super::print_error;
-use crate::abi::Masks;
-use crate::engine::rollback::{Compensation, HookRunner};
+use crate::engine::rollback::Compensation;
 use crate::engine::run_id;
 use crate::exit::Exit;
 use crate::handoff::{self, Bundle};
 use crate::journal::{self, Entry, HookSpec, Journal};
-use crate::report::masked::Masked;
-use crate::report::{self, Format, ReportOptions};
 use crate::runs;
-use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
 
 /// One hook another machine left to do, in the order its step started.
 struct Imported {
@@ -171,56 +164,25 @@ pub(super) fn compensate_imported(
         Exit::RollbackFailed
     })?;
     let compensation = Compensation::from_journal(&records);
-    outln!(
+    let announce = format!(
         "gantry: rolling back {} as run `{run_id}`: {} to run",
         crate::display::plural(bundles.len(), "imported job run"),
         crate::display::plural(compensation.pending.len(), "hook")
     );
-    let runtime = runtime()?;
-    let stop = CancellationToken::new();
-    watch_signals(&runtime, stop.clone(), stop.clone());
-    let masks = Arc::new(Mutex::new(Masks::new(secrets.masker())));
-    let reporters = report::build(&ReportOptions {
-        format: Format::Auto,
-        color: args.color,
-        verbose: false,
-        label_jobs: true,
-        junit: None,
-        secrets: &secrets,
-        live_steps: None,
-        manifest_dir: Some(&plan.root),
-    });
-    let runner = HookRunner {
-        sandbox: &admitted.sandbox,
-        plugins: &admitted.plugins,
-        hashes: &admitted.hashes,
-        journal: &journal,
-        reporter: Arc::new(Masked::new(reporters.reporter.clone(), masks.clone())),
-        secrets: &secrets,
-        masks,
-        run_id: &run_id,
-        workspace: &plan.root,
-        output_limit: DEFAULT_OUTPUT_LIMIT,
-        stop,
-    };
-    let outcome = runtime
-        .block_on(runner.compensate(
-            &compensation,
-            "the pipeline failed; compensating the jobs every machine ran",
-        ))
-        .map_err(|error| {
-            journal.mark_unwritable();
-            print_error(format!(
-                "cannot write the journal of run `{run_id}`: {error}; the rollback stopped\nhint: `gantry resume {run_id}` on this machine finishes it"
-            ));
-            Exit::RollbackFailed
-        })?;
-    if !outcome.summaries.is_empty() {
-        add_to_summary(&journal, &outcome.summaries);
-    }
-    if outcome.stopped {
-        errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
-    }
+    let outcome = run_hooks(
+        &HookRun {
+            admitted: &admitted,
+            journal: &journal,
+            secrets: &secrets,
+            run_id: &run_id,
+            workspace: &plan.root,
+            color: args.color,
+        },
+        &compensation,
+        &announce,
+        "the pipeline failed; compensating the jobs every machine ran",
+        "`gantry resume {run_id}` on this machine finishes it",
+    )?;
     if !outcome.succeeded() {
         errln!(
             "gantry: {} of the rollback hooks failed: the target may be inconsistent",
