@@ -413,6 +413,28 @@ impl State {
         }
     }
 
+    /// Ends the block `job` is running with its verdict (and the command
+    /// that reports a failure), and returns the `::error` lines its step
+    /// printed, for the summary.
+    fn end_block(
+        &mut self,
+        job: &str,
+        verdict: String,
+        succeeded: bool,
+        command: Option<String>,
+    ) -> Vec<String> {
+        let Some(block) = self.running(job) else {
+            return Vec::new();
+        };
+        block.end = Some(Ending {
+            verdict,
+            succeeded,
+            command,
+            ended: SystemTime::now(),
+        });
+        std::mem::take(&mut block.errors)
+    }
+
     /// A line of a running step; outside a step (it should not happen), a
     /// line of the job's own.
     fn step_line(&mut self, job: &str, text: String) {
@@ -578,18 +600,7 @@ impl Reporter for Ci {
                             let title = escape_property(&format!("{job} / {} failed", step.name));
                             format!("::{level} title={title}::{}", escape_data(reason))
                         });
-                let errors = state
-                    .running(job)
-                    .map(|block| std::mem::take(&mut block.errors))
-                    .unwrap_or_default();
-                if let Some(block) = state.running(job) {
-                    block.end = Some(Ending {
-                        verdict,
-                        succeeded: outcome.is_ok(),
-                        command,
-                        ended: SystemTime::now(),
-                    });
-                }
+                let errors = state.end_block(job, verdict, outcome.is_ok(), command);
                 state.rows.push(Row {
                     job: job.to_owned(),
                     step: step.name.to_owned(),
@@ -633,18 +644,7 @@ impl Reporter for Ci {
                             ));
                             format!("::error title={title}::{}", escape_data(reason))
                         });
-                let errors = state
-                    .running(job)
-                    .map(|block| std::mem::take(&mut block.errors))
-                    .unwrap_or_default();
-                if let Some(block) = state.running(job) {
-                    block.end = Some(Ending {
-                        verdict,
-                        succeeded: outcome.is_ok(),
-                        command,
-                        ended: SystemTime::now(),
-                    });
-                }
+                let errors = state.end_block(job, verdict, outcome.is_ok(), command);
                 state.rows.push(Row {
                     job: job.to_owned(),
                     step: format!("rollback of {}", step.name),
