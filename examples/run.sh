@@ -11,6 +11,7 @@ folder="$root/examples/$example"
 # script of its own.
 [ ! -x "$folder/run.sh" ] || exec "$folder/run.sh" "${@:2}"
 
+"$root/scripts/wasm-targets.sh" wasm32-wasip1
 echo "==> building the plugins for wasm32-wasip1"
 # `http` is a WASI 0.2 component only; examples/http-deploy builds it.
 cargo build --quiet --manifest-path "$root/plugins/Cargo.toml" --release --target wasm32-wasip1 \

@@ -40,6 +40,10 @@ fn main() {
     rerun_if_changed(&repository.join("sdk").join("src"));
     rerun_if_changed(&repository.join("sdk").join("Cargo.toml"));
 
+    for target in [WASIP1, WASIP2] {
+        ensure_target_installed(target);
+    }
+
     let guests_target = out_dir.join("guests-target");
     let plugins_target = out_dir.join("plugins-target");
     let components_target = out_dir.join("components-target");
@@ -133,6 +137,42 @@ const HTTP_PLUGIN: &str = "http";
 
 const WASIP1: &str = "wasm32-wasip1";
 const WASIP2: &str = "wasm32-wasip2";
+
+/// Installs the standard library for `target` when the toolchain lacks it,
+/// so that `cargo test --workspace` on a fresh machine needs no set-up
+/// first: rustup installs `rust-toolchain.toml`'s targets by itself only
+/// where auto-install is on (not with `RUSTUP_AUTO_INSTALL=0`), and never
+/// `wasm32-wasip2`, which the file does not name. Says what it installs.
+fn ensure_target_installed(target: &str) {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap_or_else(|e| panic!("running rustc --print sysroot: {e}"));
+    assert!(output.status.success(), "rustc --print sysroot failed");
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if sysroot.join("lib/rustlib").join(target).is_dir() {
+        return;
+    }
+    println!(
+        "cargo:warning=installing the Rust standard library for {target} \
+         (rustup target add {target}): the tests build their guests for it"
+    );
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", target]);
+    // The toolchain this build runs on, whatever folder rustup is asked from.
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        rustup.arg("--toolchain").arg(toolchain);
+    }
+    // A build script's stdout is read by cargo: rustup's goes to stderr.
+    rustup.stdout(std::io::stderr());
+    let installed = rustup.status().is_ok_and(|status| status.success());
+    assert!(
+        installed,
+        "the Rust standard library for {target} is not installed and \
+         `rustup target add {target}` failed: install it by hand"
+    );
+}
 
 /// Starts `cargo build --release --target TARGET` of the workspace in
 /// `folder`, into `target_dir`.

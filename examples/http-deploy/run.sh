@@ -20,6 +20,7 @@ nginx="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 "$nginx" -V 2>&1 | grep -q -- --with-http_dav_module ||
     { echo "error: $nginx lacks the WebDAV module (--with-http_dav_module)" >&2; exit 2; }
 
+"$root/scripts/wasm-targets.sh" wasm32-wasip1 wasm32-wasip2
 echo "==> building the plugins (render for wasm32-wasip1, http for wasm32-wasip2)"
 cargo build --quiet --manifest-path "$root/plugins/Cargo.toml" --release \
     --target wasm32-wasip1 -p render --target-dir "$target"
