@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 sysroot="$(rustc --print sysroot)"
 for target in "$@"; do
-    [ -d "$sysroot/lib/rustlib/$target/lib" ] && continue
+    [ -d "$sysroot/lib/rustlib/$target" ] && continue
     if ! command -v rustup >/dev/null; then
         echo "error: the Rust standard library for $target is not installed, and there is no rustup to install it" >&2
         echo "hint: install it with your Rust distribution's package for $target" >&2
