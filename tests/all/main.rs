@@ -25,6 +25,7 @@ mod scaffold;
 mod step_abi;
 mod trust;
 mod uploads;
+mod workspace;
 
 use gantry_tests::Project;
 
