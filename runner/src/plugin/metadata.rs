@@ -8,6 +8,7 @@
 //! a module's or component's bytes, and [`annotate`] writes it into a
 //! plugin built by any toolchain.
 
+use wasm_encoder::Encode;
 use wasmparser::{Parser, Payload};
 
 pub use gantry_abi::metadata::{
@@ -128,30 +129,16 @@ pub fn annotate(module: &[u8], json: &str) -> Result<Vec<u8>, MetadataError> {
     Ok(out)
 }
 
-/// Encodes a custom section: id 0, the size of the rest, the name (length
-/// and bytes), then the payload.
+/// Encodes a custom section: its id, the size of the rest, the name and
+/// the payload. The same bytes in a module and in a component.
 fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(name.len() + payload.len() + 5);
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(payload);
-    let mut section = vec![0u8];
-    leb128(body.len(), &mut section);
-    section.extend_from_slice(&body);
-    section
-}
-
-/// Appends `value` as unsigned LEB128.
-fn leb128(mut value: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+    let section = wasm_encoder::CustomSection {
+        name: name.into(),
+        data: payload.into(),
+    };
+    let mut out = vec![wasm_encoder::SectionId::Custom as u8];
+    section.encode(&mut out);
+    out
 }
 
 #[cfg(test)]
@@ -230,19 +217,6 @@ mod tests {
         wasmparser::Validator::new()
             .validate_all(&annotated)
             .unwrap();
-    }
-
-    #[test]
-    fn leb128_encoding() {
-        let encode = |n| {
-            let mut out = Vec::new();
-            leb128(n, &mut out);
-            out
-        };
-        assert_eq!(encode(0), [0]);
-        assert_eq!(encode(127), [0x7f]);
-        assert_eq!(encode(128), [0x80, 0x01]);
-        assert_eq!(encode(624_485), [0xe5, 0x8e, 0x26]);
     }
 
     #[test]
@@ -338,11 +312,12 @@ mod tests {
 
         // As Rust's wasm32-wasip2 leaves it: inside the embedded module.
         let inner = annotate(&wat::parse_str("(module)").unwrap(), r#"{"name": "inner"}"#).unwrap();
-        let mut nested = wat::parse_str("(component)").unwrap();
-        let mut section = vec![1u8]; // a core module section
-        leb128(inner.len(), &mut section);
-        section.extend_from_slice(&inner);
-        nested.extend_from_slice(&section);
+        let mut nested = wasm_encoder::Component::new();
+        nested.section(&wasm_encoder::RawSection {
+            id: wasm_encoder::ComponentSectionId::CoreModule as u8,
+            data: &inner,
+        });
+        let nested = nested.finish();
         wasmparser::Validator::new()
             .validate_all(&nested)
             .expect("a component embedding a module is valid");
