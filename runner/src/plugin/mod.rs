@@ -117,6 +117,16 @@ pub enum VerifyError {
         source_path: String,
         reason: String,
     },
+    /// The bytes match their pin but not the signature `verify:` requires.
+    #[error(
+        "plugin `{alias}` (`{source_path}`, sha256 {sha256}) is not signed as required: {error}"
+    )]
+    Signature {
+        alias: String,
+        source_path: String,
+        sha256: String,
+        error: Box<crate::signature::SignatureError>,
+    },
 }
 
 pub use crate::digest::sha256_hex;
@@ -188,6 +198,19 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
             found,
         });
     }
+    // The signature is checked over the very bytes that matched the pin,
+    // before anything compiles them.
+    if let Some(policy) = &plugin.signature {
+        let bundle = crate::signature::bundle_path(plugin, &found);
+        crate::signature::verify_bytes(policy, &bytes, &found, &bundle).map_err(|error| {
+            VerifyError::Signature {
+                alias: plugin.alias.clone(),
+                source_path: plugin.source.clone(),
+                sha256: found.clone(),
+                error: Box::new(error),
+            }
+        })?;
+    }
     Ok(VerifiedPlugin {
         alias: plugin.alias.clone(),
         sha256: found,
@@ -237,6 +260,7 @@ mod tests {
             path: path.to_owned(),
             inline_sha256: inline,
             compile_limits: CompileLimits::default(),
+            signature: None,
         }
     }
 
