@@ -170,6 +170,39 @@ fn an_unsigned_plugin_where_a_signature_is_required_never_runs() {
 }
 
 #[test]
+fn lock_never_pins_a_plugin_whose_signature_fails() {
+    let project = Project::new();
+    let sha = project.wat_plugin("plugins/hello.wasm", &fixture("hello.wat"));
+    key_pair(&project, "release");
+    project.manifest(
+        "name: signed\nplugins:\n  hello:\n    source: plugins/hello.wasm\n    verify: { key: keys/release.pub }\njobs:\n  build:\n    steps:\n      - uses: hello\n",
+    );
+    project
+        .gantry(&["lock"])
+        .expect_code(3)
+        .stderr_has("is not signed as required")
+        .stdout_lacks("pinned");
+    assert!(!project.path().join("gantry.lock").exists());
+    project
+        .gantry(&[
+            "plugin",
+            "sign",
+            "plugins/hello.wasm",
+            "--key",
+            "keys/release.key",
+        ])
+        .expect_code(0);
+    project
+        .gantry(&["lock"])
+        .expect_code(0)
+        .stdout_has(&format!("pinned  hello (plugins/hello.wasm): sha256 {sha}"));
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("hello from wat");
+}
+
+#[test]
 fn a_tampered_bundle_is_refused() {
     let (project, _, _) = signed_project();
     project

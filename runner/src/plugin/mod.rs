@@ -200,22 +200,29 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
     }
     // The signature is checked over the very bytes that matched the pin,
     // before anything compiles them.
-    if let Some(policy) = &plugin.signature {
-        let bundle = crate::signature::bundle_path(plugin, &found);
-        crate::signature::verify_bytes(policy, &bytes, &found, &bundle).map_err(|error| {
-            VerifyError::Signature {
-                alias: plugin.alias.clone(),
-                source_path: plugin.source.clone(),
-                sha256: found.clone(),
-                error: Box::new(error),
-            }
-        })?;
-    }
+    check_signature(plugin, &bytes, &found)?;
     Ok(VerifiedPlugin {
         alias: plugin.alias.clone(),
         sha256: found,
         bytes,
         limits: Some(plugin.compile_limits),
+    })
+}
+
+/// Checks `bytes` (whose sha256 is `sha256`) against the signature the
+/// plugin's `verify:` requires, if any.
+pub fn check_signature(plugin: &PluginRef, bytes: &[u8], sha256: &str) -> Result<(), VerifyError> {
+    let Some(policy) = &plugin.signature else {
+        return Ok(());
+    };
+    let bundle = crate::signature::bundle_path(plugin, sha256);
+    crate::signature::verify_bytes(policy, bytes, sha256, &bundle).map_err(|error| {
+        VerifyError::Signature {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+            sha256: sha256.to_owned(),
+            error: Box::new(error),
+        }
     })
 }
 
