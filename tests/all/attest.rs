@@ -8,8 +8,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gantry_tests::{NETPROBE_WASM, Project, sha256_hex};
-use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData as _};
 use serde_json::Value;
+
+use crate::signatures::key_pair;
 
 fn schema() -> jsonschema::Validator {
     let path = format!(
@@ -27,13 +28,6 @@ fn assert_valid(statement: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}\n{statement:#}");
-}
-
-fn key_pair(project: &Project, name: &str) -> String {
-    let pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    project.write(&format!("keys/{name}.key"), pair.serialize_pem());
-    project.write(&format!("keys/{name}.pub"), pair.public_key_pem());
-    format!("SHA256:{}", sha256_hex(&pair.subject_public_key_info()))
 }
 
 /// A pipeline with a granted workspace, host variable and folder, an

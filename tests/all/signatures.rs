@@ -13,7 +13,7 @@ use crate::fixture;
 
 /// A new ECDSA P-256 key pair, written as `keys/NAME.key` (PKCS#8) and
 /// `keys/NAME.pub`; returns the public key's fingerprint as gantry shows it.
-fn key_pair(project: &Project, name: &str) -> String {
+pub fn key_pair(project: &Project, name: &str) -> String {
     let pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     project.write(&format!("keys/{name}.key"), pair.serialize_pem());
     project.write(&format!("keys/{name}.pub"), pair.public_key_pem());
@@ -27,6 +27,17 @@ fn signed_project() -> (Project, String, String) {
     let fingerprint = key_pair(&project, "release");
     project.manifest(&manifest(&sha, "{ key: keys/release.pub }"));
     (project, sha, fingerprint)
+}
+
+/// `gantry plugin sign PLUGIN --key keys/KEY.key`.
+fn sign(project: &Project, plugin: &str, key: &str) -> gantry_tests::Outcome {
+    project.gantry(&[
+        "plugin",
+        "sign",
+        plugin,
+        "--key",
+        &format!("keys/{key}.key"),
+    ])
 }
 
 fn manifest(sha: &str, verify: &str) -> String {
@@ -62,14 +73,7 @@ fn assert_nothing_ran(project: &Project, outcome: &gantry_tests::Outcome) {
 #[test]
 fn a_plugin_signed_with_the_required_key_runs() {
     let (project, sha, fingerprint) = signed_project();
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/release.key",
-        ])
+    sign(&project, "plugins/hello.wasm", "release")
         .expect_code(0)
         .stdout_has(&format!("sha256 {sha} signed by {fingerprint}"));
     let bundle = bundle_of(&project, "plugins/hello.wasm");
@@ -100,15 +104,7 @@ fn a_plugin_signed_with_the_required_key_runs() {
 fn a_signature_by_another_key_is_refused() {
     let (project, _, fingerprint) = signed_project();
     let other = key_pair(&project, "other");
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/other.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/hello.wasm", "other").expect_code(0);
     let outcome = project.gantry(&["run"]);
     outcome
         .expect_code(3)
@@ -123,15 +119,7 @@ fn a_signature_by_another_key_is_refused() {
 fn a_signature_over_another_file_is_refused() {
     let (project, sha, fingerprint) = signed_project();
     let other_sha = project.wat_plugin("plugins/other.wasm", &fixture("exit_zero.wat"));
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/other.wasm",
-            "--key",
-            "keys/release.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/other.wasm", "release").expect_code(0);
     // The other file's (good) bundle, put beside this plugin.
     let bundle = bundle_of(&project, "plugins/other.wasm");
     write_bundle(&project, "plugins/hello.wasm", &bundle);
@@ -183,15 +171,7 @@ fn lock_never_pins_a_plugin_whose_signature_fails() {
         .stderr_has("is not signed as required")
         .stdout_lacks("pinned");
     assert!(!project.path().join("gantry.lock").exists());
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/release.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/hello.wasm", "release").expect_code(0);
     project
         .gantry(&["lock"])
         .expect_code(0)
@@ -205,15 +185,7 @@ fn lock_never_pins_a_plugin_whose_signature_fails() {
 #[test]
 fn a_tampered_bundle_is_refused() {
     let (project, _, _) = signed_project();
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/release.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/hello.wasm", "release").expect_code(0);
     let good = bundle_of(&project, "plugins/hello.wasm");
 
     // One bit of the signature flipped.
@@ -271,15 +243,7 @@ fn keygen_writes_a_pair_that_signs_and_never_overwrites() {
         .expect_code(2)
         .stderr_has("never overwrites a key");
     assert_eq!(std::fs::read(&private).unwrap(), before);
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/release.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/hello.wasm", "release").expect_code(0);
     project
         .gantry(&["run"])
         .expect_code(0)
@@ -369,15 +333,7 @@ fn identity_mode_refuses_what_it_cannot_verify() {
 
     // A key signature is not a certificate signature.
     key_pair(&project, "release");
-    project
-        .gantry(&[
-            "plugin",
-            "sign",
-            "plugins/hello.wasm",
-            "--key",
-            "keys/release.key",
-        ])
-        .expect_code(0);
+    sign(&project, "plugins/hello.wasm", "release").expect_code(0);
     let outcome = project.gantry(&["run"]);
     outcome
         .expect_code(3)
