@@ -478,3 +478,83 @@ fn outcome_of(records: &[journal::Record]) -> (Outcome, u64, u64) {
     };
     (outcome, started_on, finished_on)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at_ms: u64, entry: Entry) -> journal::Record {
+        journal::Record {
+            prev: String::new(),
+            at_ms,
+            entry,
+        }
+    }
+
+    fn started(seq: u64, step: &str) -> Entry {
+        Entry::StepStarted {
+            seq,
+            job: "deploy".into(),
+            step: step.into(),
+            hook: None,
+        }
+    }
+
+    fn finished(seq: u64, status: &str) -> Entry {
+        Entry::StepFinished {
+            seq,
+            status: status.into(),
+            outputs: BTreeMap::new(),
+            state: Vec::new(),
+        }
+    }
+
+    /// A runner killed during its rollback leaves a journal without an
+    /// end: the record says the rollback was interrupted and which hook
+    /// never finished, not that it succeeded.
+    #[test]
+    fn an_interrupted_rollback_is_recorded_as_such() {
+        let records = [
+            record(1_000, started(0, "upload")),
+            record(1_100, finished(0, "success")),
+            record(1_200, started(1, "switch")),
+            record(1_300, finished(1, "failure")),
+            record(
+                1_400,
+                Entry::RollbackBegun {
+                    reason: "step `switch` failed".into(),
+                },
+            ),
+            record(1_500, Entry::RollbackStarted { seq: 1 }),
+            record(
+                1_600,
+                Entry::RollbackFinished {
+                    seq: 1,
+                    status: "failure".into(),
+                    reason: Some("exit status 2".into()),
+                },
+            ),
+            record(1_700, Entry::RollbackStarted { seq: 0 }),
+        ];
+        let (outcome, started_on, finished_on) = outcome_of(&records);
+        assert_eq!((started_on, finished_on), (1_000, 1_700));
+        assert_eq!(outcome.status, "unfinished");
+        assert_eq!(outcome.steps[1].status, "failure");
+        let rollback = outcome.rollback.expect("a rollback");
+        assert_eq!(rollback.status, "interrupted");
+        assert_eq!(rollback.reason, "step `switch` failed");
+        let hooks: Vec<(&str, &str)> = rollback
+            .hooks
+            .iter()
+            .map(|h| (h.step.as_str(), h.status.as_str()))
+            .collect();
+        assert_eq!(hooks, [("switch", "failure"), ("upload", "started")]);
+        assert_eq!(rollback.hooks[0].reason.as_deref(), Some("exit status 2"));
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}
