@@ -14,6 +14,7 @@ use crate::fsutil::write_atomic;
 use crate::plan::Plan;
 use crate::signature::sign::SigningKey;
 use crate::signature::{SignaturePolicy, fingerprint};
+use sigstore_verify::types::DerPublicKey;
 
 /// The attestation options of `gantry run`.
 #[derive(Debug, Args)]
@@ -158,9 +159,9 @@ impl VerifyRunCommand {
         };
         let payload = match (Envelope::parse(&json), &key) {
             (Some(Err(error)), _) => return Err(rejected("a DSSE envelope", error)),
-            (Some(Ok(envelope)), Some(key)) => envelope
-                .verify(key_der(key))
-                .map_err(|found| rejected(&key.expected(), found))?
+            (Some(Ok(envelope)), Some((key, policy))) => envelope
+                .verify(key)
+                .map_err(|found| rejected(&policy.expected(), found))?
                 .to_vec(),
             (Some(Ok(envelope)), None) => {
                 print_error(format!(
@@ -169,8 +170,8 @@ impl VerifyRunCommand {
                 ));
                 return Err(Exit::Invalid);
             }
-            (None, Some(key)) => {
-                return Err(rejected(&key.expected(), "an unsigned statement".into()));
+            (None, Some((_, policy))) => {
+                return Err(rejected(&policy.expected(), "an unsigned statement".into()));
             }
             (None, None) => {
                 errln!("gantry: `{shown}` is unsigned: its content is checked, not who wrote it");
@@ -181,21 +182,19 @@ impl VerifyRunCommand {
     }
 }
 
-fn read_public_key(path: &Path) -> Result<SignaturePolicy, Exit> {
+/// The public key at `path`, and the key policy that names it in messages.
+fn read_public_key(path: &Path) -> Result<(DerPublicKey, SignaturePolicy), Exit> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         print_error(format!("cannot read the key `{}`: {e}", path.display()));
         Exit::Invalid
     })?;
-    SignaturePolicy::from_key_pem(&text, path.display().to_string()).map_err(|e| {
+    let policy = SignaturePolicy::from_key_pem(&text, path.display().to_string()).map_err(|e| {
         print_error(format!("the key `{}` cannot be used: {e}", path.display()));
         Exit::Invalid
-    })
-}
-
-fn key_der(policy: &SignaturePolicy) -> &sigstore_verify::types::DerPublicKey {
-    match policy {
-        SignaturePolicy::Key { key, .. } => key,
-        SignaturePolicy::Identity { .. } => unreachable!("read_public_key makes key policies"),
+    })?;
+    match &policy {
+        SignaturePolicy::Key { key, .. } => Ok((key.clone(), policy)),
+        SignaturePolicy::Identity { .. } => Err(Exit::Invalid),
     }
 }
 

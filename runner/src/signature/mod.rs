@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sigstore_verify::crypto::{KeyAlgorithm, verify_signature_prehashed};
+use sigstore_verify::crypto::{KeyAlgorithm, verify_signature, verify_signature_prehashed};
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::bundle::{SignatureContent, VerificationMaterialContent};
 use sigstore_verify::types::{Bundle, DerPublicKey, HashAlgorithm, MediaType};
@@ -164,7 +164,9 @@ pub fn verify_bytes(
         found,
     };
     match policy {
-        SignaturePolicy::Key { key, .. } => verify_with_key(key, &bundle, sha256).map_err(rejected),
+        SignaturePolicy::Key { key, .. } => {
+            verify_with_key(key, &bundle, bytes, sha256).map_err(rejected)
+        }
         SignaturePolicy::Identity {
             identity,
             issuer,
@@ -210,7 +212,12 @@ fn read_bundle(policy: &SignaturePolicy, path: &Path) -> Result<Bundle, Signatur
 
 /// The key policy: a message signature over the plugin's sha256 that
 /// verifies with `key`. Returns what was found instead when it does not.
-fn verify_with_key(key: &DerPublicKey, bundle: &Bundle, sha256: &str) -> Result<(), String> {
+fn verify_with_key(
+    key: &DerPublicKey,
+    bundle: &Bundle,
+    bytes: &[u8],
+    sha256: &str,
+) -> Result<(), String> {
     let hint = match &bundle.verification_material.content {
         VerificationMaterialContent::PublicKey(identifier) => identifier.hint.clone(),
         _ => {
@@ -244,8 +251,14 @@ fn verify_with_key(key: &DerPublicKey, bundle: &Bundle, sha256: &str) -> Result<
         .map_err(|e| format!("a key gantry cannot use: {e}"))?
         .default_signing_scheme();
     // Verified over the digest gantry computed from the bytes it holds,
-    // never over the digest the bundle claims.
-    verify_signature_prehashed(key, &digest, &signature.signature, scheme).map_err(|_| {
+    // never over the digest the bundle claims; a scheme that does not sign
+    // a SHA-256 digest (Ed25519, P-384) is verified over the bytes.
+    let verified = if scheme.hash_algorithm() == Some(HashAlgorithm::Sha2256) {
+        verify_signature_prehashed(key, &digest, &signature.signature, scheme)
+    } else {
+        verify_signature(key, bytes, &signature.signature, scheme)
+    };
+    verified.map_err(|_| {
         let by = if hint.is_empty() {
             String::new()
         } else {
