@@ -30,6 +30,7 @@
 
 pub mod abi;
 pub mod artifacts;
+pub mod attest;
 pub mod cli;
 pub mod digest;
 pub mod display;
@@ -50,4 +51,5 @@ pub mod run_lock;
 pub mod runs;
 pub mod sandbox;
 pub mod secrets;
+pub mod signature;
 pub mod state;

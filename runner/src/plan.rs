@@ -116,6 +116,8 @@ pub struct PluginRef {
     pub inline_sha256: Option<String>,
     /// What compiling it may take (`limits:` on the plugin).
     pub compile_limits: CompileLimits,
+    /// Who must have signed its bytes (`verify:` on the plugin), if anyone.
+    pub signature: Option<crate::signature::SignaturePolicy>,
 }
 
 #[derive(Debug)]
@@ -449,6 +451,17 @@ impl Resolver<'_> {
                     None
                 }
             });
+            let signature = spec.verify.as_ref().and_then(|verify| {
+                let root = self.loaded.root.clone();
+                let within = |written: &str| within_root(&root, written);
+                crate::signature::policy::resolve(&alias.value, verify, &within)
+                    .map_err(|errors| {
+                        for error in errors {
+                            self.error(error.location, error.message).hint = error.hint;
+                        }
+                    })
+                    .ok()
+            });
             plugins.insert(
                 alias.value.clone(),
                 PluginRef {
@@ -457,6 +470,7 @@ impl Resolver<'_> {
                     path: path.unwrap_or_default(),
                     inline_sha256,
                     compile_limits: self.compile_limits(spec.limits.as_ref()),
+                    signature,
                 },
             );
         }
@@ -537,21 +551,10 @@ impl Resolver<'_> {
             ));
             None
         };
-        let relative = Path::new(&source.value);
-        if source.value.is_empty() || relative.is_absolute() {
-            return outside(self);
+        match within_root(root, &source.value) {
+            Some(path) => Some(path),
+            None => outside(self),
         }
-        let Some(normal) = normalize_within(relative) else {
-            return outside(self);
-        };
-        let path = root.join(normal);
-        // A symlink inside the tree may still point out of it.
-        if let Ok(real) = path.canonicalize()
-            && !real.starts_with(root)
-        {
-            return outside(self);
-        }
-        Some(path)
     }
 
     /// Job indices in execution order: needs first, otherwise file order.
@@ -1509,6 +1512,24 @@ pub fn is_sha256_hex(text: &str) -> bool {
 
 /// Normalises a relative path lexically, or `None` if it climbs out of its
 /// starting folder.
+/// `written`, a path relative to the manifest's folder `root`, as an
+/// absolute path under it; `None` when it is empty, absolute, climbs out, or
+/// (through a symlink) lands outside the tree.
+fn within_root(root: &Path, written: &str) -> Option<PathBuf> {
+    let relative = Path::new(written);
+    if written.is_empty() || relative.is_absolute() {
+        return None;
+    }
+    let path = root.join(normalize_within(relative)?);
+    // A symlink inside the tree may still point out of it.
+    if let Ok(real) = path.canonicalize()
+        && !real.starts_with(root)
+    {
+        return None;
+    }
+    Some(path)
+}
+
 fn normalize_within(path: &Path) -> Option<PathBuf> {
     let mut normal = PathBuf::new();
     for component in path.components() {

@@ -2,6 +2,7 @@
 //! One test binary, one module per area.
 
 mod artifacts;
+mod attest;
 mod cache;
 mod ci_hosts;
 mod components;
@@ -22,6 +23,7 @@ mod reports;
 mod rollback;
 mod sandbox;
 mod scaffold;
+mod signatures;
 mod step_abi;
 mod trust;
 mod uploads;

@@ -199,7 +199,7 @@ pub fn admit_plugins(
         for error in errors {
             print_error(error);
         }
-        errln!("nothing ran: every plugin must match its pin");
+        errln!("nothing ran: every plugin must match its pin, and its signature where `verify:` asks for one");
         Exit::Verification
     })?;
     plugin::check::apply_metadata(plan, &verified).map_err(|errors| {

@@ -48,6 +48,16 @@ impl LockCommand {
                 }
             };
             let found = plugin::sha256_hex(&bytes);
+            // A plugin that must be signed is never pinned on its bytes
+            // alone: lock is the one command that trusts unpinned files.
+            if let Err(error) = plugin::check_signature(plugin, &bytes, &found) {
+                print_error(error);
+                exit = Exit::Verification;
+                if let Some(locked) = old.plugins.get(&plugin.alias) {
+                    new.plugins.insert(plugin.alias.clone(), locked.clone());
+                }
+                continue;
+            }
             if let Some(inline) = &plugin.inline_sha256 {
                 // Inline pins belong to the manifest; lock never rewrites them.
                 if *inline != found {

@@ -3,6 +3,7 @@
 //! the structs are the `--help` text.
 
 mod artifacts;
+mod attest;
 mod cache;
 mod common;
 mod compensate;
@@ -18,6 +19,7 @@ mod rollback_import;
 mod run;
 mod runs;
 mod schema;
+mod sign;
 mod state;
 mod validate;
 mod verify;
@@ -54,6 +56,7 @@ enum Command {
     New(new::NewCommand),
     Artifacts(artifacts::ArtifactsCommand),
     Gc(gc::GcCommand),
+    VerifyRun(attest::VerifyRunCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::New(command) => command.execute(),
         Command::Artifacts(command) => command.execute(),
         Command::Gc(command) => command.execute(),
+        Command::VerifyRun(command) => command.execute(),
     };
     exit.into()
 }

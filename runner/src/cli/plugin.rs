@@ -22,12 +22,16 @@ pub struct PluginCommand {
 #[derive(Debug, Subcommand)]
 enum PluginSubcommand {
     Annotate(AnnotateCommand),
+    Keygen(super::sign::KeygenCommand),
+    Sign(super::sign::SignCommand),
 }
 
 impl PluginCommand {
     pub fn execute(self) -> Exit {
         match self.command {
             PluginSubcommand::Annotate(command) => command.execute(),
+            PluginSubcommand::Keygen(command) => command.execute(),
+            PluginSubcommand::Sign(command) => command.execute(),
         }
     }
 }

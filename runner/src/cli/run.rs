@@ -84,6 +84,8 @@ pub struct RunCommand {
     /// manifest's `ca-file:`]
     #[arg(long, value_name = "PATH")]
     ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    attest: super::attest::AttestArgs,
 }
 
 impl RunCommand {
@@ -143,6 +145,7 @@ impl RunCommand {
             plan.ca_file = Some(std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone()));
         }
         let secrets = self.secrets.load()?;
+        let attester = self.attest.prepare()?;
         // A secret no one provides would reach its step as an empty string.
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
         let unprovided = crate::lint::unprovided_secrets(&plan, &provided);
@@ -175,6 +178,7 @@ impl RunCommand {
         };
         let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
         let digest = handoff::plan_digest(&plan, &admitted.hashes);
+        let plugin_hashes = admitted.hashes.clone();
         let imported = match &handoff {
             Some((bundles, assembled)) => {
                 for bundle in bundles {
@@ -240,7 +244,18 @@ impl RunCommand {
         if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
             print_error(error);
         }
-        let exit: Exit = outcome.verdict.into();
+        let mut exit: Exit = outcome.verdict.into();
+        if let Some(attester) = &attester {
+            let job = self.job.as_deref();
+            exit = attester.write(
+                &plan,
+                &plugin_hashes,
+                job,
+                &state_dir,
+                &outcome.run_id,
+                exit,
+            );
+        }
         if let (Some(dir), Some((job, result))) = (&self.export, outcome.jobs.first()) {
             let job_plan = &plan.jobs[0];
             let name = job_plan.instance_name(self.instance.map(|i| &job_plan.matrix[i]));

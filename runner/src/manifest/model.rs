@@ -47,6 +47,35 @@ pub struct PluginSpec {
     /// What compiling it may take, past the defaults.
     #[serde(default)]
     pub limits: Option<PluginLimits>,
+    /// A Sigstore signature the plugin's bytes must carry (see
+    /// `signature`).
+    #[serde(default)]
+    #[schemars(with = "Option<VerifySpec>")]
+    pub verify: Option<Spanned<VerifySpec>>,
+}
+
+/// `verify:` of a plugin: who must have signed it. Either `key` alone, or
+/// `identity`, `issuer` and `trusted-root` together; paths are relative to
+/// the manifest's folder.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VerifySpec {
+    /// A PEM public key (`-----BEGIN PUBLIC KEY-----`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub key: Option<Spanned<String>>,
+    /// The signing certificate's subject (a URI or an email address).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub identity: Option<Spanned<String>>,
+    /// The OIDC issuer the certificate names.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub issuer: Option<Spanned<String>>,
+    /// A Sigstore `trusted_root.json` the certificate must chain to.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub trusted_root: Option<Spanned<String>>,
 }
 
 /// Compile limits of one plugin (see the README's limits table).

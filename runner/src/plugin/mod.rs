@@ -117,6 +117,16 @@ pub enum VerifyError {
         source_path: String,
         reason: String,
     },
+    /// The bytes match their pin but not the signature `verify:` requires.
+    #[error(
+        "plugin `{alias}` (`{source_path}`, sha256 {sha256}) is not signed as required: {error}"
+    )]
+    Signature {
+        alias: String,
+        source_path: String,
+        sha256: String,
+        error: Box<crate::signature::SignatureError>,
+    },
 }
 
 pub use crate::digest::sha256_hex;
@@ -188,11 +198,31 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
             found,
         });
     }
+    // The signature is checked over the very bytes that matched the pin,
+    // before anything compiles them.
+    check_signature(plugin, &bytes, &found)?;
     Ok(VerifiedPlugin {
         alias: plugin.alias.clone(),
         sha256: found,
         bytes,
         limits: Some(plugin.compile_limits),
+    })
+}
+
+/// Checks `bytes` (whose sha256 is `sha256`) against the signature the
+/// plugin's `verify:` requires, if any.
+pub fn check_signature(plugin: &PluginRef, bytes: &[u8], sha256: &str) -> Result<(), VerifyError> {
+    let Some(policy) = &plugin.signature else {
+        return Ok(());
+    };
+    let bundle = crate::signature::bundle_path(plugin, sha256);
+    crate::signature::verify_bytes(policy, bytes, sha256, &bundle).map_err(|error| {
+        VerifyError::Signature {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+            sha256: sha256.to_owned(),
+            error: Box::new(error),
+        }
     })
 }
 
@@ -237,6 +267,7 @@ mod tests {
             path: path.to_owned(),
             inline_sha256: inline,
             compile_limits: CompileLimits::default(),
+            signature: None,
         }
     }
 
