@@ -39,8 +39,9 @@ pub const MAX_MATRIX_COMBINATIONS: usize = 256;
 /// The most attempts a step may ask for.
 const MAX_ATTEMPTS: u32 = 10;
 /// The contexts an expression may read.
-const CONTEXTS: [&str; 8] = [
-    "env", "steps", "needs", "matrix", "strategy", "secrets", "job", "gantry",
+const CONTEXTS: [&str; 12] = [
+    "env", "steps", "needs", "matrix", "strategy", "secrets", "job", "gantry", "inputs", "vars",
+    "github", "runner",
 ];
 /// Guest paths that gantry itself mounts.
 const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/gantry"];
@@ -62,6 +63,11 @@ pub struct Plan {
     /// Jobs in execution order: each after the jobs it needs, otherwise in
     /// file order.
     pub jobs: Vec<JobPlan>,
+    /// The declared `inputs:`, in the order written.
+    pub inputs: Vec<crate::inputs::InputDecl>,
+    /// What the command line and the host give the run (input values,
+    /// vars, `github`, `runner`): empty until the command fills it.
+    pub given: crate::given::Given,
 }
 
 impl Plan {
@@ -358,6 +364,8 @@ impl Resolver<'_> {
             .collect();
         self.check_downloads(&jobs);
         self.check_matrix_uploads(&jobs);
+        let (inputs, input_errors) = crate::inputs::declarations(self.loaded);
+        self.errors.extend(input_errors);
         let ca_file = manifest.ca_file.as_ref().map(|ca| {
             let path = crate::state::normalize(&self.loaded.root.join(&ca.value));
             if !path.is_file() {
@@ -377,6 +385,8 @@ impl Resolver<'_> {
             env,
             plugins,
             jobs,
+            inputs,
+            given: crate::given::Given::default(),
         }
     }
 
@@ -1233,7 +1243,8 @@ impl Resolver<'_> {
             let unavailable =
                 |context: &str| format!("the `{context}` context is not available in {place}");
             match context.to_ascii_lowercase().as_str() {
-                "env" | "job" | "gantry" => {}
+                "env" | "job" | "gantry" | "vars" | "github" | "runner" => {}
+                "inputs" => self.check_input(location, path.get(1)),
                 "steps" => match &scope.steps {
                     None => {
                         self.error(location, unavailable("steps"));
@@ -1340,6 +1351,31 @@ impl Resolver<'_> {
                 }
             }
         }
+    }
+}
+
+impl Resolver<'_> {
+    /// `inputs.NAME` must name a declared input: any other name would
+    /// always read as empty.
+    fn check_input(&mut self, location: Location, name: Option<&String>) {
+        let Some(name) = name else {
+            return;
+        };
+        let declared = crate::inputs::declared_names(self.loaded);
+        if declared.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        let hint = match did_you_mean(name, declared.iter().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None if declared.is_empty() => {
+                format!(
+                    "declare it under the top-level `inputs:`, e.g. `inputs: {{ {name}: {{ type: string }} }}`"
+                )
+            }
+            None => format!("the declared inputs are: {}", declared.join(", ")),
+        };
+        self.error(location, format!("`inputs.{name}` is not a declared input"))
+            .hint = Some(hint);
     }
 }
 

@@ -5,6 +5,7 @@ mod artifacts;
 mod cache;
 mod ci_hosts;
 mod components;
+mod contexts;
 mod crash;
 mod export;
 mod first_party;
