@@ -238,10 +238,12 @@ fn host_name() -> Option<String> {
 }
 
 /// A folder of its own for one run, under the host's temporary folder,
-/// private to the user (`runner.temp`); removed when dropped.
+/// private to the user (`runner.temp`); removed when dropped, and by
+/// `gantry gc` when its runner was killed (its name carries the pid).
 pub fn run_temp() -> std::io::Result<tempfile::TempDir> {
+    use crate::sandbox::leftovers::{RUNNER_TEMP_FOLDER, owned_prefix};
     tempfile::Builder::new()
-        .prefix("gantry-runner-temp-")
+        .prefix(&owned_prefix(RUNNER_TEMP_FOLDER))
         .tempdir()
 }
 
