@@ -177,31 +177,45 @@ fn malformed_declarations_are_located_manifest_errors() {
 
 #[test]
 fn undeclared_inputs_and_unknown_contexts_are_plan_time_errors() {
-    let project = project_with(INPUTS, &print("${{ inputs.versoin }}"));
-    project
-        .gantry(&["validate"])
-        .expect_code(2)
-        .stderr_has("gantry.yml:")
-        .stderr_has("`inputs.versoin` is not a declared input")
-        .stderr_has("did you mean `version`?");
-    let project = project_with("", &print("${{ inputs.version }}"));
-    project
-        .gantry(&["validate"])
-        .expect_code(2)
-        .stderr_has("`inputs.version` is not a declared input")
-        .stderr_has("declare it under the top-level `inputs:`");
-    let project = project_with("", &print("${{ input.version }}"));
-    project
-        .gantry(&["validate"])
-        .expect_code(2)
-        .stderr_has("unknown context `input`")
-        .stderr_has("did you mean `inputs`?");
-    let project = project_with("", &print("${{ workflow.name }}"));
-    project
-        .gantry(&["validate"])
-        .expect_code(2)
-        .stderr_has("unknown context `workflow`")
-        .stderr_has("the contexts are: env, steps, needs, matrix, strategy, secrets, job, gantry, inputs, vars, github, runner");
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (
+            INPUTS,
+            "${{ inputs.versoin }}",
+            &[
+                "gantry.yml:26:17: `inputs.versoin` is not a declared input",
+                "did you mean `version`?",
+            ],
+        ),
+        (
+            "",
+            "${{ inputs.version }}",
+            &[
+                "`inputs.version` is not a declared input",
+                "declare it under the top-level `inputs:`",
+            ],
+        ),
+        (
+            "",
+            "${{ input.version }}",
+            &["unknown context `input`", "did you mean `inputs`?"],
+        ),
+        (
+            "",
+            "${{ workflow.name }}",
+            &[
+                "unknown context `workflow`",
+                "the contexts are: env, steps, needs, matrix, strategy, secrets, job, gantry, inputs, vars, github, runner",
+            ],
+        ),
+    ];
+    for (header, text, expected) in cases {
+        let project = project_with(header, &print(text));
+        let outcome = project.gantry(&["validate"]);
+        outcome.expect_code(2);
+        for part in expected {
+            outcome.stderr_has(part);
+        }
+    }
 }
 
 #[test]
