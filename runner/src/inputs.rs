@@ -282,6 +282,13 @@ pub fn resolve(
             continue;
         };
         match decl.parse(text) {
+            // As GitHub's form does, a required input must say something.
+            Ok(Value::String(empty)) if empty.is_empty() && decl.required => {
+                errors.push(format!(
+                    "input `{}` is required and was given empty: add a value, `--input {}=VALUE`",
+                    decl.name, decl.name
+                ));
+            }
             Ok(value) => {
                 if values.insert(decl.name.clone(), value).is_some() {
                     errors.push(format!(
@@ -408,5 +415,7 @@ mod tests {
         assert!(resolve(&declared, &[], false).unwrap().is_empty());
         let given = resolve(&declared, &["X=1".into()], true).unwrap();
         assert_eq!(given["x"], Value::String("1".into()));
+        let errors = resolve(&declared, &["x=".into()], true).unwrap_err();
+        assert!(errors[0].contains("was given empty"), "{errors:?}");
     }
 }
