@@ -237,4 +237,28 @@ mod tests {
         std::fs::write(git.join("HEAD"), "ref: refs/../../secret\n").unwrap();
         assert_eq!(checkout(&nested), Checkout::default());
     }
+
+    proptest::proptest! {
+        /// Whatever a step may have written into `.git`, reading it
+        /// neither panics nor yields a field that is not what it claims.
+        #[test]
+        fn any_repository_files_give_clean_facts(
+            head in "(ref: refs/heads/)?[ -~\n]{0,60}",
+            config in "(\\[remote \"origin\"\\]\n\turl = )?[ -~\n]{0,120}",
+            packed in "[0-9a-f ]{0,50}[ -~\n]{0,80}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let git = dir.path().join(".git");
+            std::fs::create_dir_all(&git).unwrap();
+            std::fs::write(git.join("HEAD"), &head).unwrap();
+            std::fs::write(git.join("config"), &config).unwrap();
+            std::fs::write(git.join("packed-refs"), &packed).unwrap();
+            let found = checkout(dir.path());
+            proptest::prop_assert!(found.sha.is_empty() || is_object_id(&found.sha));
+            proptest::prop_assert!(found.reference.is_empty() || is_ref_name(&found.reference));
+            for text in [&found.repository, &found.server_url, &found.ref_name] {
+                proptest::prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+            }
+        }
+    }
 }
