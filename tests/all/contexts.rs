@@ -330,6 +330,14 @@ fn field<'a>(outcome: &'a Outcome, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {prefix} in\n{}", outcome.stdout))
 }
 
+/// Asserts every `github.FIELD` the run printed.
+#[track_caller]
+fn expect_fields(outcome: &Outcome, expected: &[(&str, &str)]) {
+    for (name, value) in expected {
+        assert_eq!(field(outcome, name), *value, "github.{name}");
+    }
+}
+
 #[test]
 fn github_fields_come_from_github_actions_variables() {
     let project = github_printer();
@@ -368,9 +376,7 @@ fn github_fields_come_from_github_actions_variables() {
         ("workspace", "/home/runner/work/site/site"),
         ("job", "main"),
     ];
-    for (name, value) in expected {
-        assert_eq!(field(&outcome, name), value, "github.{name}");
-    }
+    expect_fields(&outcome, &expected);
 }
 
 #[test]
@@ -408,9 +414,7 @@ fn github_fields_come_from_gitlab_variables_under_githubs_names() {
         ("workspace", "/builds/group/sub/site"),
         ("job", "main"),
     ];
-    for (name, value) in expected {
-        assert_eq!(field(&outcome, name), value, "github.{name}");
-    }
+    expect_fields(&outcome, &expected);
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -466,9 +470,7 @@ fn run_locally_github_fields_come_from_the_git_repository() {
         ("workspace", workspace.as_str()),
         ("job", "main"),
     ];
-    for (name, value) in expected {
-        assert_eq!(field(&outcome, name), value, "github.{name}");
-    }
+    expect_fields(&outcome, &expected);
     // Packed refs and a detached HEAD are read too.
     git(dir, &["pack-refs", "--all"]);
     git(dir, &["checkout", "-q", "--detach"]);
