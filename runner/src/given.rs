@@ -37,6 +37,9 @@ pub const GITHUB_FIELDS: [(&str, &str, &str); 12] = [
     ("job", "", ""),
 ];
 
+/// The `runner` fields gantry fills.
+pub const RUNNER_FIELDS: [&str; 4] = ["os", "arch", "name", "temp"];
+
 /// Which CI, if any, the run is hosted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Host {
@@ -324,6 +327,13 @@ mod tests {
     #[test]
     fn runner_spells_os_and_arch_as_github_does() {
         let fields = runner_fields(&env_of(&[]), Path::new("/tmp/x"));
+        // The plan lets expressions read exactly these.
+        assert!(
+            fields.keys().map(String::as_str).eq(RUNNER_FIELDS
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>())
+        );
         assert!(["Linux", "macOS", "Windows"].contains(&fields["os"].as_str()));
         assert!(
             fields["arch"]

@@ -1243,7 +1243,15 @@ impl Resolver<'_> {
             let unavailable =
                 |context: &str| format!("the `{context}` context is not available in {place}");
             match context.to_ascii_lowercase().as_str() {
-                "env" | "job" | "gantry" | "vars" | "github" | "runner" => {}
+                "env" | "job" | "gantry" | "vars" => {}
+                "github" => {
+                    let fields = crate::given::GITHUB_FIELDS.map(|(field, ..)| field);
+                    self.check_field(location, "github", path.get(1), &fields);
+                }
+                "runner" => {
+                    let fields = crate::given::RUNNER_FIELDS;
+                    self.check_field(location, "runner", path.get(1), &fields);
+                }
                 "inputs" => self.check_input(location, path.get(1)),
                 "steps" => match &scope.steps {
                     None => {
@@ -1355,6 +1363,33 @@ impl Resolver<'_> {
 }
 
 impl Resolver<'_> {
+    /// `github.X` and `runner.X` must name a field gantry fills: GitHub has
+    /// more (`github.event`, `github.token`, …), and one of those would
+    /// always read as empty here.
+    fn check_field(
+        &mut self,
+        location: Location,
+        context: &str,
+        field: Option<&String>,
+        fields: &[&str],
+    ) {
+        let Some(field) = field else {
+            return;
+        };
+        if fields.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            return;
+        }
+        let hint = match did_you_mean(field, fields.iter().copied()) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None => format!("gantry fills: {}", fields.join(", ")),
+        };
+        self.error(
+            location,
+            format!("`{context}.{field}` is not a field gantry fills"),
+        )
+        .hint = Some(hint);
+    }
+
     /// `inputs.NAME` must name a declared input: any other name would
     /// always read as empty.
     fn check_input(&mut self, location: Location, name: Option<&String>) {

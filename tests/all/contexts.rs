@@ -177,7 +177,7 @@ fn malformed_declarations_are_located_manifest_errors() {
 
 #[test]
 fn undeclared_inputs_and_unknown_contexts_are_plan_time_errors() {
-    let cases: [(&str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &[&str]); 6] = [
         (
             INPUTS,
             "${{ inputs.versoin }}",
@@ -192,6 +192,22 @@ fn undeclared_inputs_and_unknown_contexts_are_plan_time_errors() {
             &[
                 "`inputs.version` is not a declared input",
                 "declare it under the top-level `inputs:`",
+            ],
+        ),
+        (
+            "",
+            "${{ github.event.inputs.version }}",
+            &[
+                "`github.event` is not a field gantry fills",
+                "gantry fills: sha, ref, ref_name, repository, run_id, run_number, run_attempt, actor, event_name, server_url, workspace, job",
+            ],
+        ),
+        (
+            "",
+            "${{ runner.tmp }}",
+            &[
+                "`runner.tmp` is not a field gantry fills",
+                "did you mean `temp`?",
             ],
         ),
         (
