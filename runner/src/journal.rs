@@ -73,6 +73,13 @@ pub enum Entry {
         /// hooks trust too when run later.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ca_file: Option<PathBuf>,
+        /// The pipeline's inputs as the run had them (given or default),
+        /// typed, so a later look at the run sees the values it used.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        inputs: BTreeMap<String, serde_json::Value>,
+        /// The configuration variables (`vars`) it was given; not secrets.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        vars: BTreeMap<String, String>,
     },
     JobStarted {
         job: String,

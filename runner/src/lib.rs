@@ -18,7 +18,10 @@
 //!   from writing them; [`journal`] is a run's durable record, [`runs`]
 //!   the run folders of a state folder, [`artifacts`] the content-addressed
 //!   store, and [`run_lock`] keeps one run at a time per state folder;
-//! - [`secrets`] gathers a run's secrets; [`lint`] warns about manifests
+//! - [`secrets`] gathers a run's secrets; [`inputs`] checks the pipeline's
+//!   declared inputs and the values given them, [`vars`] gathers its
+//!   configuration variables, and [`given`] (with [`git`]) what the host
+//!   and its CI say (`github`, `runner`); [`lint`] warns about manifests
 //!   that run but likely do not do what was meant;
 //! - [`fsutil`] opens and writes files carefully (atomically, never
 //!   following a link a step could have planted), and [`digest`] writes
@@ -39,7 +42,10 @@ pub mod exit;
 pub mod export;
 pub mod expr;
 pub mod fsutil;
+pub mod git;
+pub mod given;
 pub mod handoff;
+pub mod inputs;
 pub mod journal;
 pub mod lint;
 pub mod manifest;
@@ -53,3 +59,4 @@ pub mod sandbox;
 pub mod secrets;
 pub mod signature;
 pub mod state;
+pub mod vars;

@@ -39,8 +39,9 @@ pub const MAX_MATRIX_COMBINATIONS: usize = 256;
 /// The most attempts a step may ask for.
 const MAX_ATTEMPTS: u32 = 10;
 /// The contexts an expression may read.
-const CONTEXTS: [&str; 8] = [
-    "env", "steps", "needs", "matrix", "strategy", "secrets", "job", "gantry",
+const CONTEXTS: [&str; 12] = [
+    "env", "steps", "needs", "matrix", "strategy", "secrets", "job", "gantry", "inputs", "vars",
+    "github", "runner",
 ];
 /// Guest paths that gantry itself mounts.
 const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/gantry"];
@@ -62,6 +63,11 @@ pub struct Plan {
     /// Jobs in execution order: each after the jobs it needs, otherwise in
     /// file order.
     pub jobs: Vec<JobPlan>,
+    /// The declared `inputs:`, in the order written.
+    pub inputs: Vec<crate::inputs::InputDecl>,
+    /// What the command line and the host give the run (input values,
+    /// vars, `github`, `runner`): empty until the command fills it.
+    pub given: crate::given::Given,
 }
 
 impl Plan {
@@ -360,6 +366,8 @@ impl Resolver<'_> {
             .collect();
         self.check_downloads(&jobs);
         self.check_matrix_uploads(&jobs);
+        let (inputs, input_errors) = crate::inputs::declarations(self.loaded);
+        self.errors.extend(input_errors);
         let ca_file = manifest.ca_file.as_ref().map(|ca| {
             let path = crate::state::normalize(&self.loaded.root.join(&ca.value));
             if !path.is_file() {
@@ -379,6 +387,8 @@ impl Resolver<'_> {
             env,
             plugins,
             jobs,
+            inputs,
+            given: crate::given::Given::default(),
         }
     }
 
@@ -1236,7 +1246,16 @@ impl Resolver<'_> {
             let unavailable =
                 |context: &str| format!("the `{context}` context is not available in {place}");
             match context.to_ascii_lowercase().as_str() {
-                "env" | "job" | "gantry" => {}
+                "env" | "job" | "gantry" | "vars" => {}
+                "github" => {
+                    let fields = crate::given::GITHUB_FIELDS.map(|(field, ..)| field);
+                    self.check_field(location, "github", path.get(1), &fields);
+                }
+                "runner" => {
+                    let fields = crate::given::RUNNER_FIELDS;
+                    self.check_field(location, "runner", path.get(1), &fields);
+                }
+                "inputs" => self.check_input(location, path.get(1)),
                 "steps" => match &scope.steps {
                     None => {
                         self.error(location, unavailable("steps"));
@@ -1343,6 +1362,58 @@ impl Resolver<'_> {
                 }
             }
         }
+    }
+}
+
+impl Resolver<'_> {
+    /// `github.X` and `runner.X` must name a field gantry fills: GitHub has
+    /// more (`github.event`, `github.token`, …), and one of those would
+    /// always read as empty here.
+    fn check_field(
+        &mut self,
+        location: Location,
+        context: &str,
+        field: Option<&String>,
+        fields: &[&str],
+    ) {
+        let Some(field) = field else {
+            return;
+        };
+        if fields.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            return;
+        }
+        let hint = match did_you_mean(field, fields.iter().copied()) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None => format!("gantry fills: {}", fields.join(", ")),
+        };
+        self.error(
+            location,
+            format!("`{context}.{field}` is not a field gantry fills"),
+        )
+        .hint = Some(hint);
+    }
+
+    /// `inputs.NAME` must name a declared input: any other name would
+    /// always read as empty.
+    fn check_input(&mut self, location: Location, name: Option<&String>) {
+        let Some(name) = name else {
+            return;
+        };
+        let declared = crate::inputs::declared_names(self.loaded);
+        if declared.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        let hint = match did_you_mean(name, declared.iter().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None if declared.is_empty() => {
+                format!(
+                    "declare it under the top-level `inputs:`, e.g. `inputs: {{ {name}: {{ type: string }} }}`"
+                )
+            }
+            None => format!("the declared inputs are: {}", declared.join(", ")),
+        };
+        self.error(location, format!("`inputs.{name}` is not a declared input"))
+            .hint = Some(hint);
     }
 }
 

@@ -97,7 +97,9 @@ fn check_value(name: &str, value: &str) -> Result<(), String> {
     ))
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+/// Secret and variable names: letters, digits and `_`, not starting with
+/// a digit.
+pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -106,7 +108,7 @@ fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid secret name (letters, digits and `_`, not starting with a digit)"
+            "`{name}` is not a valid name (letters, digits and `_`, not starting with a digit)"
         ))
     }
 }

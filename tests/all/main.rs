@@ -6,6 +6,7 @@ mod attest;
 mod cache;
 mod ci_hosts;
 mod components;
+mod contexts;
 mod crash;
 mod export;
 mod first_party;

@@ -618,8 +618,9 @@ fn temporary_folders_of_killed_runs_are_swept_and_saved_state_kept_for_resume() 
     assert!(!step_folders.is_empty(), "{:?}", leftovers());
 
     let gc = project.gantry_with_env(&["gc", "--keep", "5"], &[("TMPDIR", tmpdir)]);
+    // The other run's artifact folder, and the killed run's `runner.temp`.
     gc.expect_code(0)
-        .stdout_has("removed 1 folder left in")
+        .stdout_has("removed 2 folders left in")
         .stdout_has("by killed runs")
         .stdout_has("kept 1 step folder");
     assert!(!dead.exists());

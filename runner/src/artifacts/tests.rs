@@ -683,6 +683,8 @@ fn gc_keeps_a_run_that_still_needs_resume() {
         manifest: "gantry.yml".into(),
         root: None,
         ca_file: None,
+        inputs: Default::default(),
+        vars: Default::default(),
     };
     let finished = || Entry::RunFinished {
         status: "failure".into(),

@@ -253,6 +253,10 @@ fn compensate(mode: Mode, wanted: Option<&str>, args: &CompensateArgs) -> Result
             .plugins
             .insert(unloadable.alias, Err(unloadable.reason));
     }
+    if let Some(given) = super::given::recorded_in(&records) {
+        // The hooks run with what their steps were given, recorded then.
+        outln!("gantry: run `{run_id}` was given {given}");
+    }
     let announce = format!(
         "gantry: rolling back run `{run_id}` ({reason}): {} to run",
         crate::display::plural(compensation.pending.len(), "hook")

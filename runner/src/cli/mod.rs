@@ -10,6 +10,7 @@ mod compensate;
 mod console;
 mod export;
 mod gc;
+mod given;
 mod inspect;
 mod lock;
 mod new;

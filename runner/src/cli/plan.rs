@@ -22,6 +22,9 @@ pub struct PlanCommand {
     /// Only this job and the jobs it needs
     #[arg(long, value_name = "ID")]
     job: Option<String>,
+    /// The inputs and variables the run would be given, checked and shown
+    #[command(flatten)]
+    given: super::given::GivenArgs,
 }
 
 impl PlanCommand {
@@ -35,6 +38,9 @@ impl PlanCommand {
         {
             print_error(message);
             return Exit::Invalid;
+        }
+        if let Err(exit) = self.given.apply(&mut plan, false) {
+            return exit;
         }
         out!(
             "{}",
@@ -64,6 +70,7 @@ pub fn describe(plan: &Plan, pin: impl Fn(&str) -> String) -> String {
             pin(alias)
         ));
     }
+    out.push_str(&super::given::describe(plan));
     for job in &plan.jobs {
         out.push_str(&format!("\njob {}", job.id));
         if job.name != job.id {

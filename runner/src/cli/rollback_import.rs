@@ -125,6 +125,8 @@ pub(super) fn compensate_imported(
             manifest: plan.manifest_path.clone(),
             root: Some(plan.root.clone()),
             ca_file: plan.ca_file.clone(),
+            inputs: Default::default(),
+            vars: Default::default(),
         },
     )?;
     for bundle in &bundles {

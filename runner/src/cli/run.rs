@@ -60,6 +60,8 @@ pub struct RunCommand {
     artifact_limit: u64,
     #[command(flatten)]
     secrets: SecretArgs,
+    #[command(flatten)]
+    given: super::given::GivenArgs,
     /// The most one step may print, in bytes; past it the step fails
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTPUT_LIMIT)]
     output_limit: usize,
@@ -97,6 +99,9 @@ impl RunCommand {
 
     fn run(self) -> Result<Exit, Exit> {
         let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        // Inputs are checked before anything else can start; the folder of
+        // `runner.temp` lives as long as the run.
+        let _runner_temp = self.given.for_run(&mut plan)?;
         let invalid = |message: String| {
             print_error(message);
             Exit::Invalid

@@ -30,6 +30,10 @@ pub struct ValidateCommand {
     /// that none of them provides is warned about
     #[command(flatten)]
     secrets: SecretArgs,
+    /// The inputs and variables `gantry run` will be given, checked and
+    /// shown
+    #[command(flatten)]
+    given: super::given::GivenArgs,
 }
 
 impl ValidateCommand {
@@ -38,6 +42,9 @@ impl ValidateCommand {
             Ok(plan) => plan,
             Err(exit) => return exit,
         };
+        if let Err(exit) = self.given.apply(&mut plan, false) {
+            return exit;
+        }
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.
         let verified = LockFile::read(&LockFile::path_in(&plan.root))
@@ -99,6 +106,9 @@ impl ValidateCommand {
                 ""
             }
         );
+        for line in super::given::describe(&plan).lines() {
+            outln!("  {line}");
+        }
         // What the pipeline may reach is worth seeing at review time.
         for job in &plan.jobs {
             for step in job.steps.iter().filter(|s| !s.grants.network.is_empty()) {

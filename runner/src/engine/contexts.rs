@@ -1,5 +1,7 @@
 //! The contexts `${{ }}` expressions read: `env`, `steps`, `needs`,
-//! `matrix`, `strategy`, `secrets`, `job` and `gantry`.
+//! `matrix`, `strategy`, `secrets`, `job`, `gantry`, and what the run is
+//! given from outside the manifest ([`crate::given`]): `inputs`, `vars`,
+//! `github` and `runner`.
 //!
 //! Which contexts exist where is checked when the plan is made; here each
 //! is filled with what the run knows at the moment of evaluation.
@@ -112,6 +114,33 @@ impl<'a> ContextsBuilder<'a> {
             gantry.insert("job".into(), Value::from(job));
         }
         contexts.insert("gantry", Value::Object(gantry));
+        let given = &self.plan.given;
+        contexts.insert(
+            "inputs",
+            Value::Object(given.inputs.clone().into_iter().collect()),
+        );
+        // Not secrets: never masked, readable everywhere.
+        contexts.insert(
+            "vars",
+            Value::Object(
+                given
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+                    .collect(),
+            ),
+        );
+        contexts.insert("github", given.github_context(self.run_id, self.job));
+        contexts.insert(
+            "runner",
+            Value::Object(
+                given
+                    .runner
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+            ),
+        );
         if let Some(status) = self.job_status {
             let job = BTreeMap::from([("status".to_owned(), Value::from(status.as_str()))]);
             contexts.insert("job", Value::Object(job));

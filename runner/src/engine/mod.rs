@@ -321,12 +321,15 @@ pub async fn run(
         journal_failed: AtomicBool::new(false),
         pipeline_env: BTreeMap::new(),
     };
+    let (inputs, vars) = plan.given.recorded(|text| shared.mask(text));
     shared.record(Entry::RunStarted {
         run_id: run_id.clone(),
         pipeline: plan.name.clone(),
         manifest: plan.manifest_path.clone(),
         root: Some(plan.root.clone()),
         ca_file: plan.ca_file.clone(),
+        inputs,
+        vars,
     });
     let contexts = shared.contexts().build();
     let status = JobStatus {

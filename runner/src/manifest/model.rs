@@ -33,6 +33,49 @@ pub struct Manifest {
     #[serde(default, rename = "ca-file")]
     #[schemars(with = "Option<String>")]
     pub ca_file: Option<Spanned<String>>,
+    /// The pipeline's inputs, as `workflow_dispatch` declares them, given
+    /// with `gantry run --input NAME=VALUE` and read as `${{ inputs.NAME }}`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, InputSpec>")]
+    pub inputs: IndexMap<Spanned<String>, InputSpec>,
+}
+
+/// One entry of the top-level `inputs:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// What the value is [default: string].
+    #[serde(default, rename = "type")]
+    #[schemars(with = "Option<InputType>")]
+    pub kind: Option<Spanned<InputType>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub description: Option<Spanned<String>>,
+    /// Whether `gantry run` refuses to start without it.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub required: Option<Spanned<bool>>,
+    /// The value when none is given.
+    #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
+    pub default: Option<Spanned<Scalar>>,
+    /// The values a `choice` input may take.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Scalar>>")]
+    pub options: Option<Spanned<Vec<Spanned<Scalar>>>>,
+}
+
+/// `type:` of an input, spelled as in `workflow_dispatch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    String,
+    Boolean,
+    Number,
+    Choice,
+    /// Accepted by the parser so that a workflow's `environment` input gets
+    /// a clear error: gantry has no deployment environments.
+    Environment,
 }
 
 /// One entry of `plugins`: where the module is and, optionally, its pin.

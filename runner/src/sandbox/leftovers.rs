@@ -1,7 +1,8 @@
 //! Temporary folders a killed runner left behind, and sweeping them.
 //!
-//! Each step's private folder (`gantry-step-…`) and artifact mounts
-//! (`gantry-artifacts-…`) live in the temporary folder and are removed when
+//! Each step's private folder (`gantry-step-…`), artifact mounts
+//! (`gantry-artifacts-…`) and each run's `runner.temp` folder
+//! (`gantry-runner-temp-…`) live in the temporary folder and are removed when
 //! the runner is done with them; a runner killed with SIGKILL never is.
 //! Their names carry the pid of the runner that made them, so a later
 //! `gantry gc` can remove those whose runner is gone. A step folder whose
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub const STEP_FOLDER: &str = "gantry-step-";
 /// The name prefix of a step's artifact mounts.
 pub const ARTIFACTS_FOLDER: &str = "gantry-artifacts-";
+/// The name prefix of a run's `runner.temp` folder.
+pub const RUNNER_TEMP_FOLDER: &str = "gantry-runner-temp-";
 
 /// The prefix for a new temporary folder of `kind` made by this process:
 /// `gantry-step-<pid>-`.
@@ -82,7 +85,7 @@ pub fn remove_read_step_folder(state_file: &Path) {
 
 /// The kind and the owner's pid of a folder named by [`owned_prefix`].
 fn owner(name: &str) -> Option<(&'static str, i32)> {
-    let (kind, rest) = [STEP_FOLDER, ARTIFACTS_FOLDER]
+    let (kind, rest) = [STEP_FOLDER, ARTIFACTS_FOLDER, RUNNER_TEMP_FOLDER]
         .into_iter()
         .find_map(|kind| name.strip_prefix(kind).map(|rest| (kind, rest)))?;
     let (pid, _) = rest.split_once('-')?;
@@ -115,6 +118,10 @@ mod tests {
     fn owners_are_read_from_folder_names() {
         assert_eq!(owner("gantry-step-123-abc"), Some((STEP_FOLDER, 123)));
         assert_eq!(owner("gantry-artifacts-9-x1"), Some((ARTIFACTS_FOLDER, 9)));
+        assert_eq!(
+            owner("gantry-runner-temp-77-q"),
+            Some((RUNNER_TEMP_FOLDER, 77))
+        );
         assert_eq!(owner("gantry-step-abc"), None, "older names have no owner");
         assert_eq!(owner("gantry-step-0-a"), None);
         assert_eq!(owner("other-123-a"), None);
