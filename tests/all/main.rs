@@ -8,6 +8,7 @@ mod components;
 mod crash;
 mod export;
 mod first_party;
+mod groups;
 mod handoff;
 mod hostile;
 mod http_plugin;
