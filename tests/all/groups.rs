@@ -133,6 +133,17 @@ fn a_group_takes_inputs_gives_outputs_and_nests_in_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("publish / inner / echo"), "{xml}");
 
+    // The CI formats put the group's steps, named by its path, between
+    // the group's start and its verdict.
+    for format in ["github", "gitlab"] {
+        let ci = project.gantry(&["run", "--format", format]);
+        ci.expect_code(0)
+            .stdout_has("main / publish [./steps/publish.yml]: step group started")
+            .stdout_has("main / publish / inner / echo [probe]")
+            .stdout_has("gantry: main / publish: ok")
+            .stdout_lacks("did not finish");
+    }
+
     // `gantry plan` shows the group's steps under it.
     let plan = project.gantry(&["plan"]);
     plan.expect_code(0)
@@ -357,4 +368,35 @@ fn a_group_may_pin_its_own_plugins() {
         .stdout_has("message: hi");
     project.write("g.yml", group(&"0".repeat(64)));
     project.gantry(&["run"]).expect_code(3);
+    // Unpinned in the group file: `gantry lock` pins it in gantry.lock,
+    // under the group's qualified alias.
+    project.write(
+        "g.yml",
+        group(&sha).replace(&format!("    sha256: {sha}\n"), ""),
+    );
+    project.gantry(&["run"]).expect_code(3);
+    project.gantry(&["lock"]).expect_code(0);
+    let lock = std::fs::read_to_string(project.path().join("gantry.lock")).unwrap();
+    assert!(lock.contains("g.yml:own"), "{lock}");
+    project
+        .gantry(&["run"])
+        .expect_code(0)
+        .stdout_has("message: hi");
+}
+
+#[test]
+fn a_group_file_linked_from_outside_the_folder_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("g.yml"),
+        "name: G\nsteps:\n  - uses: probe\n    with: { action: echo, message: secret-outside }\n",
+    )
+    .unwrap();
+    let project = project("      - uses: ./g.yml\n", &[]);
+    std::os::unix::fs::symlink(outside.path().join("g.yml"), project.path().join("g.yml")).unwrap();
+    project
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("outside the manifest's folder")
+        .stderr_lacks("secret-outside");
 }
