@@ -6,6 +6,8 @@
 
 use gantry_tests::{Outcome, Project, probe_pipeline};
 
+use crate::rollback::log;
+
 /// A project with the probe as `probe.wasm`, `steps` as the manifest's one
 /// job, and each `(path, text)` of `files` written beside it.
 fn project(steps: &str, files: &[(&str, &str)]) -> Project {
@@ -16,14 +18,6 @@ fn project(steps: &str, files: &[(&str, &str)]) -> Project {
         project.write(path, text);
     }
     project
-}
-
-fn log(project: &Project) -> Vec<String> {
-    std::fs::read_to_string(project.path().join("log.txt"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 fn events(outcome: &Outcome) -> Vec<serde_json::Value> {
