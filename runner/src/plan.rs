@@ -357,6 +357,22 @@ impl Resolver<'_> {
             .unwrap_or((&self.loaded.path, &self.loaded.source))
     }
 
+    /// An error at `location` in the file `step` is written in: the
+    /// manifest, or its step group's file.
+    fn step_error(
+        &mut self,
+        step: &StepPlan,
+        location: Location,
+        message: impl Into<String>,
+    ) -> &mut ManifestError {
+        let Some(call) = &step.group else {
+            return self.error(location, message);
+        };
+        let error = ManifestError::at(&call.file, &call.source, location, message);
+        self.errors.push(error);
+        self.errors.last_mut().expect("just pushed")
+    }
+
     fn error(&mut self, location: Location, message: impl Into<String>) -> &mut ManifestError {
         let (file, source) = self.current_file();
         let error = ManifestError::at(file, source, location, message);
@@ -412,7 +428,8 @@ impl Resolver<'_> {
         for job in jobs.iter().filter(|job| job.matrix.len() > 1) {
             for step in &job.steps {
                 for name in &step.artifacts.upload {
-                    self.error(
+                    self.step_error(
+                        step,
                         step.artifacts.location,
                         format!(
                             "the {} instances of matrix job `{}` would each upload artifact `{name}`, replacing each other's",
@@ -435,7 +452,8 @@ impl Resolver<'_> {
         for step in steps() {
             for name in &step.artifacts.download {
                 if !uploaded.contains(&name) {
-                    self.error(
+                    self.step_error(
+                        step,
                         step.artifacts.location,
                         format!("artifact `{name}` is downloaded but no step uploads it"),
                     )

@@ -292,7 +292,7 @@ type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn group_mistakes_stop_the_run_before_it_starts() {
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         (
             "      - uses: ./a.yml\n",
             &[
@@ -333,6 +333,14 @@ fn group_mistakes_stop_the_run_before_it_starts() {
                 "name: G\nsteps:\n  - uses: probe\n    with: { action: echo, message: '${{ inputs.nope }}' }\n",
             )],
             "g.yml:4:",
+        ),
+        (
+            "      - uses: ./g.yml\n",
+            &[(
+                "g.yml",
+                "name: G\nsteps:\n  - uses: probe\n    with: { action: echo, message: hi }\n    artifacts: { download: [nowhere] }\n",
+            )],
+            "g.yml:5:16: artifact `nowhere` is downloaded but no step uploads it",
         ),
     ];
     for (steps, files, expected) in cases {
