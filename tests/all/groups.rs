@@ -141,6 +141,8 @@ fn a_group_takes_inputs_gives_outputs_and_nests_in_reports() {
     // `gantry plan` shows the group's steps under it.
     let plan = project.gantry(&["plan"]);
     plan.expect_code(0)
+        .stdout_has("group publish: ./steps/publish.yml (steps/publish.yml), its steps follow")
+        .stdout_has("group publish / inner: ./steps/inner.yml (steps/inner.yml)")
         .stdout_has("publish / Say")
         .stdout_has("publish / inner / echo");
 }
