@@ -19,6 +19,9 @@ use crate::manifest::model::{self, Access, Scalar};
 use crate::manifest::{LoadedManifest, ManifestError, ManifestErrors, did_you_mean};
 use crate::network::NetworkGrant;
 
+mod groups;
+pub use groups::GroupCall;
+
 /// Default wall-clock limit of a step, as in GitHub Actions (360 minutes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(360 * 60);
 /// Default cap on a step's linear memory.
@@ -197,6 +200,14 @@ pub struct StepPlan {
     pub artifacts: StepArtifacts,
     /// Its compensation hook, if it declares one.
     pub rollback: Option<RollbackPlan>,
+    /// The innermost step group this step runs in, when it comes from a
+    /// group file (`uses: ./steps/publish.yml`); the job's steps list every
+    /// group's steps in place, each pointing at its call.
+    pub group: Option<std::sync::Arc<GroupCall>>,
+    /// Inside a group: the step's path from the job, `publish/upload`
+    /// (each level the call's id, else `step-N`), naming it in reports and
+    /// the journal.
+    pub path: Option<String>,
 }
 
 /// The artifacts a step uploads and downloads.
@@ -328,6 +339,7 @@ pub fn resolve(loaded: &LoadedManifest) -> Result<Plan, ManifestErrors> {
     let mut resolver = Resolver {
         loaded,
         errors: Vec::new(),
+        groups: groups::GroupFiles::default(),
     };
     let plan = resolver.plan();
     if resolver.errors.is_empty() {
@@ -340,18 +352,45 @@ pub fn resolve(loaded: &LoadedManifest) -> Result<Plan, ManifestErrors> {
 struct Resolver<'a> {
     loaded: &'a LoadedManifest,
     errors: Vec<ManifestError>,
+    /// The step group files read so far, and the one being resolved.
+    groups: groups::GroupFiles,
 }
 
 impl Resolver<'_> {
+    /// The file whose locations errors point into now: the manifest, or
+    /// the step group file being resolved.
+    fn current_file(&self) -> (&Path, &str) {
+        self.groups
+            .current()
+            .unwrap_or((&self.loaded.path, &self.loaded.source))
+    }
+
+    /// An error at `location` in the file `step` is written in: the
+    /// manifest, or its step group's file.
+    fn step_error(
+        &mut self,
+        step: &StepPlan,
+        location: Location,
+        message: impl Into<String>,
+    ) -> &mut ManifestError {
+        let Some(call) = &step.group else {
+            return self.error(location, message);
+        };
+        let error = ManifestError::at(&call.file, &call.source, location, message);
+        self.errors.push(error);
+        self.errors.last_mut().expect("just pushed")
+    }
+
     fn error(&mut self, location: Location, message: impl Into<String>) -> &mut ManifestError {
-        let error = ManifestError::at(&self.loaded.path, &self.loaded.source, location, message);
+        let (file, source) = self.current_file();
+        let error = ManifestError::at(file, source, location, message);
         self.errors.push(error);
         self.errors.last_mut().expect("just pushed")
     }
 
     fn plan(&mut self) -> Plan {
         let manifest = &self.loaded.manifest;
-        let plugins = self.plugins();
+        let mut plugins = self.plugins();
         let env = self.env_block(&manifest.env, &Scope::pipeline());
         let order = self.job_order();
         let jobs: Vec<JobPlan> = order
@@ -364,6 +403,7 @@ impl Resolver<'_> {
                 self.job(id, job, &plugins)
             })
             .collect();
+        plugins.extend(self.groups.take_plugins());
         self.check_downloads(&jobs);
         self.check_matrix_uploads(&jobs);
         let (inputs, input_errors) = crate::inputs::declarations(self.loaded);
@@ -400,7 +440,8 @@ impl Resolver<'_> {
         for job in jobs.iter().filter(|job| job.matrix.len() > 1) {
             for step in &job.steps {
                 for name in &step.artifacts.upload {
-                    self.error(
+                    self.step_error(
+                        step,
                         step.artifacts.location,
                         format!(
                             "the {} instances of matrix job `{}` would each upload artifact `{name}`, replacing each other's",
@@ -423,7 +464,8 @@ impl Resolver<'_> {
         for step in steps() {
             for name in &step.artifacts.download {
                 if !uploaded.contains(&name) {
-                    self.error(
+                    self.step_error(
+                        step,
                         step.artifacts.location,
                         format!("artifact `{name}` is downloaded but no step uploads it"),
                     )
@@ -438,53 +480,56 @@ impl Resolver<'_> {
     fn plugins(&mut self) -> IndexMap<String, PluginRef> {
         let mut plugins = IndexMap::new();
         for (alias, spec) in &self.loaded.manifest.plugins {
-            if !is_identifier(&alias.value) {
-                self.error(
-                    alias.referenced,
-                    format!("invalid plugin alias `{}`", alias.value),
-                )
-                .hint = Some("use letters, digits, `-` and `_`".into());
-            }
-            let path = self.plugin_path(&alias.value, &spec.source);
-            let inline_sha256 = spec.sha256.as_ref().and_then(|pin| {
-                if is_sha256_hex(&pin.value) {
-                    Some(pin.value.clone())
-                } else {
-                    self.error(
-                        pin.referenced,
-                        format!("malformed sha256 `{}` for plugin `{}`", pin.value, alias.value),
-                    )
-                    .hint = Some(
-                        "a pin is 64 lowercase hex digits; remove it and run `gantry lock` to compute it"
-                            .into(),
-                    );
-                    None
-                }
-            });
-            let signature = spec.verify.as_ref().and_then(|verify| {
-                let root = self.loaded.root.clone();
-                let within = |written: &str| within_root(&root, written);
-                crate::signature::policy::resolve(&alias.value, verify, &within)
-                    .map_err(|errors| {
-                        for error in errors {
-                            self.error(error.location, error.message).hint = error.hint;
-                        }
-                    })
-                    .ok()
-            });
-            plugins.insert(
-                alias.value.clone(),
-                PluginRef {
-                    alias: alias.value.clone(),
-                    source: spec.source.value.clone(),
-                    path: path.unwrap_or_default(),
-                    inline_sha256,
-                    compile_limits: self.compile_limits(spec.limits.as_ref()),
-                    signature,
-                },
-            );
+            plugins.insert(alias.value.clone(), self.plugin_ref(alias, spec));
         }
         plugins
+    }
+
+    /// One entry of a `plugins:` block (the manifest's or a step group's),
+    /// checked: its alias, its path inside the folder, its pin's shape.
+    fn plugin_ref(&mut self, alias: &Spanned<String>, spec: &model::PluginSpec) -> PluginRef {
+        if !is_identifier(&alias.value) {
+            self.error(
+                alias.referenced,
+                format!("invalid plugin alias `{}`", alias.value),
+            )
+            .hint = Some("use letters, digits, `-` and `_`".into());
+        }
+        let path = self.plugin_path(&alias.value, &spec.source);
+        let inline_sha256 = spec.sha256.as_ref().and_then(|pin| {
+            if is_sha256_hex(&pin.value) {
+                Some(pin.value.clone())
+            } else {
+                self.error(
+                    pin.referenced,
+                    format!("malformed sha256 `{}` for plugin `{}`", pin.value, alias.value),
+                )
+                .hint = Some(
+                    "a pin is 64 lowercase hex digits; remove it and run `gantry lock` to compute it"
+                        .into(),
+                );
+                None
+            }
+        });
+        let signature = spec.verify.as_ref().and_then(|verify| {
+            let root = self.loaded.root.clone();
+            let within = |written: &str| within_root(&root, written);
+            crate::signature::policy::resolve(&alias.value, verify, &within)
+                .map_err(|errors| {
+                    for error in errors {
+                        self.error(error.location, error.message).hint = error.hint;
+                    }
+                })
+                .ok()
+        });
+        PluginRef {
+            alias: alias.value.clone(),
+            source: spec.source.value.clone(),
+            path: path.unwrap_or_default(),
+            inline_sha256,
+            compile_limits: self.compile_limits(spec.limits.as_ref()),
+            signature,
+        }
     }
 
     /// A plugin's compile limits: the defaults, each raised (or lowered)
@@ -675,6 +720,7 @@ impl Resolver<'_> {
             matrix_keys,
             job_outputs,
             secrets: false,
+            group_inputs: None,
             place: "a job's `env`",
         };
         let env = self.env_block(&job.env, &job_scope);
@@ -695,9 +741,14 @@ impl Resolver<'_> {
                 place: "a step",
                 ..job_scope.clone()
             };
-            let mut planned = self.step(step, plugins, &scope);
-            planned.number = steps.len() + 1;
-            steps.push(planned);
+            if crate::manifest::group::is_group_reference(&step.uses.value) {
+                // The group's steps join the job's list in place.
+                self.group_call(step, plugins, &scope, None, &mut steps);
+            } else {
+                let mut planned = self.step(step, plugins, &scope);
+                planned.number = groups::next_number(&steps);
+                steps.push(planned);
+            }
             if let Some(step_id) = &step.id {
                 if earlier_ids.contains(&step_id.value) {
                     self.error(
@@ -819,7 +870,9 @@ impl Resolver<'_> {
             self.error(id.referenced, format!("invalid step id `{}`", id.value))
                 .hint = Some("a step id uses only letters, digits, `-` and `_`".into());
         }
-        self.plugin_alias(&step.uses, plugins);
+        if !crate::manifest::group::is_group_reference(&step.uses.value) {
+            self.plugin_alias(&step.uses, plugins);
+        }
         let artifacts = step.artifacts.as_ref().map_or_else(
             || StepArtifacts {
                 upload: Vec::new(),
@@ -945,6 +998,8 @@ impl Resolver<'_> {
             retry,
             artifacts,
             rollback,
+            group: None,
+            path: None,
         }
     }
 
@@ -1210,9 +1265,10 @@ impl Resolver<'_> {
 
     fn expr_error(&mut self, location: Location, error: &expr::ExprError) {
         let column_shift = error.offset + self.quote_width(location);
+        let (file, source) = self.current_file();
         let error = ManifestError::at(
-            &self.loaded.path,
-            &self.loaded.source,
+            file,
+            source,
             location,
             format!("in an expression: {}", error.message),
         )
@@ -1223,8 +1279,8 @@ impl Resolver<'_> {
     /// 1 when the scalar at `location` is quoted, so columns inside it line up.
     fn quote_width(&self, location: Location) -> usize {
         let line = self
-            .loaded
-            .source
+            .current_file()
+            .1
             .lines()
             .nth((location.line() as usize).saturating_sub(1));
         let first = line.and_then(|l| {
@@ -1254,6 +1310,11 @@ impl Resolver<'_> {
                 "runner" => {
                     let fields = crate::given::RUNNER_FIELDS;
                     self.check_field(location, "runner", path.get(1), &fields);
+                }
+                // Inside a step group, `inputs` are the group's (see
+                // `plan::groups`); elsewhere the pipeline's (`check_input`).
+                "inputs" if scope.group_inputs.is_some() => {
+                    self.group_input_reference(location, path, scope);
                 }
                 "inputs" => self.check_input(location, path.get(1)),
                 "steps" => match &scope.steps {
@@ -1434,6 +1495,9 @@ struct Scope {
     /// must name one of J's.
     job_outputs: BTreeMap<String, Vec<String>>,
     secrets: bool,
+    /// Inside a step group: the inputs the group declares, which `inputs`
+    /// means there. `None` outside groups.
+    group_inputs: Option<Vec<String>>,
     /// Where the expression is, for messages.
     place: &'static str,
 }
@@ -1447,6 +1511,7 @@ impl Scope {
             matrix_keys: Vec::new(),
             job_outputs: BTreeMap::new(),
             secrets: false,
+            group_inputs: None,
             place: "the pipeline's `env`",
         }
     }

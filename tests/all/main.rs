@@ -10,6 +10,7 @@ mod contexts;
 mod crash;
 mod export;
 mod first_party;
+mod groups;
 mod handoff;
 mod hostile;
 mod http_plugin;

@@ -23,7 +23,8 @@ fn project(steps: &str) -> Project {
     project
 }
 
-fn log(project: &Project) -> Vec<String> {
+/// The lines the probe's `record` action wrote to `log.txt`.
+pub(crate) fn log(project: &Project) -> Vec<String> {
     std::fs::read_to_string(project.path().join("log.txt"))
         .unwrap_or_default()
         .lines()

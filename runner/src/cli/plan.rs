@@ -104,12 +104,35 @@ pub fn describe(plan: &Plan, pin: impl Fn(&str) -> String) -> String {
                 out.push_str(&format!("    - {}\n", job.instance_name(Some(combination))));
             }
         }
+        let mut shown_calls: Vec<String> = Vec::new();
         for step in &job.steps {
+            describe_group_calls(&mut out, step, &mut shown_calls);
             describe_step(&mut out, step, &pin(&step.plugin));
             expanded_names(&mut out, job, step);
         }
     }
     out
+}
+
+/// The step group calls a step is the first of, each once, outermost
+/// first: `group publish: ./steps/publish.yml (steps/publish.yml)`, so a
+/// reader sees where a group's steps (named `publish / …`) come from.
+fn describe_group_calls(out: &mut String, step: &StepPlan, shown: &mut Vec<String>) {
+    let Some(innermost) = &step.group else {
+        return;
+    };
+    for call in crate::plan::GroupCall::chain(innermost) {
+        if shown.contains(&call.key) {
+            continue;
+        }
+        shown.push(call.key.clone());
+        out.push_str(&format!(
+            "  group {}: {} ({}), its steps follow\n",
+            call.display,
+            call.step.plugin,
+            call.file.display()
+        ));
+    }
 }
 
 /// A step `name:` with `${{ }}`, as each matrix instance will show it,

@@ -33,6 +33,8 @@ pub struct ContextsBuilder<'a> {
     matrix: Option<(Option<&'a MatrixCombination>, Strategy, bool, Option<usize>)>,
     secrets: Option<&'a Secrets>,
     job_status: Option<Conclusion>,
+    /// Inside a step group: the group's inputs.
+    group_inputs: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> ContextsBuilder<'a> {
@@ -47,6 +49,7 @@ impl<'a> ContextsBuilder<'a> {
             matrix: None,
             secrets: None,
             job_status: None,
+            group_inputs: None,
         }
     }
 
@@ -79,6 +82,13 @@ impl<'a> ContextsBuilder<'a> {
         max_parallel: Option<usize>,
     ) -> Self {
         self.matrix = Some((combination, strategy, fail_fast, max_parallel));
+        self
+    }
+
+    /// Inside a step group, `inputs` is the group's inputs, as in a
+    /// composite action; it replaces whatever `inputs` the pipeline has.
+    pub fn group_inputs(mut self, inputs: Option<&'a BTreeMap<String, String>>) -> Self {
+        self.group_inputs = inputs;
         self
     }
 
@@ -200,6 +210,10 @@ impl<'a> ContextsBuilder<'a> {
                 .map(|(k, v)| (k.to_owned(), Value::from(v)))
                 .collect();
             contexts.insert("secrets", Value::Object(secrets));
+        }
+        if let Some(inputs) = self.group_inputs {
+            // Last, so the group's inputs win over the pipeline's.
+            contexts.insert("inputs", strings(inputs));
         }
         contexts
     }

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod group;
+
 use tokio_util::sync::CancellationToken;
 
 use super::contexts::{ContextsBuilder, StepRecord};
@@ -50,6 +52,12 @@ pub struct JobInstance<'a> {
     /// The name of each step whose `name:` holds `${{ }}`, by position,
     /// expanded when the step came up.
     names: BTreeMap<usize, String>,
+    /// Inside a step group: the group's inputs, the `inputs` context of
+    /// its steps.
+    group_inputs: Option<BTreeMap<String, String>>,
+    /// Whose timeout `deadline` is: `None` for the job's, else the step
+    /// group's name and its `timeout-minutes`.
+    deadline_of: Option<(String, Duration)>,
 }
 
 impl<'a> JobInstance<'a> {
@@ -77,6 +85,8 @@ impl<'a> JobInstance<'a> {
             timed_out: false,
             current_seq: None,
             names: BTreeMap::new(),
+            group_inputs: None,
+            deadline_of: None,
         }
     }
 
@@ -94,15 +104,9 @@ impl<'a> JobInstance<'a> {
             self.shared
                 .render_env(&self.name, &self.job.env, &contexts, self.job_status());
         self.env.extend(job_env);
-        for step in &self.job.steps {
-            let record = self.step(step).await;
-            if record.conclusion == Conclusion::Failure {
-                self.failed = true;
-            }
-            if let Some(id) = &step.id {
-                self.steps.insert(id.clone(), record);
-            }
-        }
+        // Step groups' steps are in the list in place; `run_steps` opens
+        // and closes each group around them.
+        self.run_steps().await;
         let conclusion = self.status();
         let outputs = self.outputs();
         self.shared.reporter.report(Event::JobFinished {
@@ -156,6 +160,7 @@ impl<'a> JobInstance<'a> {
             .env(env)
             .steps(&self.steps)
             .needs(self.needs)
+            .group_inputs(self.group_inputs.as_ref())
             .matrix(
                 self.matrix,
                 self.strategy,
@@ -171,10 +176,15 @@ impl<'a> JobInstance<'a> {
 
     /// The job's `outputs:`, evaluated now; secrets never leave the job.
     fn outputs(&self) -> BTreeMap<String, String> {
+        self.render_outputs(&self.job.outputs)
+    }
+
+    /// `outputs:` (a job's or a step group's) evaluated in the contexts of
+    /// the moment, each masked.
+    fn render_outputs(&self, templates: &[(String, Template)]) -> BTreeMap<String, String> {
         let contexts = self.contexts(false).build();
         let functions = self.shared.functions(self.job_status());
-        self.job
-            .outputs
+        templates
             .iter()
             .map(|(name, template)| {
                 let value = template
@@ -204,19 +214,52 @@ impl<'a> JobInstance<'a> {
             outcome: Conclusion::Skipped,
             conclusion: Conclusion::Skipped,
         };
-        let cancelled = self.cancel.is_cancelled();
         let status = self.job_status();
-        let functions = self.shared.functions(status);
-        if let Some(template) = &step.name_template {
-            // As GitHub Actions: the name sees the contexts of the moment
-            // (matrix, env, earlier steps, needs), never secrets; one that
-            // cannot be evaluated is shown as written.
-            let contexts = self.contexts(false).build();
-            if let Ok(name) = template.render_with(&contexts, &functions as &dyn FunctionHost) {
-                self.names.insert(step.number, name);
-            }
+        self.expand_name(step);
+        let reason = match self.skip_reason(step.condition.as_ref()) {
+            Ok(reason) => reason,
+            Err(reason) => return self.fail_before_start(step, &reason),
+        };
+        if !reason.is_empty() {
+            self.shared.reporter.report(Event::StepSkipped {
+                job: &self.name,
+                step: self.step_ref(step),
+                reason,
+            });
+            return skipped;
         }
-        let should_run = match &step.condition {
+        self.run_step(step, status).await
+    }
+
+    /// Expands a step's `name:` when it holds `${{ }}`. As GitHub
+    /// Actions: the name sees the contexts of the moment (matrix, env,
+    /// earlier steps, needs), never secrets; one that cannot be evaluated
+    /// is shown as written. Inside a group it keeps the group's name in
+    /// front.
+    fn expand_name(&mut self, step: &StepPlan) {
+        let Some(template) = &step.name_template else {
+            return;
+        };
+        let contexts = self.contexts(false).build();
+        let functions = self.shared.functions(self.job_status());
+        if let Ok(name) = template.render_with(&contexts, &functions as &dyn FunctionHost) {
+            let name = match &step.group {
+                Some(call) => format!("{} / {name}", call.display),
+                None => name,
+            };
+            self.names.insert(step.number, name);
+        }
+    }
+
+    /// Why a step (or a step group) with this `if:` does not run now, or
+    /// `""` when it runs; an error when its `if:` cannot be evaluated.
+    fn skip_reason(
+        &self,
+        condition: Option<&crate::expr::Expression>,
+    ) -> Result<&'static str, String> {
+        let cancelled = self.cancel.is_cancelled();
+        let functions = self.shared.functions(self.job_status());
+        let should_run = match condition {
             None => Ok(!self.failed && !cancelled),
             Some(condition) => {
                 let contexts = self.contexts(false).build();
@@ -234,22 +277,24 @@ impl<'a> JobInstance<'a> {
                     })
             }
         };
-        let reason = match should_run {
-            Ok(true) if self.timed_out => "the job reached its timeout",
-            Ok(true) => "",
-            Ok(false) if cancelled => "the job was cancelled",
-            Ok(false) if step.condition.is_some() => "its `if:` condition is false",
-            Ok(false) => "an earlier step failed",
-            Err(reason) => return self.fail_before_start(step, &reason),
-        };
-        if !reason.is_empty() {
-            self.shared.reporter.report(Event::StepSkipped {
-                job: &self.name,
-                step: self.step_ref(step),
-                reason,
-            });
-            return skipped;
+        match should_run {
+            Ok(true) if self.timed_out && self.deadline_of.is_some() => {
+                Ok("its step group reached its timeout")
+            }
+            Ok(true) if self.timed_out => Ok("the job reached its timeout"),
+            Ok(true) => Ok(""),
+            Ok(false) if cancelled => Ok("the job was cancelled"),
+            Ok(false) if condition.is_some() => Ok("its `if:` condition is false"),
+            Ok(false) => Ok("an earlier step failed"),
+            Err(reason) => Err(reason),
         }
+    }
+
+    /// Runs a step that is to run: its environment and inputs evaluated,
+    /// its plugin in the sandbox, its results recorded.
+    async fn run_step(&mut self, step: &StepPlan, status: JobStatus) -> StepRecord {
+        let functions = self.shared.functions(status);
+        let cancelled = self.cancel.is_cancelled();
 
         // Step env sees the job's env so far; inputs see the step env too.
         // Building the contexts is most of a small step's own cost in the
@@ -460,10 +505,7 @@ impl<'a> JobInstance<'a> {
             let outcome = match run.outcome {
                 Err(Failure::Timeout(_)) if job_limited => {
                     self.timed_out = true;
-                    Err(Failure::Setup(format!(
-                        "the job reached its timeout of {}",
-                        human_duration(self.job.timeout)
-                    )))
+                    Err(Failure::Setup(self.deadline_reason()))
                 }
                 other => other,
             };
@@ -635,7 +677,7 @@ impl<'a> JobInstance<'a> {
         Ok(Some(Box::new(HookSpec {
             job: self.name.clone(),
             step_name: self.step_name(step).to_owned(),
-            step_id: step.id.clone(),
+            step_id: self.step_ref(step).id.map(str::to_owned),
             step_number: step.number,
             plugin: hook.plugin.clone(),
             sha256,
@@ -828,7 +870,8 @@ impl JobInstance<'_> {
     fn step_ref<'s>(&'s self, step: &'s StepPlan) -> StepRef<'s> {
         StepRef {
             name: self.step_name(step),
-            id: step.id.as_deref(),
+            // Inside a step group, the path (`publish/upload`) names it.
+            id: step.path.as_deref().or(step.id.as_deref()),
             number: step.number,
         }
     }

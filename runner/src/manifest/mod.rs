@@ -7,6 +7,7 @@
 //! resolved into a plan, in [`crate::plan`].
 
 mod error;
+pub mod group;
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -96,12 +97,6 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
 
 /// Parses manifest text; `path` is only used in error messages.
 pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
-    let mut options = Options::default();
-    options.duplicate_keys = DuplicateKeyPolicy::Error;
-    options.budget = Some(Budget::default());
-    // YAML 1.2 booleans, as GitHub Actions reads workflows: `yes`, `on` and
-    // `n` stay strings instead of surprising a step author.
-    options.strict_booleans = true;
     if source
         .lines()
         .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
@@ -113,6 +108,21 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
             ),
         );
     }
+    parse_document(path, source)
+}
+
+/// Parses YAML text (a manifest or a step group) into `T` with the
+/// manifest's reading rules; `path` is only used in error messages.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    source: &str,
+) -> Result<T, ManifestError> {
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.budget = Some(Budget::default());
+    // YAML 1.2 booleans, as GitHub Actions reads workflows: `yes`, `on` and
+    // `n` stay strings instead of surprising a step author.
+    options.strict_booleans = true;
     serde_saphyr::from_str_with_options(source, options).map_err(|e| {
         let error = parse_error(path, source, &e);
         indentation_tab(path, source, error.position).unwrap_or(error)

@@ -87,8 +87,14 @@ pub fn apply_metadata(
         // The outputs each earlier step's plugin declares, by step id.
         let mut declared: IndexMap<String, Vec<String>> = IndexMap::new();
         for step in &mut job.steps {
+            // A step group's step is written in the group file.
+            let call = step.group.clone();
+            let (file, source) = match &call {
+                Some(call) => (call.file.as_path(), &*call.source),
+                None => (manifest_path.as_path(), source.as_str()),
+            };
             let mut at = StepChecker {
-                file: manifest_path,
+                file,
                 source,
                 job: &job.id,
                 errors: &mut errors,

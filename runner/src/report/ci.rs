@@ -476,6 +476,20 @@ impl Reporter for Ci {
                     state.outputs.push((job.to_owned(), outputs.clone()));
                 }
             }
+            // A step group's call opens no block of its own (GitHub's
+            // groups do not nest): a line before its steps' blocks, which
+            // carry its name in front, and its verdict after them.
+            Event::StepStarted { job, step, plugin }
+                if crate::manifest::group::is_group_reference(plugin) =>
+            {
+                state.job_line(
+                    job,
+                    format!(
+                        "gantry: {job} / {} [{plugin}]: step group started",
+                        step.name
+                    ),
+                );
+            }
             Event::StepStarted { job, step, plugin } => {
                 state.start_block(job, format!("{job} / {} [{plugin}]", step.name));
             }
@@ -600,7 +614,16 @@ impl Reporter for Ci {
                             let title = escape_property(&format!("{job} / {} failed", step.name));
                             format!("::{level} title={title}::{}", escape_data(reason))
                         });
-                let errors = state.end_block(job, verdict, outcome.is_ok(), command);
+                let errors = if state.running(job).is_some() {
+                    state.end_block(job, verdict, outcome.is_ok(), command)
+                } else {
+                    // A step group's call, which has no block.
+                    state.job_line(job, format!("gantry: {job} / {}: {verdict}", step.name));
+                    if let Some(command) = command {
+                        state.job_line(job, command);
+                    }
+                    Vec::new()
+                };
                 state.rows.push(Row {
                     job: job.to_owned(),
                     step: step.name.to_owned(),
