@@ -8,12 +8,15 @@ mod common;
 mod compensate;
 mod console;
 mod export;
+mod fetch;
 mod gc;
 mod inspect;
 mod lock;
 mod new;
 mod plan;
 mod plugin;
+mod plugin_push;
+mod registry;
 mod rollback_import;
 mod run;
 mod runs;
@@ -34,6 +37,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    registry: registry::RegistryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,11 +59,13 @@ enum Command {
     New(new::NewCommand),
     Artifacts(artifacts::ArtifactsCommand),
     Gc(gc::GcCommand),
+    Fetch(fetch::FetchCommand),
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.registry.configure();
     let exit = match cli.command {
         Command::Run(command) => command.execute(),
         Command::Plan(command) => command.execute(),
@@ -76,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::New(command) => command.execute(),
         Command::Artifacts(command) => command.execute(),
         Command::Gc(command) => command.execute(),
+        Command::Fetch(command) => command.execute(),
     };
     exit.into()
 }

@@ -22,12 +22,14 @@ pub struct PluginCommand {
 #[derive(Debug, Subcommand)]
 enum PluginSubcommand {
     Annotate(AnnotateCommand),
+    Push(super::plugin_push::PushCommand),
 }
 
 impl PluginCommand {
     pub fn execute(self) -> Exit {
         match self.command {
             PluginSubcommand::Annotate(command) => command.execute(),
+            PluginSubcommand::Push(command) => command.execute(),
         }
     }
 }

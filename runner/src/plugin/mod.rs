@@ -11,6 +11,7 @@ pub mod compile_limits;
 pub mod kept;
 pub mod lockfile;
 pub mod metadata;
+pub mod oci;
 
 use std::fmt;
 use std::path::Path;
@@ -111,6 +112,20 @@ pub enum VerifyError {
         "plugin `{alias}`: its source `{source_path}` does not exist\n  hint: `source:` is relative to the manifest's folder; fix the path, or build the plugin first"
     )]
     Missing { alias: String, source_path: String },
+    /// A registry source named by a tag that `gantry lock` has not
+    /// resolved to a digest: tags move, so a run never follows one.
+    #[error(
+        "plugin `{alias}` (`{source_path}`) names a tag, which is not locked to a digest\n  hint: run `gantry lock` to resolve it to a digest in {LOCK_FILE_NAME}, or write `oci://REGISTRY/REPO@sha256:DIGEST` in the manifest"
+    )]
+    UnresolvedTag { alias: String, source_path: String },
+    /// A registry source that could not be pulled, or whose registry
+    /// served something other than a wasm artifact matching its digests.
+    #[error("plugin `{alias}`: cannot pull `{reference}`: {reason}")]
+    Registry {
+        alias: String,
+        reference: String,
+        reason: String,
+    },
     #[error("plugin `{alias}`: cannot read `{source_path}`: {reason}")]
     Unreadable {
         alias: String,
@@ -161,6 +176,9 @@ fn mismatch_hint(origin: PinOrigin, found: &str) -> String {
 
 /// Reads and verifies one plugin against its pin.
 pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    if oci::is_oci(&plugin.source) {
+        return verify_oci(plugin, lock);
+    }
     // A missing file is the problem to name, pinned or not: "not pinned"
     // would send the reader to `gantry lock`, which cannot help.
     if let Err(e) = std::fs::symlink_metadata(&plugin.path)
@@ -192,6 +210,61 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
         alias: plugin.alias.clone(),
         sha256: found,
         bytes,
+        limits: Some(plugin.compile_limits),
+    })
+}
+
+/// The digest reference a registry plugin is pulled by: its own, or for a
+/// tag, the one `gantry lock` resolved it to.
+pub fn oci_reference(plugin: &PluginRef, lock: &LockFile) -> Result<oci::OciRef, VerifyError> {
+    let registry_error = |reference: &str, reason: String| VerifyError::Registry {
+        alias: plugin.alias.clone(),
+        reference: reference.to_owned(),
+        reason,
+    };
+    let reference =
+        oci::OciRef::parse(&plugin.source).map_err(|e| registry_error(&plugin.source, e))?;
+    if reference.digest().is_some() {
+        return Ok(reference);
+    }
+    let resolved = lock
+        .resolved_for(&plugin.alias, &plugin.source)
+        .ok_or_else(|| VerifyError::UnresolvedTag {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        })?;
+    oci::OciRef::parse(resolved).map_err(|e| registry_error(resolved, e))
+}
+
+/// Pulls a registry plugin by digest (or takes it from the content cache)
+/// and checks its pin against the very bytes returned for compiling.
+fn verify_oci(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    let reference = oci_reference(plugin, lock)?;
+    let Some((expected, origin)) = pin_of(plugin, lock) else {
+        return Err(VerifyError::Unpinned {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        });
+    };
+    let pulled = oci::pull(&reference).map_err(|reason| VerifyError::Registry {
+        alias: plugin.alias.clone(),
+        reference: reference.to_string(),
+        reason,
+    })?;
+    let found = sha256_hex(&pulled.wasm);
+    if found != expected {
+        return Err(VerifyError::Mismatch {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+            origin,
+            expected: expected.to_owned(),
+            found,
+        });
+    }
+    Ok(VerifiedPlugin {
+        alias: plugin.alias.clone(),
+        sha256: found,
+        bytes: pulled.wasm,
         limits: Some(plugin.compile_limits),
     })
 }
@@ -286,6 +359,7 @@ mod tests {
             lockfile::LockedPlugin {
                 source: "p.wasm".into(),
                 sha256: sha256_hex(b"module bytes"),
+                resolved: None,
             },
         );
         assert!(verify(&unpinned, &lock).is_ok());
