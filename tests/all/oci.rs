@@ -572,3 +572,15 @@ fn a_pushed_bundle_is_attached_as_a_referrer_and_cached_beside_the_wasm() {
         .join(format!("blobs/sha256/{}.sigstore.json", pushed.sha256));
     assert_eq!(std::fs::read(cached).expect("the bundle is cached"), bundle);
 }
+
+#[test]
+fn a_malformed_registry_reference_is_a_manifest_error_at_its_position() {
+    let project = OciProject::new();
+    project.pipeline("oci://ghcr.io/Acme/steps/hello:1", Some(&"ab".repeat(32)));
+    project
+        .gantry(&["run"])
+        .expect_code(2)
+        .stderr_has("gantry.yml:3:")
+        .stderr_has("`Acme/steps/hello` is not a repository name (lowercase")
+        .stderr_has("oci://REGISTRY/REPO@sha256:DIGEST");
+}
