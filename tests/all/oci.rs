@@ -92,6 +92,19 @@ impl OciProject {
     }
 }
 
+/// A registry with the first-party `hello` pushed to `steps/hello:1`, and a
+/// project to pull it into; `None` (the test stops) without the registry.
+fn pushed_hello() -> Option<(Registry, OciProject, Pushed)> {
+    if !Registry::available() {
+        return None;
+    }
+    let registry = Registry::start();
+    let project = OciProject::new();
+    let reference = format!("oci://{}/steps/hello:1", registry.address());
+    let pushed = project.push("hello", &reference, &[]);
+    Some((registry, project, pushed))
+}
+
 fn hello_sha() -> String {
     sha256_hex(&std::fs::read(first_party_wasm("hello")).expect("hello was built"))
 }
@@ -251,16 +264,9 @@ fn only_lock_resolves_a_tag_and_a_run_follows_the_locked_digest() {
 
 #[test]
 fn a_pin_that_does_not_match_the_pulled_wasm_stops_the_run() {
-    if !Registry::available() {
+    let Some((registry, project, pushed)) = pushed_hello() else {
         return;
-    }
-    let registry = Registry::start();
-    let project = OciProject::new();
-    let pushed = project.push(
-        "hello",
-        &format!("oci://{}/steps/hello:1", registry.address()),
-        &[],
-    );
+    };
     let other = "ab".repeat(32);
     project.pipeline(&pushed.source, Some(&other));
     project
@@ -292,16 +298,9 @@ fn a_pin_that_does_not_match_the_pulled_wasm_stops_the_run() {
 
 #[test]
 fn a_registry_serving_another_blob_than_its_manifest_claims_is_refused() {
-    if !Registry::available() {
+    let Some((registry, project, pushed)) = pushed_hello() else {
         return;
-    }
-    let registry = Registry::start();
-    let project = OciProject::new();
-    let pushed = project.push(
-        "hello",
-        &format!("oci://{}/steps/hello:1", registry.address()),
-        &[],
-    );
+    };
     // Same length, other bytes: only the digest can tell.
     let blob = registry.blob_file(&pushed.sha256);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -325,16 +324,9 @@ fn a_registry_serving_another_blob_than_its_manifest_claims_is_refused() {
 
 #[test]
 fn a_manifest_without_the_wasm_layout_is_refused_naming_what_it_has() {
-    if !Registry::available() {
+    let Some((registry, project, pushed)) = pushed_hello() else {
         return;
-    }
-    let registry = Registry::start();
-    let project = OciProject::new();
-    let pushed = project.push(
-        "hello",
-        &format!("oci://{}/steps/hello:1", registry.address()),
-        &[],
-    );
+    };
     let accept = "Accept: application/vnd.oci.image.manifest.v1+json\r\n";
     let (_, manifest) = http(
         &registry,
@@ -372,16 +364,9 @@ fn a_manifest_without_the_wasm_layout_is_refused_naming_what_it_has() {
 
 #[test]
 fn an_unreachable_registry_is_an_error_unless_the_plugin_is_cached() {
-    if !Registry::available() {
+    let Some((registry, project, pushed)) = pushed_hello() else {
         return;
-    }
-    let registry = Registry::start();
-    let project = OciProject::new();
-    let pushed = project.push(
-        "hello",
-        &format!("oci://{}/steps/hello:1", registry.address()),
-        &[],
-    );
+    };
     project.pipeline(&pushed.source, Some(&pushed.sha256));
     project.gantry(&["run"]).expect_code(0);
     drop(registry);

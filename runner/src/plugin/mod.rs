@@ -196,6 +196,17 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
         });
     };
     let bytes = read_plugin(plugin)?;
+    check_pin(plugin, expected, origin, bytes)
+}
+
+/// Checks `bytes` against the pin `expected` and hands the very same bytes
+/// on for compiling.
+fn check_pin(
+    plugin: &PluginRef,
+    expected: &str,
+    origin: PinOrigin,
+    bytes: Vec<u8>,
+) -> Result<VerifiedPlugin, VerifyError> {
     let found = sha256_hex(&bytes);
     if found != expected {
         return Err(VerifyError::Mismatch {
@@ -251,22 +262,7 @@ fn verify_oci(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
         reference: reference.to_string(),
         reason,
     })?;
-    let found = sha256_hex(&pulled.wasm);
-    if found != expected {
-        return Err(VerifyError::Mismatch {
-            alias: plugin.alias.clone(),
-            source_path: plugin.source.clone(),
-            origin,
-            expected: expected.to_owned(),
-            found,
-        });
-    }
-    Ok(VerifiedPlugin {
-        alias: plugin.alias.clone(),
-        sha256: found,
-        bytes: pulled.wasm,
-        limits: Some(plugin.compile_limits),
-    })
+    check_pin(plugin, expected, origin, pulled.wasm)
 }
 
 /// Verifies every plugin of the plan, reporting every failure at once.
