@@ -510,13 +510,10 @@ fn plain_http_to_a_host_not_named_loopback_needs_insecure_registry() {
 
 #[test]
 fn fetch_pulls_ahead_so_a_run_works_offline() {
-    if !Registry::available() {
+    let Some((registry, project, pushed)) = pushed_hello() else {
         return;
-    }
-    let registry = Registry::start();
-    let project = OciProject::new();
+    };
     let tag = format!("oci://{}/steps/hello:1", registry.address());
-    let pushed = project.push("hello", &tag, &[]);
     project.pipeline(&tag, None);
     project
         .gantry(&["fetch", "--manifest", "gantry.yml"])
