@@ -495,7 +495,16 @@ impl Resolver<'_> {
             )
             .hint = Some("use letters, digits, `-` and `_`".into());
         }
-        let path = self.plugin_path(&alias.value, &spec.source);
+        // A registry source has no path; its reference is checked here,
+        // so a typo is a manifest error with its position.
+        let path = if crate::plugin::oci::is_oci(&spec.source.value) {
+            if let Err(message) = crate::plugin::oci::OciRef::parse(&spec.source.value) {
+                self.error(spec.source.referenced, message);
+            }
+            None
+        } else {
+            self.plugin_path(&alias.value, &spec.source)
+        };
         let inline_sha256 = spec.sha256.as_ref().and_then(|pin| {
             if is_sha256_hex(&pin.value) {
                 Some(pin.value.clone())

@@ -19,6 +19,7 @@ mod leaks;
 mod manifest_errors;
 mod metadata;
 mod network;
+mod oci;
 mod pinning;
 mod pipelines;
 mod reports;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 pub mod nginx;
+pub mod registry;
 pub mod servers;
 
 /// This crate's folder (`tests/`), where the fixtures are.

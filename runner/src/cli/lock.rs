@@ -35,8 +35,13 @@ impl LockCommand {
         let mut new = LockFile::default();
         let mut exit = Exit::Success;
         for plugin in plan.plugins.values() {
-            let bytes = match plugin::read_plugin(plugin) {
-                Ok(bytes) => bytes,
+            let read = if plugin::oci::is_oci(&plugin.source) {
+                lock_from_registry(plugin)
+            } else {
+                plugin::read_plugin(plugin).map(|bytes| (bytes, None))
+            };
+            let (bytes, resolved) = match read {
+                Ok(read) => read,
                 Err(error) => {
                     print_error(error);
                     exit = Exit::Verification;
@@ -72,6 +77,20 @@ impl LockCommand {
                 }
                 continue;
             }
+            let old_resolved = old.resolved_for(&plugin.alias, &plugin.source);
+            if let (Some(was), Some(now)) = (old_resolved, &resolved)
+                && was != now
+                && old.pin_for(&plugin.alias, &plugin.source) == Some(found.as_str())
+            {
+                // The tag moved to another manifest holding the same wasm:
+                // nothing that runs changes, so the new digest is taken.
+                outln!(
+                    "moved   {} ({}): {was} -> {now}",
+                    plugin.alias,
+                    plugin.source
+                );
+            }
+            let mut keep_resolved = false;
             let pin = match old.pin_for(&plugin.alias, &plugin.source) {
                 Some(pinned) if pinned == found => found,
                 Some(pinned) if self.update => {
@@ -84,6 +103,7 @@ impl LockCommand {
                         plugin.alias, plugin.source
                     ));
                     exit = Exit::Verification;
+                    keep_resolved = true;
                     pinned.to_owned()
                 }
                 None => {
@@ -92,6 +112,9 @@ impl LockCommand {
                         plugin.alias,
                         plugin.source
                     );
+                    if let Some(resolved) = &resolved {
+                        outln!("        resolved to {resolved}");
+                    }
                     found
                 }
             };
@@ -100,6 +123,11 @@ impl LockCommand {
                 LockedPlugin {
                     source: plugin.source.clone(),
                     sha256: pin,
+                    resolved: if keep_resolved {
+                        old_resolved.map(str::to_owned)
+                    } else {
+                        resolved
+                    },
                 },
             );
         }
@@ -124,4 +152,26 @@ impl LockCommand {
         }
         exit
     }
+}
+
+/// Pulls a registry plugin for locking: a tag is resolved at the registry
+/// (the one time gantry follows a tag) and its digest reference returned
+/// with the wasm; a digest reference is pulled, or read from the cache.
+fn lock_from_registry(
+    plugin: &crate::plan::PluginRef,
+) -> Result<(Vec<u8>, Option<String>), plugin::VerifyError> {
+    use crate::plugin::oci::{self, OciRef};
+    let failed = |reference: String, reason: String| plugin::VerifyError::Registry {
+        alias: plugin.alias.clone(),
+        reference,
+        reason,
+    };
+    let reference = OciRef::parse(&plugin.source).map_err(|e| failed(plugin.source.clone(), e))?;
+    if reference.digest().is_some() {
+        let pulled = oci::pull(&reference).map_err(|e| failed(reference.to_string(), e))?;
+        return Ok((pulled.wasm, None));
+    }
+    let pulled = oci::resolve(&reference).map_err(|e| failed(reference.to_string(), e))?;
+    let resolved = reference.at_digest(&pulled.manifest_hex).to_string();
+    Ok((pulled.wasm, Some(resolved)))
 }

@@ -9,6 +9,7 @@ mod common;
 mod compensate;
 mod console;
 mod export;
+mod fetch;
 mod gc;
 mod given;
 mod inspect;
@@ -16,6 +17,8 @@ mod lock;
 mod new;
 mod plan;
 mod plugin;
+mod plugin_push;
+mod registry;
 mod rollback_import;
 mod run;
 mod runs;
@@ -37,6 +40,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    registry: registry::RegistryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,11 +63,13 @@ enum Command {
     Artifacts(artifacts::ArtifactsCommand),
     Gc(gc::GcCommand),
     VerifyRun(attest::VerifyRunCommand),
+    Fetch(fetch::FetchCommand),
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.registry.configure();
     let exit = match cli.command {
         Command::Run(command) => command.execute(),
         Command::Plan(command) => command.execute(),
@@ -81,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Artifacts(command) => command.execute(),
         Command::Gc(command) => command.execute(),
         Command::VerifyRun(command) => command.execute(),
+        Command::Fetch(command) => command.execute(),
     };
     exit.into()
 }

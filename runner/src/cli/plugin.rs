@@ -24,6 +24,7 @@ enum PluginSubcommand {
     Annotate(AnnotateCommand),
     Keygen(super::sign::KeygenCommand),
     Sign(super::sign::SignCommand),
+    Push(super::plugin_push::PushCommand),
 }
 
 impl PluginCommand {
@@ -32,6 +33,7 @@ impl PluginCommand {
             PluginSubcommand::Annotate(command) => command.execute(),
             PluginSubcommand::Keygen(command) => command.execute(),
             PluginSubcommand::Sign(command) => command.execute(),
+            PluginSubcommand::Push(command) => command.execute(),
         }
     }
 }

@@ -26,6 +26,10 @@ pub struct LockFile {
 pub struct LockedPlugin {
     pub source: String,
     pub sha256: String,
+    /// For a registry source named by tag: the digest reference the tag
+    /// resolved to when it was locked. Runs pull that, never the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +117,29 @@ impl LockFile {
                 "the pin of `{alias}` is not 64 lowercase hex digits"
             )));
         }
+        // A resolved reference must be a digest in the repository its tag
+        // names: a hand-edited lock cannot redirect a tag elsewhere.
+        for (alias, locked) in &parsed.plugins {
+            let Some(resolved) = &locked.resolved else {
+                continue;
+            };
+            let source = crate::plugin::oci::OciRef::parse(&locked.source);
+            let target = crate::plugin::oci::OciRef::parse(resolved);
+            let consistent = match (source, target) {
+                (Ok(source), Ok(target)) => {
+                    target.digest().is_some()
+                        && target.registry == source.registry
+                        && target.repository == source.repository
+                }
+                _ => false,
+            };
+            if !consistent {
+                return Err(invalid(format!(
+                    "`{alias}` resolves to `{resolved}`, which is not a digest reference in the repository of `{}`",
+                    locked.source
+                )));
+            }
+        }
         Ok(LockFile {
             plugins: parsed.plugins,
         })
@@ -124,6 +151,14 @@ impl LockFile {
             .get(alias)
             .filter(|locked| locked.source == source)
             .map(|locked| locked.sha256.as_str())
+    }
+
+    /// The digest reference a tag `source` of `alias` was locked to.
+    pub fn resolved_for(&self, alias: &str, source: &str) -> Option<&str> {
+        self.plugins
+            .get(alias)
+            .filter(|locked| locked.source == source)
+            .and_then(|locked| locked.resolved.as_deref())
     }
 
     /// Renders the lock file. Values are quoted as JSON strings, which YAML
@@ -146,6 +181,9 @@ impl LockFile {
                 quote(&locked.source),
                 locked.sha256
             ));
+            if let Some(resolved) = &locked.resolved {
+                out.push_str(&format!("    resolved: {}\n", quote(resolved)));
+            }
         }
         out
     }
@@ -181,6 +219,18 @@ mod tests {
             LockedPlugin {
                 source: "plugins/odd \"name\".wasm".into(),
                 sha256: "ab".repeat(32),
+                resolved: None,
+            },
+        );
+        lock.plugins.insert(
+            "remote".into(),
+            LockedPlugin {
+                source: "oci://127.0.0.1:5000/steps/hello:1".into(),
+                sha256: "cd".repeat(32),
+                resolved: Some(format!(
+                    "oci://127.0.0.1:5000/steps/hello@sha256:{}",
+                    "ef".repeat(32)
+                )),
             },
         );
         lock.write(&path).unwrap();
@@ -190,6 +240,17 @@ mod tests {
             Some(&*"ab".repeat(32))
         );
         assert_eq!(lock.pin_for("hello: world", "elsewhere.wasm"), None);
+        assert_eq!(
+            lock.resolved_for("remote", "oci://127.0.0.1:5000/steps/hello:1"),
+            Some(&*format!(
+                "oci://127.0.0.1:5000/steps/hello@sha256:{}",
+                "ef".repeat(32)
+            ))
+        );
+        assert_eq!(
+            lock.resolved_for("remote", "oci://127.0.0.1:5000/steps/hello:2"),
+            None
+        );
     }
 
     #[test]

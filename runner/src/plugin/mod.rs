@@ -11,6 +11,7 @@ pub mod compile_limits;
 pub mod kept;
 pub mod lockfile;
 pub mod metadata;
+pub mod oci;
 
 use std::fmt;
 use std::path::Path;
@@ -111,6 +112,20 @@ pub enum VerifyError {
         "plugin `{alias}`: its source `{source_path}` does not exist\n  hint: `source:` is relative to the manifest's folder; fix the path, or build the plugin first"
     )]
     Missing { alias: String, source_path: String },
+    /// A registry source named by a tag that `gantry lock` has not
+    /// resolved to a digest: tags move, so a run never follows one.
+    #[error(
+        "plugin `{alias}` (`{source_path}`) names a tag, which is not locked to a digest\n  hint: run `gantry lock` to resolve it to a digest in {LOCK_FILE_NAME}, or write `oci://REGISTRY/REPO@sha256:DIGEST` in the manifest"
+    )]
+    UnresolvedTag { alias: String, source_path: String },
+    /// A registry source that could not be pulled, or whose registry
+    /// served something other than a wasm artifact matching its digests.
+    #[error("plugin `{alias}`: cannot pull `{reference}`: {reason}")]
+    Registry {
+        alias: String,
+        reference: String,
+        reason: String,
+    },
     #[error("plugin `{alias}`: cannot read `{source_path}`: {reason}")]
     Unreadable {
         alias: String,
@@ -171,6 +186,9 @@ fn mismatch_hint(origin: PinOrigin, found: &str) -> String {
 
 /// Reads and verifies one plugin against its pin.
 pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    if oci::is_oci(&plugin.source) {
+        return verify_oci(plugin, lock);
+    }
     // A missing file is the problem to name, pinned or not: "not pinned"
     // would send the reader to `gantry lock`, which cannot help.
     if let Err(e) = std::fs::symlink_metadata(&plugin.path)
@@ -188,6 +206,17 @@ pub fn verify(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
         });
     };
     let bytes = read_plugin(plugin)?;
+    check_pin(plugin, expected, origin, bytes)
+}
+
+/// Checks `bytes` against the pin `expected` and hands the very same bytes
+/// on for compiling.
+fn check_pin(
+    plugin: &PluginRef,
+    expected: &str,
+    origin: PinOrigin,
+    bytes: Vec<u8>,
+) -> Result<VerifiedPlugin, VerifyError> {
     let found = sha256_hex(&bytes);
     if found != expected {
         return Err(VerifyError::Mismatch {
@@ -224,6 +253,46 @@ pub fn check_signature(plugin: &PluginRef, bytes: &[u8], sha256: &str) -> Result
             error: Box::new(error),
         }
     })
+}
+
+/// The digest reference a registry plugin is pulled by: its own, or for a
+/// tag, the one `gantry lock` resolved it to.
+pub fn oci_reference(plugin: &PluginRef, lock: &LockFile) -> Result<oci::OciRef, VerifyError> {
+    let registry_error = |reference: &str, reason: String| VerifyError::Registry {
+        alias: plugin.alias.clone(),
+        reference: reference.to_owned(),
+        reason,
+    };
+    let reference =
+        oci::OciRef::parse(&plugin.source).map_err(|e| registry_error(&plugin.source, e))?;
+    if reference.digest().is_some() {
+        return Ok(reference);
+    }
+    let resolved = lock
+        .resolved_for(&plugin.alias, &plugin.source)
+        .ok_or_else(|| VerifyError::UnresolvedTag {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        })?;
+    oci::OciRef::parse(resolved).map_err(|e| registry_error(resolved, e))
+}
+
+/// Pulls a registry plugin by digest (or takes it from the content cache)
+/// and checks its pin against the very bytes returned for compiling.
+fn verify_oci(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, VerifyError> {
+    let reference = oci_reference(plugin, lock)?;
+    let Some((expected, origin)) = pin_of(plugin, lock) else {
+        return Err(VerifyError::Unpinned {
+            alias: plugin.alias.clone(),
+            source_path: plugin.source.clone(),
+        });
+    };
+    let pulled = oci::pull(&reference).map_err(|reason| VerifyError::Registry {
+        alias: plugin.alias.clone(),
+        reference: reference.to_string(),
+        reason,
+    })?;
+    check_pin(plugin, expected, origin, pulled.wasm)
 }
 
 /// Verifies every plugin of the plan, reporting every failure at once.
@@ -317,6 +386,7 @@ mod tests {
             lockfile::LockedPlugin {
                 source: "p.wasm".into(),
                 sha256: sha256_hex(b"module bytes"),
+                resolved: None,
             },
         );
         assert!(verify(&unpinned, &lock).is_ok());

@@ -106,13 +106,19 @@ pub fn fingerprint(key: &DerPublicKey) -> String {
 }
 
 /// Where the bundle of a plugin is looked for: `SOURCE.sigstore.json`
-/// beside a local source.
+/// beside a local source; for a plugin from a registry, the bundle pulled
+/// with it (the referrer attached to its OCI manifest), kept in the content
+/// cache as `blobs/sha256/<wasm hex>.sigstore.json`.
 ///
-/// This is the one place that decides it. A plugin from a registry keeps
-/// its bundle in the content cache, `blobs/sha256/<hex>.sigstore.json`
-/// (`cached_bundle_path` of the OCI sources); the bundle is checked
+/// This is the one place that decides it. The bundle is checked
 /// cryptographically either way, so where it was found gives it no trust.
-pub fn bundle_path(plugin: &PluginRef, _sha256: &str) -> PathBuf {
+pub fn bundle_path(plugin: &PluginRef, sha256: &str) -> PathBuf {
+    if crate::plugin::oci::is_oci(&plugin.source) {
+        // No cache folder (no HOME) means nothing was pulled: a path that
+        // does not exist reports the bundle as missing.
+        return crate::plugin::oci::cached_bundle_path(sha256)
+            .unwrap_or_else(|| PathBuf::from(format!("{sha256}{BUNDLE_SUFFIX}")));
+    }
     let mut path = plugin.path.clone().into_os_string();
     path.push(BUNDLE_SUFFIX);
     PathBuf::from(path)

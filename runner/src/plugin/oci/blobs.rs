@@ -1,0 +1,129 @@
+//! The content cache of blobs pulled from registries: plugin manifests,
+//! wasm layers and the Sigstore bundles attached to them, each stored under
+//! `$XDG_CACHE_HOME/gantry/blobs/sha256/<hex>`, beside the compiled-module
+//! cache and under the same private folder.
+//!
+//! A blob's name is its digest, and the name is checked against the bytes
+//! every time a blob is read: a file someone edited, truncated or swapped
+//! is never handed out, it is removed and pulled again. Writes are atomic,
+//! so a crash mid-pull leaves either the whole blob or nothing.
+//!
+//! A Sigstore bundle is named after the wasm it signs
+//! (`<wasm-hex>.sigstore.json`), not after its own digest: verification
+//! looks it up by the plugin's pin, and checks it cryptographically itself.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil;
+use crate::plugin::cache::ModuleCache;
+use crate::plugin::sha256_hex;
+
+/// The cache folder's blob store.
+#[derive(Debug, Clone)]
+pub struct BlobCache {
+    dir: PathBuf,
+}
+
+/// Where the Sigstore bundle attached to the plugin whose wasm has sha256
+/// `wasm_sha256_hex` is kept once pulled, under the default cache folder.
+/// `None` when neither `XDG_CACHE_HOME` nor `HOME` is set.
+pub fn cached_bundle_path(wasm_sha256_hex: &str) -> Option<PathBuf> {
+    ModuleCache::default_dir()
+        .ok()
+        .map(|dir| BlobCache::in_cache_dir(&dir).bundle_path(wasm_sha256_hex))
+}
+
+impl BlobCache {
+    /// The blob store inside the cache folder `cache_dir`.
+    pub fn in_cache_dir(cache_dir: &Path) -> BlobCache {
+        BlobCache {
+            dir: cache_dir.join("blobs").join("sha256"),
+        }
+    }
+
+    /// Opens the blob store of the default cache folder, checking that the
+    /// folder is private to this user as the module cache does.
+    pub fn open_default() -> Result<BlobCache, String> {
+        let dir = ModuleCache::default_dir().map_err(|e| e.to_string())?;
+        // Opening the module cache creates the folder and refuses one that
+        // others may write: the blobs live under it and need the same care.
+        ModuleCache::open(&dir).map_err(|e| e.to_string())?;
+        let cache = BlobCache::in_cache_dir(&dir);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cache.dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", cache.dir.display()))?;
+        Ok(cache)
+    }
+
+    /// The folder holding the blobs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of the blob with sha256 `hex`.
+    pub fn blob_path(&self, hex: &str) -> PathBuf {
+        self.dir.join(hex)
+    }
+
+    /// The path of the Sigstore bundle for the wasm with sha256 `wasm_hex`.
+    pub fn bundle_path(&self, wasm_hex: &str) -> PathBuf {
+        self.dir.join(format!("{wasm_hex}.sigstore.json"))
+    }
+
+    /// The blob with sha256 `hex`, if it is cached and its bytes still hash
+    /// to its name. A blob that does not is removed, so the next pull
+    /// replaces it.
+    pub fn read(&self, hex: &str, limit: u64) -> Option<Vec<u8>> {
+        let path = self.blob_path(hex);
+        let bytes = fsutil::read_capped(&path, limit).ok().flatten()?;
+        if sha256_hex(&bytes) == hex {
+            Some(bytes)
+        } else {
+            let _ = fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// Stores `bytes`, which the caller has checked hash to `hex`.
+    pub fn write(&self, hex: &str, bytes: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(sha256_hex(bytes), hex);
+        fsutil::write_atomic(&self.blob_path(hex), bytes)
+    }
+
+    /// Stores the Sigstore bundle for the wasm with sha256 `wasm_hex`.
+    pub fn write_bundle(&self, wasm_hex: &str, bundle: &[u8]) -> io::Result<()> {
+        fsutil::write_atomic(&self.bundle_path(wasm_hex), bundle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_that_no_longer_matches_its_name_is_dropped() {
+        let folder = tempfile::tempdir().unwrap();
+        let cache = BlobCache::in_cache_dir(folder.path());
+        fs::create_dir_all(cache.dir()).unwrap();
+        let hex = sha256_hex(b"wasm");
+        cache.write(&hex, b"wasm").unwrap();
+        assert_eq!(cache.read(&hex, 1024).as_deref(), Some(&b"wasm"[..]));
+        // Over the limit: not read, but not removed either.
+        assert_eq!(cache.read(&hex, 2), None);
+        assert!(cache.blob_path(&hex).exists());
+        fs::write(cache.blob_path(&hex), b"evil").unwrap();
+        assert_eq!(cache.read(&hex, 1024), None);
+        assert!(!cache.blob_path(&hex).exists());
+        assert_eq!(
+            cache.bundle_path(&hex),
+            folder
+                .path()
+                .join(format!("blobs/sha256/{hex}.sigstore.json"))
+        );
+    }
+}
