@@ -7,6 +7,7 @@ mod ci_hosts;
 mod components;
 mod crash;
 mod export;
+mod expressions;
 mod first_party;
 mod handoff;
 mod hostile;

@@ -89,7 +89,11 @@ pub fn runs_when_cancelled(condition: &Expression) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::{Contexts, parse_expression};
+    use crate::expr::{Contexts, parse_expression_with};
+
+    fn parse_expression(source: &str) -> Result<Expression, expr::ExprError> {
+        parse_expression_with(source, FUNCTIONS)
+    }
 
     fn check(source: &str, status: JobStatus) -> bool {
         parse_expression(source)
