@@ -44,7 +44,7 @@ impl FunctionHost for JobStatus {
     }
 }
 
-/// The functions [`Functions`] answers, declared to the parser so that a
+/// The functions the engine answers (status functions and `hashFiles`), declared to the parser so that a
 /// manifest calling anything else (or with other argument counts) is
 /// refused when it is validated. Counts as in GitHub's runner: the status
 /// functions take none, `hashFiles` 1 to 255 patterns.
