@@ -1230,7 +1230,7 @@ impl Resolver<'_> {
         if !matches!(value.value, Scalar::String(_)) {
             return Template::literal(text);
         }
-        match Template::parse(&text) {
+        match Template::parse_with(&text, crate::engine::FUNCTIONS) {
             Ok(template) => {
                 self.check_references(value.referenced, &template.references(), scope);
                 template
@@ -1246,7 +1246,7 @@ impl Resolver<'_> {
         // `if:` is an expression with or without `${{ }}` around it.
         let text = value.value.to_string();
         let parsed = if text.trim_start().starts_with("${{") {
-            Template::parse(text.trim()).and_then(|template| {
+            Template::parse_with(text.trim(), crate::engine::FUNCTIONS).and_then(|template| {
                 template
                     .as_single_expression()
                     .cloned()
@@ -1258,7 +1258,7 @@ impl Resolver<'_> {
                     })
             })
         } else {
-            expr::parse_expression(&text)
+            expr::parse_expression_with(&text, crate::engine::FUNCTIONS)
         };
         match parsed {
             Ok(expression) => {

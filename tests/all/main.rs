@@ -9,6 +9,7 @@ mod components;
 mod contexts;
 mod crash;
 mod export;
+mod expressions;
 mod first_party;
 mod groups;
 mod handoff;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::{JobResult, Strategy, matrix_value};
-use crate::expr::{Contexts, Value};
+use crate::expr::{Contexts, Map, Value};
 use crate::plan::{MatrixCombination, Plan};
 use crate::report::Conclusion;
 use crate::secrets::Secrets;
@@ -108,11 +108,9 @@ impl<'a> ContextsBuilder<'a> {
         };
         contexts.insert(
             "env",
-            self.env
-                .map(strings)
-                .unwrap_or(Value::Object(BTreeMap::new())),
+            self.env.map(strings).unwrap_or(Value::Object(Map::new())),
         );
-        let mut gantry = BTreeMap::from([
+        let mut gantry = Map::from([
             ("run_id".to_owned(), Value::from(self.run_id)),
             (
                 "workspace".to_owned(),
@@ -152,14 +150,14 @@ impl<'a> ContextsBuilder<'a> {
             ),
         );
         if let Some(status) = self.job_status {
-            let job = BTreeMap::from([("status".to_owned(), Value::from(status.as_str()))]);
+            let job = Map::from([("status".to_owned(), Value::from(status.as_str()))]);
             contexts.insert("job", Value::Object(job));
         }
         if let Some(steps) = self.steps {
             let steps = steps
                 .iter()
                 .map(|(id, record)| {
-                    let fields = BTreeMap::from([
+                    let fields = Map::from([
                         ("outputs".to_owned(), strings(&record.outputs)),
                         ("outcome".to_owned(), Value::from(record.outcome.as_str())),
                         (
@@ -176,7 +174,7 @@ impl<'a> ContextsBuilder<'a> {
             let needs = needs
                 .iter()
                 .map(|(id, result)| {
-                    let fields = BTreeMap::from([
+                    let fields = Map::from([
                         ("outputs".to_owned(), strings(&result.outputs)),
                         ("result".to_owned(), Value::from(result.conclusion.as_str())),
                     ]);
@@ -187,7 +185,7 @@ impl<'a> ContextsBuilder<'a> {
         }
         if let Some((combination, strategy, fail_fast, max_parallel)) = self.matrix {
             contexts.insert("matrix", matrix_value(combination));
-            let strategy = BTreeMap::from([
+            let strategy = Map::from([
                 ("fail-fast".to_owned(), Value::Bool(fail_fast)),
                 (
                     "job-index".to_owned(),

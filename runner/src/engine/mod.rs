@@ -22,6 +22,7 @@ mod log;
 pub mod rollback;
 pub mod run_id;
 mod status;
+pub use status::FUNCTIONS;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap};

@@ -436,7 +436,8 @@ fn restore(values: &[HookValue], contexts: &Contexts) -> Result<Vec<(String, Str
                     value.name
                 )
             };
-            let template = Template::parse(source).map_err(|e| unavailable(e.message))?;
+            let template = Template::parse_with(source, super::FUNCTIONS)
+                .map_err(|e| unavailable(e.message))?;
             for path in template.references() {
                 if let [context, name, ..] = path.as_slice()
                     && context.eq_ignore_ascii_case("secrets")

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::JobResult;
-use crate::expr::{self, Expression, FunctionHost, Value};
+use crate::expr::{self, Expression, FunctionHost, FunctionSpec, Value};
 use crate::report::Conclusion;
 
 /// What the status functions answer at one point of a run.
@@ -44,6 +44,18 @@ impl FunctionHost for JobStatus {
     }
 }
 
+/// The functions the engine answers (status functions and `hashFiles`), declared to the parser so that a
+/// manifest calling anything else (or with other argument counts) is
+/// refused when it is validated. Counts as in GitHub's runner: the status
+/// functions take none, `hashFiles` 1 to 255 patterns.
+pub const FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec::new("success", 0, 0),
+    FunctionSpec::new("failure", 0, 0),
+    FunctionSpec::new("always", 0, 0),
+    FunctionSpec::new("cancelled", 0, 0),
+    FunctionSpec::new("hashFiles", 1, 255),
+];
+
 /// Every function the engine adds to the language: the status functions,
 /// and `hashFiles` over the workspace.
 pub struct Functions<'a> {
@@ -77,7 +89,11 @@ pub fn runs_when_cancelled(condition: &Expression) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::{Contexts, parse_expression};
+    use crate::expr::{Contexts, parse_expression_with};
+
+    fn parse_expression(source: &str) -> Result<Expression, expr::ExprError> {
+        parse_expression_with(source, FUNCTIONS)
+    }
 
     fn check(source: &str, status: JobStatus) -> bool {
         parse_expression(source)

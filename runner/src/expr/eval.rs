@@ -3,9 +3,10 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use super::json::parse_json;
 use super::parser::{Expr, Kind, Seg};
 use super::value::{Value, fold, get_ignore_case, loose_eq, loose_order, to_json};
-use super::{Contexts, ExprError, MAX_OUTPUT_BYTES, MAX_STEPS, Res};
+use super::{Contexts, ExprError, MAX_MEMORY_BYTES, MAX_STEPS, Res};
 
 /// Supplies functions the expression module does not define itself, such as
 /// the engine's `success()`, `always()` or `hashFiles()`.
@@ -31,11 +32,80 @@ where
 
 /// Evaluation state. One evaluator may serve several expressions (all the
 /// pieces of a template) so they share one cost budget.
+///
+/// Memory is measured as GitHub's runner measures it (its
+/// `EvaluationMemory`): every result a node produces stays charged, at the
+/// node's level in the tree, until the node above it has produced its own
+/// result; then the deeper levels are released. So the total is what is
+/// alive at once: the operands being combined plus the results of finished
+/// siblings, never the garbage of finished subtrees.
 pub(crate) struct Evaluator<'a> {
     ctx: &'a Contexts,
     host: Option<&'a dyn FunctionHost>,
     steps: usize,
-    bytes: usize,
+    /// Level in the tree of the node being evaluated (0 for a root).
+    level: usize,
+    /// Bytes held by the results at each level, and their sum.
+    held: Vec<usize>,
+    held_total: usize,
+}
+
+/// GitHub's measure of a string's memory (its `CalculateBytes`): 26 bytes of
+/// overhead plus two per UTF-16 code unit. Other values count 24.
+pub(crate) fn memory_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => string_bytes(utf16_len(s)),
+        _ => 24,
+    }
+}
+
+fn string_bytes(units: usize) -> usize {
+    units.saturating_mul(2).saturating_add(26)
+}
+
+fn utf16_len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+/// The error for an expression outgrowing the memory budget: `what` names
+/// the function or says "its values".
+fn over_budget(what: &str, offset: usize) -> ExprError {
+    let mib = MAX_MEMORY_BYTES >> 20;
+    ExprError::new(
+        format!(
+            "{what} would need more than the {mib} MiB of memory an expression may use \
+             (GitHub's limit; a string counts 2 bytes per character)"
+        ),
+        offset,
+    )
+}
+
+/// Text a function is building, measured as it grows so that it fails
+/// before the text outgrows the budget rather than after.
+struct Output {
+    name: &'static str,
+    text: String,
+    units: usize,
+}
+
+impl Output {
+    fn new(name: &'static str) -> Self {
+        Output {
+            name,
+            text: String::new(),
+            units: 0,
+        }
+    }
+
+    fn push(&mut self, piece: &str, at: usize) -> Res<()> {
+        let units = self.units.saturating_add(utf16_len(piece));
+        if string_bytes(units) > MAX_MEMORY_BYTES {
+            return Err(over_budget(&format!("`{}`", self.name), at));
+        }
+        self.text.push_str(piece);
+        self.units = units;
+        Ok(())
+    }
 }
 
 /// The current selection while walking `a.b[c].*...`: one value, or the many
@@ -56,37 +126,68 @@ impl<'a> Evaluator<'a> {
             ctx,
             host,
             steps: 0,
-            bytes: 0,
+            level: 0,
+            held: Vec::new(),
+            held_total: 0,
         }
     }
 
-    fn charge(&mut self, steps: usize, bytes: usize, offset: usize) -> Res<()> {
+    fn charge(&mut self, steps: usize, offset: usize) -> Res<()> {
         self.steps = self.steps.saturating_add(steps);
-        self.bytes = self.bytes.saturating_add(bytes);
-        if self.steps > MAX_STEPS || self.bytes > MAX_OUTPUT_BYTES {
-            return Err(ExprError::new("expression too expensive", offset));
+        if self.steps > MAX_STEPS {
+            let msg = format!("expression too expensive (more than {MAX_STEPS} evaluation steps)");
+            return Err(ExprError::new(msg, offset));
         }
         Ok(())
     }
 
-    fn bytes_left(&self) -> usize {
-        MAX_OUTPUT_BYTES.saturating_sub(self.bytes)
+    /// Charges `bytes` for a result produced at `level`, first releasing
+    /// the results of the levels below it (its operands, now consumed).
+    fn hold(&mut self, level: usize, bytes: usize, offset: usize) -> Res<()> {
+        for released in self
+            .held
+            .drain(level.saturating_add(1).min(self.held.len())..)
+        {
+            self.held_total = self.held_total.saturating_sub(released);
+        }
+        if self.held.len() <= level {
+            self.held.resize(level + 1, 0);
+        }
+        if let Some(slot) = self.held.get_mut(level) {
+            *slot = slot.saturating_add(bytes);
+        }
+        self.held_total = self.held_total.saturating_add(bytes);
+        if self.held_total > MAX_MEMORY_BYTES {
+            return Err(over_budget("the expression's values", offset));
+        }
+        Ok(())
     }
 
     /// Stringifies for output (GitHub's `ConvertToString`: arrays and objects
-    /// become `Array` / `Object`), charging the budget for the text.
+    /// become `Array` / `Object`).
     pub(crate) fn output_string(&mut self, v: &Value, offset: usize) -> Res<String> {
         let text = v.to_output_string();
         if !matches!(v, Value::String(_)) {
-            self.charge(0, text.len(), offset)?;
+            self.hold(self.level, string_bytes(text.len()), offset)?;
         }
         Ok(text)
     }
 
-    /// Evaluates `e`. Recursion follows the AST, whose height the parser bounds.
+    /// Evaluates `e`, charging its result to the memory budget. Recursion
+    /// follows the AST, whose height the parser bounds.
     pub(crate) fn eval(&mut self, e: &'a Expr) -> Res<Cow<'a, Value>> {
+        let level = self.level;
+        self.level += 1;
+        let result = self.eval_node(e);
+        self.level = level;
+        let value = result?;
+        self.hold(level, memory_bytes(&value), e.span.start)?;
+        Ok(value)
+    }
+
+    fn eval_node(&mut self, e: &'a Expr) -> Res<Cow<'a, Value>> {
         let at = e.span.start;
-        self.charge(1, 0, at)?;
+        self.charge(1, at)?;
         match &e.kind {
             Kind::Lit(v) => Ok(Cow::Borrowed(v)),
             Kind::Ctx(name) => self.ctx.get(name).map(Cow::Borrowed).ok_or_else(|| {
@@ -131,7 +232,7 @@ impl<'a> Evaluator<'a> {
                         Seg::Star => sel.star(),
                     };
                     let fanout = if let Sel::Many(v) = &sel { v.len() } else { 1 };
-                    self.charge(fanout, 0, at)?;
+                    self.charge(fanout, at)?;
                 }
                 Ok(match sel {
                     Sel::One(v) => v,
@@ -140,6 +241,7 @@ impl<'a> Evaluator<'a> {
                     }
                 })
             }
+            Kind::Call(name, args) if name.eq_ignore_ascii_case("case") => self.case(args, at),
             Kind::Call(name, args) => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
@@ -179,28 +281,27 @@ impl<'a> Evaluator<'a> {
                     Some(sep) if sep.is_primitive() => self.output_string(sep, at)?,
                     _ => ",".to_owned(),
                 };
-                let mut out = String::new();
+                let mut out = Output::new("join");
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        self.emit(&mut out, &sep, at)?;
+                        out.push(&sep, at)?;
                     }
-                    self.emit(&mut out, &item.to_output_string(), at)?;
+                    out.push(&item.to_output_string(), at)?;
                 }
-                self.charge(0, out.len(), at)?;
-                Ok(Value::String(out))
+                Ok(Value::String(out.text))
             }
             "tojson" => {
-                let json = to_json(arg(0), self.bytes_left()).ok_or_else(|| too_expensive(at))?;
-                self.charge(0, json.len(), at)?;
+                // UTF-8 takes at most 3 bytes per UTF-16 unit, so this byte
+                // bound stops the writer soon after the budget is passed; the
+                // exact measure is checked on the result.
+                let units = (MAX_MEMORY_BYTES - 26) / 2;
+                let json = to_json(arg(0), units.saturating_mul(3))
+                    .filter(|json| utf16_len(json) <= units)
+                    .ok_or_else(|| over_budget("`toJSON`", at))?;
                 Ok(Value::String(json))
             }
-            "fromjson" => {
-                let src = arg(0).to_output_string();
-                let json: serde_json::Value = serde_json::from_str(&src)
-                    .map_err(|e| ExprError::new(format!("fromJSON: invalid JSON: {e}"), at))?;
-                Value::from_json(&json)
-                    .ok_or_else(|| ExprError::new("fromJSON: JSON is nested too deeply", at))
-            }
+            "fromjson" => parse_json(&arg(0).to_output_string())
+                .map_err(|e| ExprError::new(format!("fromJSON: invalid JSON: {e}"), at)),
             _ => {
                 let unknown = || ExprError::new(format!("unknown function `{name}`"), at);
                 let host = self.host.ok_or_else(unknown)?;
@@ -214,14 +315,43 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Appends to a function's output, failing once it outgrows the budget
-    /// (checked before the text is built, not after).
-    fn emit(&self, out: &mut String, piece: &str, at: usize) -> Res<()> {
-        if out.len() + piece.len() > self.bytes_left() {
-            return Err(too_expensive(at));
+    /// `case(pred1, val1, pred2, val2, ..., default)`: the value after the
+    /// first predicate that is `true`, else the last argument. As in GitHub's
+    /// runner (`Functions/Case.cs`), predicates are evaluated in order and
+    /// only until one holds, each must be a boolean (not merely truthy), and
+    /// only the chosen value is evaluated. The parser has already checked
+    /// that the count is odd and at least 3.
+    fn case(&mut self, args: &'a [Expr], at: usize) -> Res<Cow<'a, Value>> {
+        let (default, pairs) = args
+            .split_last()
+            .ok_or_else(|| ExprError::new("`case` needs arguments", at))?;
+        for pair in pairs.chunks(2) {
+            let [predicate, value] = pair else {
+                return Err(ExprError::new(
+                    "`case` takes an odd number of arguments",
+                    at,
+                ));
+            };
+            match self.eval(predicate)?.as_ref() {
+                Value::Bool(true) => return self.eval(value),
+                Value::Bool(false) => {}
+                other => {
+                    let kind = match other {
+                        Value::Null => "null",
+                        Value::Number(_) => "a number",
+                        Value::String(_) => "a string",
+                        Value::Array(_) => "an array",
+                        _ => "an object",
+                    };
+                    let msg = format!(
+                        "a `case` predicate must be a boolean, got {kind}; compare explicitly \
+                         (for example `x == 'yes'`)"
+                    );
+                    return Err(ExprError::new(msg, predicate.span.start));
+                }
+            }
         }
-        out.push_str(piece);
-        Ok(())
+        self.eval(default)
     }
 
     /// `format('{0} and {1}', a, b)`, as GitHub parses it: `{{` and `}}`
@@ -234,13 +364,13 @@ impl<'a> Evaluator<'a> {
             .map(|v| v.to_output_string())
             .unwrap_or_default();
         let fail = |msg: String| Err(ExprError::new(format!("format: {msg}"), at));
-        let mut out = String::new();
+        let mut out = Output::new("format");
         let mut rest = pattern.as_str();
         while let Some(i) = rest.find(['{', '}']) {
             let (text, tail) = rest.split_at(i);
-            self.emit(&mut out, text, at)?;
+            out.push(text, at)?;
             if let Some(r) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
-                self.emit(&mut out, tail.get(..1).unwrap_or_default(), at)?;
+                out.push(tail.get(..1).unwrap_or_default(), at)?;
                 rest = r;
                 continue;
             }
@@ -283,18 +413,12 @@ impl<'a> Evaluator<'a> {
                     "placeholder `{{{index}}}` has no argument ({given} given)"
                 ));
             };
-            let piece = self.output_string(value, at)?;
-            self.emit(&mut out, &piece, at)?;
+            out.push(&value.to_output_string(), at)?;
             rest = after.get(end + 1..).unwrap_or_default();
         }
-        self.emit(&mut out, rest, at)?;
-        self.charge(0, out.len(), at)?;
-        Ok(out)
+        out.push(rest, at)?;
+        Ok(out.text)
     }
-}
-
-fn too_expensive(offset: usize) -> ExprError {
-    ExprError::new("expression too expensive", offset)
 }
 
 impl<'a> Sel<'a> {
@@ -370,7 +494,7 @@ fn lookup<'v>(v: &'v Value, key: &Key<'_>) -> Option<&'v Value> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{CTX, check};
-    use super::super::{Contexts, Template, parse_expression};
+    use super::super::{Contexts, FunctionSpec, Template, parse_expression, parse_expression_with};
     use super::*;
 
     fn eval(src: &str) -> Result<Value, ExprError> {
@@ -633,7 +757,7 @@ mod tests {
             toJSON(fromJSON('[]')) => "[]"
             toJSON(fromJSON('{}')) => "{}"
             toJSON(fromJSON('[1e20, 0.1, "a\"b\\c\n"]')) => "[\n  1E+20,\n  0.1,\n  \"a\\\"b\\\\c\\n\"\n]"
-            toJSON(fromJSON('{"b":[],"a":{"x":null,"y":[{}]}}')) => "{\n  \"a\": {\n    \"x\": null,\n    \"y\": [\n      {}\n    ]\n  },\n  \"b\": []\n}"
+            toJSON(fromJSON('{"b":[],"a":{"x":null,"y":[{}]}}')) => "{\n  \"b\": [],\n  \"a\": {\n    \"x\": null,\n    \"y\": [\n      {}\n    ]\n  }\n}"
             toJSON(fruits.*.name) => "[\n  \"apple\",\n  \"orange\",\n  \"pear\"\n]"
             fromJSON('{"a": [true, 2.5, null]}').a[1] => 2.5
             fromJSON(' "s" ') => "s"
@@ -641,7 +765,7 @@ mod tests {
             fromJSON('null') => null
             fromJSON(env.MAJOR) => 2
             fromJSON(toJSON(fruits)).*.name => ["apple", "orange", "pear"]
-            success() => !0: unknown function `success`
+            success() => !0: unknown function `success`; the functions are: case, contains, endsWith, format, fromJSON, join, startsWith, toJSON
             "#,
             eval,
         );
@@ -671,7 +795,12 @@ mod tests {
             "hashfiles" => Some(Ok(Value::from("abc123"))),
             _ => None,
         };
-        let run = |src: &str| parse_expression(src)?.evaluate_with(&CTX, &host);
+        let specs = [
+            FunctionSpec::new("success", 0, 0),
+            FunctionSpec::new("hashFiles", 0, 1),
+            FunctionSpec::new("foo", 1, 1),
+        ];
+        let run = |src: &str| parse_expression_with(src, &specs)?.evaluate_with(&CTX, &host);
         let table = r#"
             Success() && steps.build.outcome == 'SUCCESS' => true
             hashFiles('**/x') => "abc123"
@@ -679,37 +808,152 @@ mod tests {
             foo(1) => !0: unknown function `foo`
             contains('ab', 'B') => true
         "#;
+        // `foo` is declared but the host does not answer it: evaluation
+        // still refuses it rather than inventing a value.
         check(table, run);
     }
 
     #[test]
     fn cost_bound() {
         // Output size: each format level quadruples the text; the error names
-        // the call that crosses 1 MiB, the 14th from the outside (23 bytes each).
+        // the call whose text would pass 1 MiB at 2 bytes a character
+        // (64 * 4^7 characters), the 14th from the outside (23 bytes each).
         let mut src = format!("'{}'", "x".repeat(64));
         for _ in 0..20 {
             src = format!("format('{{0}}{{0}}{{0}}{{0}}', {src})");
         }
-        check(&format!("{src} => !299: expression too expensive"), eval);
+        let budget = "would need more than the 1 MiB of memory an expression may use (GitHub's limit; a string counts 2 bytes per character)";
+        check(&format!("{src} => !299: `format` {budget}"), eval);
         let render = |src: &str| {
             Ok(Value::Number(
                 Template::parse(src)?.render(&CTX)?.len() as f64
             ))
         };
-        // Context data is not charged; produced text is, per whole template.
+        // `big.s` is 300,000 characters: 600,026 bytes by GitHub's measure,
+        // so one copy fits in 1 MiB and two do not, whether a function
+        // builds them or two values are alive at once. Finished operands
+        // are released: three nested copies never coexist.
         // `.*` fan-outs cost a unit per value: 11,000 per `big.rows.*.*`.
         let table = r#"
             ${{ big.s }} => 300000
-            ${{ format('{0}{0}{0}', big.s) }} => 900000
-            ${{ format('{0}{0}{0}{0}', big.s) }} => !4: expression too expensive
-            ${{ join(big.rows.*, big.s) }} => !4: expression too expensive
-            ${{ toJSON(big.many) }} => !4: expression too expensive
+            ${{ format('{0}', big.s) }} => 300000
+            ${{ format('{0}', format('{0}', format('{0}', big.s))) }} => 300000
+            ${{ format('{0}{0}', big.s) }} => !4: `format` BUDGET
+            ${{ join(big.rows.*, big.s) }} => !4: `join` BUDGET
+            ${{ toJSON(big.many) }} => !4: `toJSON` BUDGET
             ${{ big.many }} => 5
-            ${{ format('{0}{0}', big.s) }}${{ format('{0}{0}', big.s) }} => !34: expression too expensive
+            ${{ big.s }}${{ big.s }} => !16: the expression's values BUDGET
+            ${{ big.s == format('{0}', big.s) }} => !27: the expression's values BUDGET
             ${{ big.rows.*.* && big.rows.*.* && big.rows.*.* && big.rows.*.* && big.rows.*.* }} => 5
         "#;
-        check(table, render);
+        check(&table.replace("BUDGET", budget), render);
         let steps = ["big.rows.*.*"; 10].join(" && ");
-        check(&format!("{steps} => !144: expression too expensive"), eval);
+        check(
+            &format!(
+                "{steps} => !144: expression too expensive (more than 100000 evaluation steps)"
+            ),
+            eval,
+        );
+        // Non-ASCII text counts in UTF-16 units, as in .NET: 'é' is one
+        // unit (two bytes) however UTF-8 spells it.
+        let wide = "é".repeat(270_000);
+        let mut ctx = Contexts::new();
+        ctx.insert("w", Value::from(wide.as_str()));
+        let two = parse_expression("format('{0}{0}', w)").unwrap();
+        assert!(two.evaluate(&ctx).is_err());
+        let one = parse_expression("format('{0}', w)").unwrap();
+        assert_eq!(one.evaluate(&ctx), Ok(Value::String(wide)));
+    }
+}
+
+/// Issue 18, point 1: where gantry used to disagree with GitHub's runner.
+#[cfg(test)]
+mod github_agreement {
+    use super::super::tests::{CTX, check};
+    use super::super::{Contexts, Template, parse_expression};
+    use super::*;
+
+    fn eval(src: &str) -> Result<Value, ExprError> {
+        parse_expression(src)?.evaluate(&CTX)
+    }
+
+    /// Ordinal comparison after .NET's invariant upper-casing, which leaves
+    /// the dotless `ı` alone (so it is not `I`, and sorts after ASCII).
+    #[test]
+    fn case_folding_follows_dotnet_invariant() {
+        check(
+            r#"
+            'ı' == 'I' => false
+            'ı' == 'i' => false
+            'ı' != 'I' => true
+            'ı' == 'ı' => true
+            'i' == 'I' => true
+            'é' == 'É' => true
+            'ß' == 'SS' => false
+            'ı' < 'J' => false
+            'ı' > 'Z' => true
+            'ıa' > 'IZ' => true
+            'I' < 'J' => true
+            'i' < 'J' => true
+            'ı' >= 'I' => true
+            'ı' <= 'I' => false
+            startsWith('ırmak', 'I') => false
+            startsWith('irmak', 'I') => true
+            endsWith('KAPı', 'i') => false
+            endsWith('kapi', 'I') => true
+            contains('ıI', 'ii') => false
+            contains('ıIı', 'ıi') => true
+            contains(fromJSON('["ı"]'), 'I') => false
+            "#,
+            eval,
+        );
+    }
+
+    /// Keys come out in the order they were written, not sorted.
+    #[test]
+    fn object_keys_keep_insertion_order() {
+        check(
+            r#"
+            toJSON(fromJSON('{"zeta": 1, "alpha": 2, "Mid": {"y": 1, "b": 2}}')) => "{\n  \"zeta\": 1,\n  \"alpha\": 2,\n  \"Mid\": {\n    \"y\": 1,\n    \"b\": 2\n  }\n}"
+            join(fromJSON('{"z": "1", "a": "2", "m": "3"}').*, ',') => "1,2,3"
+            toJSON(fromJSON('{"z": {"v": 1}, "a": {"v": 2}}').*.v) => "[\n  1,\n  2\n]"
+            toJSON(vegetables.*.colors[0]) => "[\n  \"green\",\n  \"purple\",\n  \"green\"\n]"
+            "#,
+            eval,
+        );
+    }
+
+    /// `case(pred, value, ..., default)`, lazily, with boolean predicates.
+    #[test]
+    fn case_function() {
+        check(
+            r#"
+            case(true, 'a', 'b') => "a"
+            case(false, 'a', 'b') => "b"
+            case(false, 'a', 1 == 1, 'b', 'c') => "b"
+            case(false, 'a', false, 'b', 'c') => "c"
+            CASE(matrix.os == 'linux', 'penguin', 'other') => "penguin"
+            case(true, fromJSON('[1]'), 2)[0] => 1
+            case(true, 'x', nope.y) => "x"
+            case(false, nope.y, 'z') => "z"
+            case(true, 'x', false, nope.y, 'z') => "x"
+            case(1, 'a', 'b') => !5: a `case` predicate must be a boolean, got a number; compare explicitly (for example `x == 'yes'`)
+            case(false, 'a', 'yes', 'b', 'c') => !17: a `case` predicate must be a boolean, got a string; compare explicitly (for example `x == 'yes'`)
+            case(null, 'a', 'b') => !5: a `case` predicate must be a boolean, got null; compare explicitly (for example `x == 'yes'`)
+            case(false, 'a', nope.y, 'b', 'c') => !17: unknown context `nope`; available: big, env, fruits, github, job, matrix, steps, vegetables
+            "#,
+            eval,
+        );
+    }
+
+    /// `${{ }}` is an empty value, in text and as a whole value.
+    #[test]
+    fn empty_expression_is_null() {
+        let t = Template::parse("a${{ }}b${{}}c").unwrap();
+        assert_eq!(t.render(&Contexts::new()), Ok("abc".to_owned()));
+        let whole = Template::parse("${{   }}").unwrap();
+        let e = whole.as_single_expression().expect("one expression");
+        assert_eq!(e.evaluate(&Contexts::new()), Ok(Value::Null));
+        assert!(whole.references().is_empty());
     }
 }

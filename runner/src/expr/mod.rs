@@ -3,15 +3,17 @@
 //! This module owns everything between workflow text and a value: lexing,
 //! parsing (with byte offsets for errors), values and their coercions,
 //! evaluation against caller-supplied [`Contexts`], the built-in functions
-//! (`contains`, `startsWith`, `endsWith`, `format`, `join`, `toJSON`,
-//! `fromJSON`), [`Template`]s that embed `${{ expr }}` in text, and
+//! (`case`, `contains`, `startsWith`, `endsWith`, `format`, `join`,
+//! `toJSON`, `fromJSON`), [`Template`]s that embed `${{ expr }}` in text, and
 //! [`hash_files`], the computation behind `hashFiles()`.
 //!
 //! It does not own status functions (`success()`, `always()`, ...), and it
 //! does not call `hashFiles()` itself, since that needs the workspace: the
-//! engine supplies those through a [`FunctionHost`] (calling [`hash_files`]).
-//! Every input is bounded (length, nesting depth, evaluation cost), so no
-//! expression can crash or stall the runner.
+//! engine supplies those through a [`FunctionHost`] (calling [`hash_files`])
+//! and declares them to the parser as [`FunctionSpec`]s, so that a call to an
+//! unknown function, or with the wrong number of arguments, is a parse error
+//! as in GitHub. Every input is bounded (length, nesting depth, evaluation
+//! steps, memory), so no expression can crash or stall the runner.
 //!
 //! The rules follow GitHub's documentation and, where it is silent, what its
 //! runner does: numbers print in .NET's `G15` form (`1.0` → `1`, `1e15` →
@@ -19,14 +21,17 @@
 //! (`toJSON` shows their content); `==` coerces mismatched primitives to
 //! numbers and compares arrays and objects by identity (a value read twice
 //! from the same context is the same instance; anything built during an
-//! evaluation is new). Deliberate differences: object keys keep sorted order
-//! rather than insertion order (so `toJSON` and `.*` list them sorted, which
-//! GitHub's documentation allows for `.*`); unknown contexts and functions
-//! are reported when evaluated, not when parsed; property chains do not
-//! count towards the nesting limit.
+//! evaluation is new); strings compare ordinally after .NET's invariant
+//! upper-casing (so `ı` is not `I`); object keys keep the order they were
+//! written in; nesting is limited to GitHub's 50 levels and memory to its
+//! 1 MiB, both measured as GitHub's runner measures them. Deliberate
+//! differences: unknown contexts are reported by the plan (which knows the
+//! contexts of each place) or when evaluated, not by the parser; redundant
+//! parentheses are limited to [`MAX_NESTING`] levels.
 
 mod eval;
 mod hash_files;
+mod json;
 mod lexer;
 mod parser;
 #[cfg(test)]
@@ -34,22 +39,54 @@ mod proptests;
 mod template;
 mod value;
 
-use std::collections::BTreeMap;
-
 pub use eval::FunctionHost;
 pub use hash_files::{MAX_HASH_ENTRIES, hash_files};
+pub use parser::BUILTIN_FUNCTIONS;
 pub use template::Template;
-pub use value::{MAX_JSON_DEPTH, Value};
+pub use value::{MAX_JSON_DEPTH, Map, Value};
 
 /// Longest accepted expression, in bytes.
 pub const MAX_EXPRESSION_LEN: usize = 16 * 1024;
-/// Deepest accepted nesting (parentheses, `!`, calls, indexes, operator chains).
-pub const MAX_DEPTH: usize = 64;
+/// Deepest accepted expression tree, GitHub's `MaxDepth`: a leaf is one
+/// level, and each operator, function call, `.name` and `[index]` one more.
+pub const MAX_DEPTH: usize = 50;
+/// Deepest textual nesting (parentheses included), a guard against runaway
+/// recursion on text that GitHub would accept only because it drops
+/// parentheses: more than 64 levels of `(` are refused. (64 is what the
+/// recursive parser is known to handle on a test thread's 2 MiB stack.)
+pub const MAX_NESTING: usize = 64;
 /// Evaluation steps (nodes visited plus values fanned out by `.*`) per evaluation.
 pub const MAX_STEPS: usize = 100_000;
-/// Bytes of text that `format`, `join`, `toJSON` and object/array output may
-/// produce per evaluation (a whole template counts as one evaluation).
-pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
+/// Memory an evaluation may hold at once, GitHub's default `MaxMemory`
+/// (1 MiB), measured as GitHub measures it: a string is 26 bytes plus two
+/// per UTF-16 code unit, any other value 24. A function building a string
+/// (`format`, `join`, `toJSON`) fails before its text passes the budget; a
+/// whole template counts as one evaluation, as GitHub turns it into one
+/// `format` call.
+pub const MAX_MEMORY_BYTES: usize = 1 << 20;
+
+/// A function an expression may call, and how many arguments it takes.
+/// Names compare ignoring ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// The name as documented (`startsWith`).
+    pub name: &'static str,
+    /// Fewest arguments accepted.
+    pub min_args: usize,
+    /// Most arguments accepted.
+    pub max_args: usize,
+}
+
+impl FunctionSpec {
+    /// A function taking `min_args..=max_args` arguments.
+    pub const fn new(name: &'static str, min_args: usize, max_args: usize) -> Self {
+        FunctionSpec {
+            name,
+            min_args,
+            max_args,
+        }
+    }
+}
 
 /// A parse or evaluation error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +114,7 @@ impl ExprError {
 /// Names are matched case-insensitively, like GitHub.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Contexts {
-    values: BTreeMap<String, Value>,
+    values: Map,
 }
 
 impl Contexts {
@@ -98,7 +135,9 @@ impl Contexts {
 
     /// Context names in sorted order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().map(String::as_str)
+        let mut names: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 }
 
@@ -109,18 +148,41 @@ pub struct Expression {
     source: String,
 }
 
-/// Parses a bare expression (no `${{ }}` around it).
+/// Parses a bare expression (no `${{ }}` around it) that may call the
+/// built-in functions only.
 pub fn parse_expression(text: &str) -> Result<Expression, ExprError> {
-    Expression::parse_at(text, 0)
+    parse_expression_with(text, &[])
+}
+
+/// Parses a bare expression that may also call `functions` (the ones a
+/// [`FunctionHost`] will answer when it is evaluated).
+pub fn parse_expression_with(
+    text: &str,
+    functions: &[FunctionSpec],
+) -> Result<Expression, ExprError> {
+    Expression::parse_at(text, 0, functions)
 }
 
 impl Expression {
     /// Parses `text` found at byte `base` of some enclosing text.
-    pub(crate) fn parse_at(text: &str, base: usize) -> Result<Expression, ExprError> {
+    pub(crate) fn parse_at(
+        text: &str,
+        base: usize,
+        functions: &[FunctionSpec],
+    ) -> Result<Expression, ExprError> {
         Ok(Expression {
-            root: parser::parse(text, base)?,
+            root: parser::parse_with(text, base, functions)?,
             source: text.to_owned(),
         })
+    }
+
+    /// The expression of an empty `${{ }}`: GitHub's parser returns no tree
+    /// for it, which evaluates to null (an empty string in text).
+    pub(crate) fn empty(base: usize) -> Expression {
+        Expression {
+            root: parser::null_at(base),
+            source: String::new(),
+        }
     }
 
     pub(crate) fn root(&self) -> &parser::Expr {
@@ -239,7 +301,12 @@ pub(crate) mod tests {
 
     #[test]
     fn finds_function_calls_anywhere() {
-        let e = parse_expression("env.x == 'failure()' || !(Failure() && a[always()])").unwrap();
+        let host = [
+            FunctionSpec::new("failure", 0, 0),
+            FunctionSpec::new("always", 0, 0),
+        ];
+        let src = "env.x == 'failure()' || !(Failure() && a[always()])";
+        let e = parse_expression_with(src, &host).unwrap();
         assert!(e.calls("failure"));
         assert!(e.calls("always"));
         assert!(!e.calls("success"));

@@ -5,7 +5,7 @@
 
 use super::lexer::{Tok, Token, lex};
 use super::value::Value;
-use super::{ExprError, MAX_DEPTH, MAX_EXPRESSION_LEN, Res};
+use super::{ExprError, FunctionSpec, MAX_DEPTH, MAX_EXPRESSION_LEN, MAX_NESTING, Res};
 
 /// Byte range of a node in the whole source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,19 +48,31 @@ pub(crate) enum Seg {
 
 type Parsed = Res<Expr>;
 
-/// Argument counts of the built-in functions, checked at parse time.
-pub(crate) fn builtin_arity(lower_name: &str) -> Option<(usize, usize)> {
-    Some(match lower_name {
-        "contains" | "startswith" | "endswith" => (2, 2),
-        "format" => (1, 255),
-        "join" => (1, 2),
-        "tojson" | "fromjson" => (1, 1),
-        _ => return None,
-    })
-}
+/// The built-in functions and their argument counts, as GitHub's runner
+/// declares them (`ExpressionConstants`): `case` takes 3 to 255 arguments
+/// there (the language service allows more; we follow the runner).
+pub const BUILTIN_FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec::new("case", 3, 255),
+    FunctionSpec::new("contains", 2, 2),
+    FunctionSpec::new("endsWith", 2, 2),
+    FunctionSpec::new("format", 1, 255),
+    FunctionSpec::new("fromJSON", 1, 1),
+    FunctionSpec::new("join", 1, 2),
+    FunctionSpec::new("startsWith", 2, 2),
+    FunctionSpec::new("toJSON", 1, 1),
+];
 
 /// Parses `src`, whose first byte sits at `base` in the enclosing text.
+/// A call must name a built-in function or one of `functions`, with an
+/// accepted number of arguments, wherever it stands: as in GitHub, this is
+/// a parse error even in a branch that evaluation would skip.
+#[cfg(test)]
 pub(crate) fn parse(src: &str, base: usize) -> Parsed {
+    parse_with(src, base, &[])
+}
+
+/// [`parse`], also accepting calls to `functions`.
+pub(crate) fn parse_with(src: &str, base: usize, functions: &[FunctionSpec]) -> Parsed {
     if src.len() > MAX_EXPRESSION_LEN {
         let msg = format!("expression is too long (limit {MAX_EXPRESSION_LEN} bytes)");
         return Err(ExprError::new(msg, base));
@@ -73,6 +85,7 @@ pub(crate) fn parse(src: &str, base: usize) -> Parsed {
         toks: lex(src, base)?,
         pos: 0,
         depth: 0,
+        functions,
     };
     if p.toks.is_empty() {
         return Err(ExprError::new("empty expression", base));
@@ -92,6 +105,8 @@ struct Parser<'s> {
     pos: usize,
     /// Current textual nesting, bounded so recursion cannot run away.
     depth: usize,
+    /// Functions callable besides the built-in ones.
+    functions: &'s [FunctionSpec],
 }
 
 impl Parser<'_> {
@@ -136,7 +151,10 @@ impl Parser<'_> {
     where
         F: FnOnce(&mut Self) -> Res<T>,
     {
-        if self.depth >= MAX_DEPTH {
+        // Parentheses add textual nesting but no tree depth (GitHub drops
+        // them), so this bound sits above MAX_DEPTH and only stops runaway
+        // recursion on text such as thousands of `(`.
+        if self.depth >= MAX_NESTING {
             return Err(too_deep(at));
         }
         self.depth += 1;
@@ -160,6 +178,16 @@ impl Parser<'_> {
         while self.eat(op).is_some() {
             items.push(operand(self)?);
         }
+        // GitHub flattens `(a && b) && c` into one `&&` of three operands
+        // (`FlushTopOperator`), which matters for the depth limit only.
+        let is_or = op == "||";
+        items = items
+            .into_iter()
+            .flat_map(|item| match item.kind {
+                Kind::Logic(or, inner) if or == is_or => inner,
+                kind => vec![Expr { kind, ..item }],
+            })
+            .collect();
         let end = items.last().map_or(start, |e| e.span.end);
         match (items.len(), items.pop()) {
             (1, Some(only)) => Ok(only),
@@ -316,30 +344,64 @@ impl Parser<'_> {
             .toks
             .get(self.pos.wrapping_sub(1))
             .map_or(start, |t| t.end);
-        if let Some((min, max)) = builtin_arity(&name.to_ascii_lowercase())
-            && !(min..=max).contains(&args.len())
-        {
+        let known = || BUILTIN_FUNCTIONS.iter().chain(self.functions);
+        let Some(spec) = known().find(|f| f.name.eq_ignore_ascii_case(&name)) else {
+            let mut names: Vec<&str> = known().map(|f| f.name).collect();
+            names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+            let msg = format!(
+                "unknown function `{name}`; the functions are: {}",
+                names.join(", ")
+            );
+            return Err(ExprError::new(msg, start));
+        };
+        let (min, max, got) = (spec.min_args, spec.max_args, args.len());
+        if !(min..=max).contains(&got) {
             let wanted = match (min, max) {
                 (a, b) if a == b => format!("{a}"),
-                (a, usize::MAX) => format!("at least {a}"),
                 (a, b) => format!("{a} to {b}"),
             };
-            let got = args.len();
             let msg = format!("function `{name}` takes {wanted} argument(s), got {got}");
+            return Err(ExprError::new(msg, start));
+        }
+        if spec.name == "case" && got % 2 == 0 {
+            let msg = format!(
+                "function `{name}` takes an odd number of arguments (predicate and value \
+                 pairs, then a default), got {got}"
+            );
             return Err(ExprError::new(msg, start));
         }
         node(Kind::Call(name, args), Span { start, end })
     }
 }
 
+/// A `null` literal at `at`, the tree of an empty `${{ }}`.
+pub(crate) fn null_at(at: usize) -> Expr {
+    Expr {
+        kind: Kind::Lit(Value::Null),
+        span: Span { start: at, end: at },
+        height: 1,
+    }
+}
+
 fn too_deep(offset: usize) -> ExprError {
     ExprError::new(
-        format!("expression is nested too deeply (limit {MAX_DEPTH})"),
+        format!(
+            "expression is nested too deeply (GitHub's limit is {MAX_DEPTH} levels; each \
+             operator, function call, `.property` and `[index]` is one); split it up"
+        ),
         offset,
     )
 }
 
 /// Builds a node, computing its height and enforcing the depth bound.
+///
+/// Height is counted as GitHub's runner counts depth (`CheckMaxDepth` over
+/// its tree): a leaf is one level, and each operator, function call and
+/// each `.name`, `.*` or `[index]` step adds one, since the runner builds
+/// `a.b.c` as `Index(Index(a, 'b'), 'c')`. Parentheses add nothing, and a
+/// chain of `&&` (or `||`) is one node. GitHub's language service counts
+/// parser recursion instead (parentheses count, comparisons do not); the
+/// runner is what decides whether a workflow runs, so we follow it.
 fn node(kind: Kind, span: Span) -> Parsed {
     let max = |items: &[Expr]| items.iter().map(|e| e.height).max().unwrap_or(0);
     let child = match &kind {
@@ -347,10 +409,19 @@ fn node(kind: Kind, span: Span) -> Parsed {
         Kind::Not(e) => e.height,
         Kind::Cmp(_, a, b) => a.height.max(b.height),
         Kind::Logic(_, v) | Kind::Call(_, v) => max(v),
-        Kind::Access(base, segs) => segs.iter().fold(base.height, |h, s| match s {
-            Seg::Index(e) => h.max(e.height),
-            _ => h,
-        }),
+        // Step i of n sits under n - i index nodes of the chain (0-based i);
+        // a `.name` or `.*` is a one-level leaf of its index node.
+        Kind::Access(base, segs) => {
+            let n = segs.len();
+            let steps = segs.iter().enumerate().map(|(i, s)| {
+                let own = match s {
+                    Seg::Index(e) => e.height,
+                    Seg::Prop(_) | Seg::Star => 1,
+                };
+                own + (n - i - 1)
+            });
+            steps.fold(base.height + n - 1, usize::max)
+        }
     };
     if child >= MAX_DEPTH {
         return Err(too_deep(span.start));
@@ -406,9 +477,13 @@ mod tests {
             ("fromJSON('{}').a", "(fromJSON {}).a"),
             ("steps.null.true", "steps.null.true"),
             ("f()", "(f )"),
+            // `&&` / `||` chains flatten through parentheses, as in GitHub.
+            ("(a && b) && (c && d)", "(&& a b c d)"),
+            ("(a || b) && c", "(&& (|| a b) c)"),
         ];
+        let f = [FunctionSpec::new("f", 0, 1)];
         for (src, want) in cases {
-            assert_eq!(show(&parse(src, 0).expect(src)), want, "{src}");
+            assert_eq!(show(&parse_with(src, 0, &f).expect(src)), want, "{src}");
         }
         let e = parse("  a.b == 'x'", 7).expect("parses");
         assert_eq!(e.span, Span { start: 9, end: 19 });
@@ -453,16 +528,115 @@ mod tests {
     }
 
     #[test]
+    fn unknown_functions_and_counts_are_parse_errors() {
+        let cases = [
+            // Even where evaluation would never reach the call.
+            (
+                "false && nonExistentFunction()",
+                "unknown function `nonExistentFunction`; the functions are: case, contains, endsWith, format, fromJSON, join, startsWith, toJSON",
+                9,
+            ),
+            (
+                "true || f(1)",
+                "unknown function `f`; the functions are: case, contains, endsWith, format, fromJSON, join, startsWith, toJSON",
+                8,
+            ),
+            (
+                "case(true, 1)",
+                "function `case` takes 3 to 255 argument(s), got 2",
+                0,
+            ),
+            (
+                "case(true, 1, false, 2)",
+                "function `case` takes an odd number of arguments (predicate and value pairs, then a default), got 4",
+                0,
+            ),
+            (
+                "a || toJSON()",
+                "function `toJSON` takes 1 argument(s), got 0",
+                5,
+            ),
+        ];
+        for (src, msg, offset) in cases {
+            assert_eq!(err(src), (msg.to_owned(), offset), "{src}");
+        }
+        assert!(parse("CASE(a, 1, b, 2, 3)", 0).is_ok());
+        // Functions the caller declares are known, with their counts.
+        let host = [
+            FunctionSpec::new("success", 0, 0),
+            FunctionSpec::new("hashFiles", 1, 255),
+        ];
+        assert!(parse_with("false && SUCCESS() || hashfiles('x')", 0, &host).is_ok());
+        let e = parse_with("success(1)", 0, &host).unwrap_err();
+        assert_eq!(e.message, "function `success` takes 0 argument(s), got 1");
+        let e = parse_with("nope()", 0, &host).unwrap_err();
+        assert!(
+            e.message
+                .ends_with("format, fromJSON, hashFiles, join, startsWith, success, toJSON"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// GitHub's `MaxDepth` of 50, counted over the tree as its runner does:
+    /// 50 levels parse, 51 do not, for each kind of node.
+    #[test]
+    fn github_depth_limit() {
+        let msg = "expression is nested too deeply (GitHub's limit is 50 levels; each operator, function call, `.property` and `[index]` is one); split it up";
+        let ok_and_too_deep = |build: &dyn Fn(usize) -> String, levels: usize| {
+            let ok = build(levels);
+            assert!(parse(&ok, 0).is_ok(), "{ok}");
+            let deep = build(levels + 1);
+            assert_eq!(
+                parse(&deep, 0).map(|_| ()).map_err(|e| e.message),
+                Err(msg.to_owned()),
+                "{deep}"
+            );
+        };
+        // n operators over a leaf: n + 1 levels.
+        ok_and_too_deep(&|n| format!("{}a", "!".repeat(n)), 49);
+        ok_and_too_deep(&|n| format!("a{}", ".b".repeat(n)), 49);
+        ok_and_too_deep(&|n| format!("a{}", "[0]".repeat(n)), 49);
+        ok_and_too_deep(&|n| format!("a{}", ".*".repeat(n)), 49);
+        ok_and_too_deep(
+            &|n| format!("{}a{}", "toJSON(".repeat(n), ")".repeat(n)),
+            49,
+        );
+        ok_and_too_deep(
+            &|n| {
+                ["a"; 100]
+                    .iter()
+                    .take(n + 1)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" == ")
+            },
+            49,
+        );
+        // Mixed: 10 `!`, a call, then 38 property steps = 50 levels.
+        ok_and_too_deep(
+            &|n| format!("{}toJSON(a{})", "!".repeat(10), ".b".repeat(n - 11)),
+            49,
+        );
+        // An index expression sits one level under its `[ ]`.
+        ok_and_too_deep(&|n| format!("a[{}b]", "!".repeat(n - 1)), 49);
+        // Parentheses and `&&` chains add nothing.
+        let parens = format!("{}{}a{}", "(".repeat(10), "!".repeat(49), ")".repeat(10));
+        assert!(parse(&parens, 0).is_ok(), "{parens}");
+        let chain = format!("{} && x", ["(a && b)"; 200].join(" && "));
+        assert!(parse(&chain, 0).is_ok());
+    }
+
+    #[test]
     fn depth_and_length_bounds() {
-        let too_deep = ("expression is nested too deeply (limit 64)".to_owned(), 64);
-        assert_eq!(err(&"(".repeat(10_000)), too_deep);
-        assert_eq!(err(&"!".repeat(10_000)), too_deep);
-        assert_eq!(err(&"f(".repeat(5_000)).1, 64 * 2);
+        let too_deep = err(&"(".repeat(10_000));
+        assert!(too_deep.0.contains("nested too deeply") && too_deep.1 == MAX_NESTING);
+        assert!(err(&"!".repeat(10_000)).0.contains("too deeply"));
+        assert!(err(&"f(".repeat(5_000)).0.contains("too deeply"));
         assert!(err(&"x[".repeat(5_000)).0.contains("too deeply"));
         assert!(err(&["a"; 100].join(" == ")).0.contains("too deeply"));
-        // Flat chains are fine however long; 64 levels of nesting are fine.
+        // Flat chains are fine however long.
         assert!(parse(&["a"; 1000].join(" && "), 0).is_ok());
-        assert!(parse(&format!("a{}", ".b".repeat(1000)), 0).is_ok());
         assert!(parse(&format!("{}a{}", "(".repeat(64), ")".repeat(64)), 0).is_ok());
         let long = format!("'{}'", "x".repeat(MAX_EXPRESSION_LEN));
         assert_eq!(err(&long).0, "expression is too long (limit 16384 bytes)");

@@ -1,7 +1,7 @@
 //! Strings with embedded `${{ expr }}` pieces.
 
 use super::eval::{Evaluator, FunctionHost};
-use super::{Contexts, ExprError, Expression, Res, push_unique};
+use super::{Contexts, ExprError, Expression, FunctionSpec, Res, push_unique};
 
 /// A string with zero or more `${{ expr }}` pieces, parsed once and rendered
 /// any number of times.
@@ -20,8 +20,14 @@ enum Part {
 }
 
 impl Template {
-    /// Parses `text`. Error offsets are byte offsets into `text` itself.
+    /// Parses `text`, whose expressions may call the built-in functions
+    /// only. Error offsets are byte offsets into `text` itself.
     pub fn parse(text: &str) -> Result<Template, ExprError> {
+        Self::parse_with(text, &[])
+    }
+
+    /// Parses `text`, whose expressions may also call `functions`.
+    pub fn parse_with(text: &str, functions: &[FunctionSpec]) -> Result<Template, ExprError> {
         let mut parts = Vec::new();
         let mut from = 0;
         let slice = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
@@ -33,10 +39,14 @@ impl Template {
             let close = find_close(text, inner_start)
                 .ok_or_else(|| ExprError::new("unclosed `${{`", open))?;
             let inner = slice(inner_start, close);
-            if inner.trim().is_empty() {
-                return Err(ExprError::new("empty expression in `${{ }}`", open));
-            }
-            parts.push(Part::Expr(Expression::parse_at(inner, inner_start)?));
+            // `${{ }}` is an empty value in GitHub (its parser returns no
+            // tree, and no tree evaluates to null), not an error.
+            let expression = if inner.trim().is_empty() {
+                Expression::empty(inner_start)
+            } else {
+                Expression::parse_at(inner, inner_start, functions)?
+            };
+            parts.push(Part::Expr(expression));
             from = close + 2;
         }
         if from < text.len() {
@@ -168,7 +178,7 @@ mod tests {
             ${{ '${{ env.MAJOR }}' }} => "${{ env.MAJOR }}"
             abc ${{ env.X => !4: unclosed `${{`
             ${{ a }} and ${{ 'x }} => !13: unclosed `${{`
-            ab ${{   }} => !3: empty expression in `${{ }}`
+            ab ${{   }}|${{}} => "ab |"
             x${{ a }} ${{ a == }} => !19: unexpected end of expression
             x${{ a }} ${{ a # }} => !16: unexpected character `#`
             ok ${{ env.MAJOR }} ${{ nope.x }} => !24: unknown context `nope`; available: big, env, fruits, github, job, matrix, steps, vegetables

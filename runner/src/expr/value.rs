@@ -1,10 +1,15 @@
 //! Runtime values and the coercion rules GitHub Actions applies to them.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
 
 /// JSON nesting accepted when converting `serde_json` data into a [`Value`].
 pub const MAX_JSON_DEPTH: usize = 128;
+
+/// The map behind [`Value::Object`]: insertion-ordered, so `toJSON`, `.*`
+/// and `fromJSON` keep keys in the order they were written.
+pub type Map = IndexMap<String, Value>;
 
 /// A value produced or consumed by an expression.
 ///
@@ -23,8 +28,9 @@ pub enum Value {
     String(String),
     /// An array.
     Array(Vec<Value>),
-    /// An object; keys keep their original case, lookups ignore it.
-    Object(BTreeMap<String, Value>),
+    /// An object; keys keep their original case and the order they were
+    /// written in (as GitHub's dictionaries do), lookups ignore case.
+    Object(Map),
 }
 
 impl Value {
@@ -259,8 +265,16 @@ fn parse_decimal(t: &str) -> Option<f64> {
 }
 
 /// One character upper-cased by its simple (one-to-one) mapping, as .NET's
-/// `OrdinalIgnoreCase` does: `ß` stays `ß` rather than becoming `SS`.
+/// `ToUpperInvariant` / `OrdinalIgnoreCase` (what GitHub's runner compares
+/// with) do: `ß` stays `ß` rather than becoming `SS`, and the dotless `ı`
+/// stays `ı`: .NET special-cases U+0131 to upper-case to itself in the
+/// invariant culture (ICU alone would give `I`), so `'ı' == 'I'` is false
+/// and `'ı'` sorts after every ASCII letter. act compares with Go's
+/// `strings.EqualFold`, which folds `ı` and `ſ` differently; we follow GitHub.
 fn upper(c: char) -> char {
+    if c == '\u{131}' {
+        return c;
+    }
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
         (Some(u), None) => u,
@@ -292,10 +306,7 @@ pub(crate) fn fold_cmp(a: &str, b: &str) -> Ordering {
 }
 
 /// Object lookup as GitHub does it: exact key first, then ignoring case.
-pub(crate) fn get_ignore_case<'m>(
-    map: &'m BTreeMap<String, Value>,
-    key: &str,
-) -> Option<&'m Value> {
+pub(crate) fn get_ignore_case<'m>(map: &'m Map, key: &str) -> Option<&'m Value> {
     let loose = || map.iter().find(|(k, _)| fold_eq(k, key)).map(|(_, v)| v);
     map.get(key).or_else(loose)
 }
@@ -450,7 +461,7 @@ mod tests {
 
     #[test]
     fn output_strings() {
-        let obj = Value::Object(BTreeMap::from([("k".into(), Value::Null)]));
+        let obj = Value::Object(Map::from([("k".into(), Value::Null)]));
         let cases = [
             (Value::Null, ""),
             (true.into(), "true"),
@@ -521,7 +532,7 @@ mod tests {
         ];
         assert!(falsy.iter().all(|v| !v.is_truthy()));
         assert!(truthy.iter().all(Value::is_truthy));
-        assert!(Value::Object(BTreeMap::new()).is_truthy());
+        assert!(Value::Object(Map::new()).is_truthy());
     }
 
     #[test]
@@ -573,7 +584,7 @@ mod tests {
             assert!(Value::from(text).to_number().is_nan(), "{text}");
         }
         assert!(Value::Array(vec![]).to_number().is_nan());
-        assert!(Value::Object(BTreeMap::new()).to_number().is_nan());
+        assert!(Value::Object(Map::new()).to_number().is_nan());
     }
 
     #[test]
