@@ -4,6 +4,7 @@
 mod artifacts;
 mod cache;
 mod ci_hosts;
+mod cli_snapshots;
 mod components;
 mod crash;
 mod export;
