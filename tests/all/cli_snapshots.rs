@@ -54,6 +54,23 @@ fn whole(outcome: &Outcome) -> String {
     )
 }
 
+/// Runs `gantry args` in `project`, which must exit with `code`, and pins
+/// what it printed as the snapshot `name`.
+#[track_caller]
+fn pin_run(name: &str, project: &Project, args: &[&str], code: i32) {
+    let outcome = project.gantry(args);
+    outcome.expect_code(code);
+    pin(name, project, &whole(&outcome));
+}
+
+/// [`pin_run`] on a project holding only `manifest`.
+#[track_caller]
+fn pin_command(name: &str, manifest: &str, args: &[&str], code: i32) {
+    let project = Project::new();
+    project.manifest(manifest);
+    pin_run(name, &project, args, code);
+}
+
 /// `gantry validate` of a project whose `hello` plugin is pinned, with
 /// `jobs` given as YAML, pinned as the snapshot `name`.
 #[track_caller]
@@ -63,9 +80,7 @@ fn pin_manifest_error(name: &str, jobs: &str) {
     project.manifest(&format!(
         "name: errors\nplugins:\n  hello:\n    source: hello.wasm\n    sha256: {sha}\njobs:\n{jobs}"
     ));
-    let outcome = project.gantry(&["validate"]);
-    outcome.expect_code(2);
-    pin(name, &project, &whole(&outcome));
+    pin_run(name, &project, &["validate"], 2);
 }
 
 #[test]
@@ -112,37 +127,32 @@ fn manifest_error_several_reported_together() {
 /// parser stops.
 #[test]
 fn manifest_error_tab_in_the_indentation() {
-    let project = Project::new();
-    project.manifest(
-        "name: x\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n\t- uses: hello\n",
-    );
-    let outcome = project.gantry(&["validate"]);
-    outcome.expect_code(2);
-    pin(
+    pin_command(
         "manifest_error_tab_in_the_indentation",
-        &project,
-        &whole(&outcome),
+        "name: x\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n\t- uses: hello\n",
+        &["validate"],
+        2,
     );
 }
 
 #[test]
 fn manifest_error_lost_jobs_line() {
-    let project = Project::new();
-    project.manifest(
+    pin_command(
+        "manifest_error_lost_jobs_line",
         "name: x\nplugins:\n  hello:\n    source: hello.wasm\n  build:\n    strategy:\n      matrix: { os: [a, b] }\n    steps:\n      - uses: hello\n",
+        &["validate"],
+        2,
     );
-    let outcome = project.gantry(&["validate"]);
-    outcome.expect_code(2);
-    pin("manifest_error_lost_jobs_line", &project, &whole(&outcome));
 }
 
 #[test]
 fn manifest_error_empty_manifest() {
-    let project = Project::new();
-    project.manifest("# nothing yet\n");
-    let outcome = project.gantry(&["run"]);
-    outcome.expect_code(2);
-    pin("manifest_error_empty_manifest", &project, &whole(&outcome));
+    pin_command(
+        "manifest_error_empty_manifest",
+        "# nothing yet\n",
+        &["run"],
+        2,
+    );
 }
 
 /// Two jobs, one of them a matrix needing the other, with grants, `env`,
@@ -162,12 +172,11 @@ fn plan_of_a_matrix_pipeline_with_grants_and_a_hook() {
          \x20       permissions:\n          workspace: write\n          env: [HOME]\n\
          \x20       timeout-minutes: 2\n        rollback: {{}}\n"
     ));
-    let outcome = project.gantry(&["plan"]);
-    outcome.expect_code(0);
-    pin(
+    pin_run(
         "plan_of_a_matrix_pipeline_with_grants_and_a_hook",
         &project,
-        &whole(&outcome),
+        &["plan"],
+        0,
     );
 }
 
@@ -189,12 +198,11 @@ fn two_steps(tail: &str) -> Project {
 #[test]
 fn json_events_of_a_successful_run() {
     let project = two_steps("{ action: print, text: '::notice title=ok::all good|done' }");
-    let outcome = project.gantry(&["run", "--format", "json"]);
-    outcome.expect_code(0);
-    pin(
+    pin_run(
         "json_events_of_a_successful_run",
         &project,
-        &whole(&outcome),
+        &["run", "--format", "json"],
+        0,
     );
 }
 
@@ -203,12 +211,11 @@ fn json_events_of_a_successful_run() {
 #[test]
 fn json_events_of_a_failure_rolled_back() {
     let project = two_steps("{ action: exit, code: 3 }");
-    let outcome = project.gantry(&["run", "--format", "json"]);
-    outcome.expect_code(1);
-    pin(
+    pin_run(
         "json_events_of_a_failure_rolled_back",
         &project,
-        &whole(&outcome),
+        &["run", "--format", "json"],
+        1,
     );
 }
 
@@ -229,27 +236,33 @@ fn ci_run() -> Project {
 #[test]
 fn github_format_of_a_failing_run() {
     let project = ci_run();
-    let outcome = project.gantry(&[
-        "run",
-        "--format",
-        "github",
-        "--secret",
-        "TOKEN=s3cr3t-value",
-    ]);
-    outcome.expect_code(1);
-    pin("github_format_of_a_failing_run", &project, &whole(&outcome));
+    pin_run(
+        "github_format_of_a_failing_run",
+        &project,
+        &[
+            "run",
+            "--format",
+            "github",
+            "--secret",
+            "TOKEN=s3cr3t-value",
+        ],
+        1,
+    );
 }
 
 #[test]
 fn gitlab_format_of_a_failing_run() {
     let project = ci_run();
-    let outcome = project.gantry(&[
-        "run",
-        "--format",
-        "gitlab",
-        "--secret",
-        "TOKEN=s3cr3t-value",
-    ]);
-    outcome.expect_code(1);
-    pin("gitlab_format_of_a_failing_run", &project, &whole(&outcome));
+    pin_run(
+        "gitlab_format_of_a_failing_run",
+        &project,
+        &[
+            "run",
+            "--format",
+            "gitlab",
+            "--secret",
+            "TOKEN=s3cr3t-value",
+        ],
+        1,
+    );
 }
