@@ -146,8 +146,9 @@ impl std::error::Error for BadName {}
 /// guess it and end the heredoc early), the first not found in the value
 /// is used.
 ///
-/// The name must be non-empty and free of `=`, `<<` and line breaks, or
-/// [`parse`] would split it differently.
+/// The name must be non-empty, free of `=`, `<<` and line breaks, and
+/// neither end with `<` nor start with a byte-order mark, or [`parse`]
+/// would read it differently.
 ///
 /// ```
 /// use gantry_abi::files::{format_entry, parse};
@@ -188,6 +189,12 @@ fn check_name(name: &str) -> Result<(), BadName> {
         "contains `<<`"
     } else if name.contains(['\n', '\r']) {
         "contains a line break"
+    } else if name.ends_with('<') {
+        // `name<` then `<<DELIM` reads as `name` and the delimiter `<DELIM`.
+        "ends with `<`"
+    } else if name.starts_with('\u{feff}') {
+        // A reader drops a byte-order mark starting the file.
+        "starts with a byte-order mark"
     } else {
         return Ok(());
     };
@@ -295,6 +302,25 @@ mod tests {
             format_entry("a=b", "v", counter()).unwrap_err().to_string(),
             "the name `a=b` contains `=`"
         );
+    }
+
+    /// Found by the `step_file` fuzz target: `<` accepted as a name was
+    /// written as the heredoc `<<<EOF`, which reads as an empty name; a
+    /// name `a<` would read as `a`. A leading byte-order mark would be
+    /// dropped from the first entry's name the same way.
+    #[test]
+    fn names_a_reader_would_split_differently_are_refused() {
+        for name in ["<", "a<", "\u{feff}a"] {
+            let error = format_entry(name, "two\nlines", counter()).unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(
+                format_entry(name, "one line", counter()).is_err(),
+                "{name:?}"
+            );
+        }
+        // `<` inside a name, not at its end, reads back as written.
+        let entry = format_entry("a<b", "x\ny", counter()).unwrap();
+        assert_eq!(parse(&entry).unwrap(), [pair("a<b", "x\ny")]);
     }
 
     #[test]

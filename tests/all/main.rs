@@ -5,6 +5,7 @@ mod artifacts;
 mod attest;
 mod cache;
 mod ci_hosts;
+mod cli_snapshots;
 mod components;
 mod contexts;
 mod crash;

@@ -515,6 +515,14 @@ fn the_documented_events_are_the_emitted_ones() {
         })
         .collect();
     assert_eq!(emitted, documented);
+    // The run reached its rollback: the two agreeing is not both having
+    // lost the rollback events.
+    for rollback in ["rollback_started", "rollback_finished"] {
+        assert!(
+            documented.contains(rollback),
+            "EVENTS.md lacks `{rollback}`"
+        );
+    }
     let schema = event_schema();
     for line in outcome.stdout.lines() {
         assert_valid_event(&schema, line);

@@ -44,7 +44,7 @@ impl ManifestError {
     ) -> Self {
         let source_line = position.and_then(|(line, _)| {
             let index = usize::try_from(line).ok()?.checked_sub(1)?;
-            source.lines().nth(index).map(str::to_owned)
+            yaml_lines(source).nth(index).map(str::to_owned)
         });
         ManifestError {
             file: file.to_owned(),
@@ -98,6 +98,25 @@ impl fmt::Display for ManifestError {
 }
 
 impl std::error::Error for ManifestError {}
+
+/// The lines of a manifest as YAML counts them: `\r\n`, a lone `\r` and
+/// `\n` each end a line (YAML 1.2's line breaks), so a line number the
+/// parser reports names the same line here. `str::lines` keeps a lone `\r`
+/// inside a line, and would quote the wrong line, or none, under the
+/// message.
+pub(crate) fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let text = rest.filter(|text| !text.is_empty())?;
+        let Some(at) = text.find(['\r', '\n']) else {
+            rest = None;
+            return Some(text);
+        };
+        let width = if text[at..].starts_with("\r\n") { 2 } else { 1 };
+        rest = Some(&text[at + width..]);
+        Some(&text[..at])
+    })
+}
 
 /// Several manifest errors, reported together so a person fixes them in one go.
 #[derive(Debug)]

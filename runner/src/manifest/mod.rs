@@ -12,6 +12,7 @@ pub mod model;
 
 use std::path::{Path, PathBuf};
 
+use error::yaml_lines;
 pub use error::{ManifestError, ManifestErrors, did_you_mean};
 pub use model::Manifest;
 use serde_saphyr::{Budget, DuplicateKeyPolicy, Options};
@@ -153,7 +154,7 @@ fn indentation_tab(
 ) -> Option<ManifestError> {
     let last_line = reported.map_or(usize::MAX, |(line, _)| line as usize + 1);
     let mut in_block_scalar: Option<usize> = None;
-    for (index, line) in source.lines().enumerate().take(last_line) {
+    for (index, line) in yaml_lines(source).enumerate().take(last_line) {
         let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         let leading = &line[..indent];
         let content = line.trim();
@@ -288,6 +289,27 @@ mod tests {
     }
 
     const MINIMAL: &str = "name: demo\nplugins:\n  hello:\n    source: hello.wasm\njobs:\n  build:\n    steps:\n      - uses: hello\n";
+
+    /// Found by the `manifest` fuzz target: YAML ends a line at a lone
+    /// `\r` too, so the parser's line numbers count it; the quoted source
+    /// line was taken from `str::lines`, which does not, and named another
+    /// line (or none, past the last `\n`).
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_for_the_quoted_source_too() {
+        let error = error_of("name: demo\rplugins:\r  hello: [\n");
+        let (line, _) = error.position.expect("a position");
+        assert_eq!(line, 3, "{error}");
+        assert_eq!(error.source_line.as_deref(), Some("  hello: ["), "{error}");
+        assert_eq!(
+            error_lines("a\r\nb\rc\n\nd"),
+            ["a", "b", "c", "", "d"],
+            "CRLF is one break"
+        );
+    }
+
+    fn error_lines(source: &str) -> Vec<&str> {
+        yaml_lines(source).collect()
+    }
 
     #[test]
     fn an_empty_manifest_says_so() {

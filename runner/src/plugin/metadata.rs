@@ -68,12 +68,12 @@ fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
             Payload::ModuleSection {
                 unchecked_range, ..
             } => {
-                sections.nested.push(unchecked_range.clone());
-                offset = unchecked_range.end;
+                offset = nested_end(module, &unchecked_range)?;
+                sections.nested.push(unchecked_range);
             }
             Payload::ComponentSection {
                 unchecked_range, ..
-            } => offset = unchecked_range.end,
+            } => offset = nested_end(module, &unchecked_range)?,
             Payload::CustomSection(reader) if reader.name() == SECTION => {
                 sections.ranges.push(start..offset);
                 sections.first.get_or_insert(reader.data());
@@ -82,6 +82,18 @@ fn find_sections(module: &[u8]) -> Result<Sections<'_>, MetadataError> {
             _ => {}
         }
     }
+}
+
+/// Where a nested module or component ends. Its range is as the section's
+/// header claims it ("unchecked" by wasmparser): a file cut short, or made
+/// to lie, claims more bytes than it has.
+fn nested_end(module: &[u8], range: &std::ops::Range<usize>) -> Result<usize, MetadataError> {
+    if range.end > module.len() {
+        return Err(MetadataError::NotAModule(
+            "a nested module runs past the end of the file".into(),
+        ));
+    }
+    Ok(range.end)
 }
 
 /// The raw contents of the plugin's `gantry:step` section, if it has one:
@@ -217,6 +229,25 @@ mod tests {
         wasmparser::Validator::new()
             .validate_all(&annotated)
             .unwrap();
+    }
+
+    /// Found by the `metadata_wasm` fuzz target: a component whose nested
+    /// module claims more bytes than the file holds made the reader slice
+    /// past the end and panic, so a plugin file could crash `gantry`.
+    #[test]
+    fn a_nested_module_longer_than_the_file_is_refused() {
+        // A component header, then a module section claiming 16 bytes of
+        // which only a core module's 8-byte header follows.
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        component.extend_from_slice(&[0x01, 0x10]);
+        component.extend_from_slice(b"\0asm\x01\0\0\0");
+        let error = section(&component).unwrap_err();
+        assert!(
+            matches!(&error, MetadataError::NotAModule(why) if why.contains("past the end")),
+            "{error}"
+        );
+        assert!(read(&component).is_err());
+        assert!(annotate(&component, EXAMPLE).is_err());
     }
 
     #[test]
