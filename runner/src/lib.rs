@@ -6,7 +6,9 @@
 //! - [`manifest`] reads `gantry.yml` into a serde model, with file, line and
 //!   column on every error;
 //! - [`plan`] resolves it into a checked, ordered [`plan::Plan`];
-//! - [`plugin`] reads each module once and verifies it against its sha256 pin;
+//! - [`plugin`] reads each module once (from a file or an OCI registry) and
+//!   verifies it against its sha256 pin, and [`signature`] against the
+//!   Sigstore signature its entry requires;
 //! - [`sandbox`] admits modules and components and runs each step in a
 //!   fresh, deny-by-default wasmtime store; [`network`] is what a component
 //!   step may reach, checked destination by destination;
@@ -29,6 +31,7 @@
 //! - [`handoff`] is the bundle one machine's job leaves for the next, and
 //!   [`export`] writes a pipeline for an outside engine that runs each job
 //!   on a machine of its own;
+//! - [`attest`] writes and checks the signed in-toto record of a run;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses.
 
 pub mod abi;

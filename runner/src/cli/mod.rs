@@ -46,7 +46,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Run(run::RunCommand),
+    // Boxed: `run` has the most flags by far; the others stay small.
+    Run(Box<run::RunCommand>),
     Plan(plan::PlanCommand),
     Runs(runs::RunsCommand),
     Rollback(compensate::RollbackCommand),
