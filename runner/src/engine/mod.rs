@@ -17,6 +17,7 @@
 //! functions of `if:`.
 
 mod contexts;
+mod hash_files;
 mod job;
 mod log;
 pub mod rollback;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::JobResult;
-use crate::expr::{self, Expression, FunctionHost, FunctionSpec, Value};
+use crate::expr::{Expression, FunctionHost, FunctionSpec, Value};
 use crate::report::Conclusion;
 
 /// What the status functions answer at one point of a run.
@@ -67,7 +67,9 @@ impl FunctionHost for Functions<'_> {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         if name.eq_ignore_ascii_case("hashFiles") {
             let patterns: Vec<String> = args.iter().map(Value::to_output_string).collect();
-            return Some(expr::hash_files(self.workspace, &patterns).map(Value::String));
+            return Some(
+                super::hash_files::hash_files(self.workspace, &patterns).map(Value::String),
+            );
         }
         self.status.call(name, args)
     }
@@ -91,7 +93,7 @@ mod tests {
     use super::*;
     use crate::expr::{Contexts, parse_expression_with};
 
-    fn parse_expression(source: &str) -> Result<Expression, expr::ExprError> {
+    fn parse_expression(source: &str) -> Result<Expression, crate::expr::ExprError> {
         parse_expression_with(source, FUNCTIONS)
     }
 

@@ -4,12 +4,13 @@
 //! parsing (with byte offsets for errors), values and their coercions,
 //! evaluation against caller-supplied [`Contexts`], the built-in functions
 //! (`case`, `contains`, `startsWith`, `endsWith`, `format`, `join`,
-//! `toJSON`, `fromJSON`), [`Template`]s that embed `${{ expr }}` in text, and
-//! [`hash_files`], the computation behind `hashFiles()`.
+//! `toJSON`, `fromJSON`), and [`Template`]s that embed `${{ expr }}` in
+//! text.
 //!
 //! It does not own status functions (`success()`, `always()`, ...), and it
 //! does not call `hashFiles()` itself, since that needs the workspace: the
-//! engine supplies those through a [`FunctionHost`] (calling [`hash_files`])
+//! engine supplies those through a [`FunctionHost`] (`hashFiles()` walks the
+//! workspace in the engine's `hash_files`)
 //! and declares them to the parser as [`FunctionSpec`]s, so that a call to an
 //! unknown function, or with the wrong number of arguments, is a parse error
 //! as in GitHub. Every input is bounded (length, nesting depth, evaluation
@@ -30,7 +31,6 @@
 //! parentheses are limited to [`MAX_NESTING`] levels.
 
 mod eval;
-mod hash_files;
 mod json;
 mod lexer;
 mod parser;
@@ -40,7 +40,6 @@ mod template;
 mod value;
 
 pub use eval::FunctionHost;
-pub use hash_files::{MAX_HASH_ENTRIES, hash_files};
 pub use parser::BUILTIN_FUNCTIONS;
 pub use template::Template;
 pub use value::{MAX_JSON_DEPTH, Map, Value};
