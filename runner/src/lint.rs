@@ -199,22 +199,7 @@ pub fn unprovided_secrets(plan: &Plan, provided: &[&str]) -> Vec<UnprovidedSecre
     let mut found = Vec::new();
     for job in &plan.jobs {
         for step in &job.steps {
-            let hook_inputs = step
-                .rollback
-                .as_ref()
-                .and_then(|hook| hook.inputs.as_deref())
-                .unwrap_or_default();
-            let templates = step
-                .inputs
-                .iter()
-                .chain(hook_inputs)
-                .map(|input| (&input.value, input.location))
-                .chain(
-                    step.env
-                        .iter()
-                        .map(|(_, template)| (template, step.location)),
-                );
-            for (template, location) in templates {
+            for (template, location) in step.input_templates() {
                 for path in template.references() {
                     let (Some(context), Some(name)) = (path.first(), path.get(1)) else {
                         continue;

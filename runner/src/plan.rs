@@ -210,6 +210,28 @@ pub struct StepPlan {
     pub path: Option<String>,
 }
 
+impl StepPlan {
+    /// The templates the step evaluates with its inputs, its rollback
+    /// hook's inputs and its `env`, each with where it was written (the
+    /// step's own location for `env`, whose entries carry none).
+    pub fn input_templates(&self) -> impl Iterator<Item = (&Template, Location)> {
+        let hook_inputs = self
+            .rollback
+            .as_ref()
+            .and_then(|hook| hook.inputs.as_deref())
+            .unwrap_or_default();
+        self.inputs
+            .iter()
+            .chain(hook_inputs)
+            .map(|input| (&input.value, input.location))
+            .chain(
+                self.env
+                    .iter()
+                    .map(|(_, template)| (template, self.location)),
+            )
+    }
+}
+
 /// The artifacts a step uploads and downloads.
 #[derive(Debug)]
 pub struct StepArtifacts {

@@ -129,28 +129,11 @@ impl StepChecker<'_> {
     /// `steps.X.outputs.NAME` where X's plugin declares its outputs and
     /// NAME is not one of them would always read as empty.
     fn output_references(&mut self, step: &StepPlan, declared: &IndexMap<String, Vec<String>>) {
-        let hook_inputs = step
-            .rollback
-            .as_ref()
-            .and_then(|hook| hook.inputs.as_deref())
-            .unwrap_or_default();
-        let templates: Vec<(&crate::expr::Template, serde_saphyr::Location)> = step
-            .inputs
+        let name = step
+            .name_template
             .iter()
-            .chain(hook_inputs)
-            .map(|input| (&input.value, input.location))
-            .chain(
-                step.env
-                    .iter()
-                    .map(|(_, template)| (template, step.location)),
-            )
-            .chain(
-                step.name_template
-                    .iter()
-                    .map(|template| (template, step.location)),
-            )
-            .collect();
-        for (template, location) in templates {
+            .map(|template| (template, step.location));
+        for (template, location) in step.input_templates().chain(name) {
             for path in template.references() {
                 let [context, id, outputs, name, ..] = path.as_slice() else {
                     continue;
