@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::ManifestError;
-use crate::plan::Plan;
+use crate::plan::{Plan, StepPlan};
 
 /// Why there is no default state folder.
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +114,13 @@ impl Protected {
 
     /// Every writable grant of the plan's steps (a writable workspace, a
     /// writable `dirs` entry) that overlaps a protected folder, as the
-    /// error a person reads: where the step is, and both paths.
-    pub fn check_plan(&self, plan: &Plan) -> Vec<ManifestError> {
+    /// error a person reads: where the step is (`at_step` places a
+    /// message at a step's line), and both paths.
+    pub fn check_plan(
+        &self,
+        plan: &Plan,
+        at_step: impl Fn(&StepPlan, String) -> ManifestError,
+    ) -> Vec<ManifestError> {
         let mut problems = Vec::new();
         for job in &plan.jobs {
             for step in &job.steps {
@@ -151,15 +156,7 @@ impl Protected {
                                 "`XDG_CACHE_HOME`"
                             },
                         );
-                        problems.push(
-                            ManifestError::at(
-                                &plan.manifest_path,
-                                &plan.source,
-                                step.location,
-                                message,
-                            )
-                            .with_hint(hint),
-                        );
+                        problems.push(at_step(step, message).with_hint(hint));
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::common::load_plan;
+use super::common::{read_draft, refuse};
 use super::console::outln;
 use super::print_error;
 use crate::exit::Exit;
@@ -49,14 +49,15 @@ impl ExportCommand {
     }
 
     fn run(self) -> Result<Exit, Exit> {
-        let mut plan = load_plan(self.manifest.as_deref())?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
+        if !self.jobs.is_empty() {
+            draft.narrow_to(&self.jobs).map_err(refuse)?;
+        }
+        let plan = draft.finish();
         let invalid = |message: String| {
             print_error(message);
             Exit::Invalid
         };
-        if !self.jobs.is_empty() {
-            plan.keep_jobs_and_needs(&self.jobs).map_err(invalid)?;
-        }
         export::check(&plan).map_err(invalid)?;
         let manifest = manifest_in_repository(&plan.manifest_path);
         let input = ExportInput {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::print_error;
 use crate::exit::Exit;
 use crate::given;
+use crate::load::Draft;
 use crate::plan::Plan;
 use crate::vars::Vars;
 
@@ -29,12 +30,12 @@ pub struct GivenArgs {
 impl GivenArgs {
     /// Checks the inputs given against the plan's declarations (with
     /// `require_all`, a missing required input is an error too) and reads
-    /// the variables into `plan.given`. Every problem is printed; any is a
-    /// usage error, before anything runs.
-    pub fn apply(&self, plan: &mut Plan, require_all: bool) -> Result<(), Exit> {
+    /// the variables into what the draft is given. Every problem is
+    /// printed; any is a usage error, before anything runs.
+    pub fn apply(&self, draft: &mut Draft, require_all: bool) -> Result<(), Exit> {
         let mut problems = Vec::new();
-        match crate::inputs::resolve(&plan.inputs, &self.inputs, require_all) {
-            Ok(values) => plan.given.inputs = values,
+        match crate::inputs::resolve(&draft.plan().inputs, &self.inputs, require_all) {
+            Ok(values) => draft.given_mut().inputs = values,
             Err(errors) => problems.extend(errors),
         }
         let mut vars = Vars::default();
@@ -48,7 +49,7 @@ impl GivenArgs {
                     .try_for_each(|argument| vars.add_argument(argument))
             });
         match loaded {
-            Ok(()) => plan.given.vars = vars,
+            Ok(()) => draft.given_mut().vars = vars,
             Err(error) => problems.push(error),
         }
         if problems.is_empty() {
@@ -63,15 +64,16 @@ impl GivenArgs {
     /// [`GivenArgs::apply`] for a run, which also reads the host's facts
     /// and makes the run's `runner.temp`, removed when the guard is
     /// dropped.
-    pub fn for_run(&self, plan: &mut Plan) -> Result<tempfile::TempDir, Exit> {
-        self.apply(plan, true)?;
+    pub fn for_run(&self, draft: &mut Draft) -> Result<tempfile::TempDir, Exit> {
+        self.apply(draft, true)?;
         let temp = given::run_temp().map_err(|e| {
             print_error(format!("cannot make the run's temporary folder: {e}"));
             Exit::Invalid
         })?;
-        let (github, runner) = given::host_facts(&plan.root, temp.path());
-        plan.given.github = github;
-        plan.given.runner = runner;
+        let (github, runner) = given::host_facts(&draft.plan().root, temp.path());
+        let given = draft.given_mut();
+        given.github = github;
+        given.runner = runner;
         Ok(temp)
     }
 }
@@ -109,30 +111,4 @@ pub fn describe(plan: &Plan) -> String {
         out.push_str(&format!("var {name}: {value}\n"));
     }
     out
-}
-
-/// What a journal's run-started entry records of the run's inputs and
-/// vars, as one line (`inputs version=1.4.2; vars REGION=eu`), or `None`
-/// when it was given neither.
-pub fn recorded_in(records: &[crate::journal::Record]) -> Option<String> {
-    let (inputs, vars) = records.iter().find_map(|record| match &record.entry {
-        crate::journal::Entry::RunStarted { inputs, vars, .. } => Some((inputs, vars)),
-        _ => None,
-    })?;
-    let mut parts = Vec::new();
-    if !inputs.is_empty() {
-        let values: Vec<String> = inputs
-            .iter()
-            .map(|(name, value)| match value {
-                serde_json::Value::String(text) => format!("{name}={text}"),
-                other => format!("{name}={other}"),
-            })
-            .collect();
-        parts.push(format!("inputs {}", values.join(", ")));
-    }
-    if !vars.is_empty() {
-        let values: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        parts.push(format!("vars {}", values.join(", ")));
-    }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }

@@ -141,7 +141,7 @@ impl LockCommand {
             }
         }
         if new != old {
-            let path = lock_path(&plan);
+            let path = lock_path(&plan.root);
             if let Err(error) = new.write(&path) {
                 print_error(error);
                 return Exit::Verification;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::load_plan_and_lock;
-use super::print_error;
+use super::common::{read_draft, read_lock, refuse};
 use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::expr::{Contexts, Value};
@@ -29,19 +28,23 @@ pub struct PlanCommand {
 
 impl PlanCommand {
     pub fn execute(self) -> Exit {
-        let (mut plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
+        let mut draft = match read_draft(self.manifest.as_deref()) {
+            Ok(draft) => draft,
+            Err(exit) => return exit,
+        };
+        let lock = match read_lock(&draft.plan().root) {
+            Ok(lock) => lock,
             Err(exit) => return exit,
         };
         if let Some(job) = &self.job
-            && let Err(message) = plan.keep_job_and_needs(job)
+            && let Err(error) = draft.narrow_to(std::slice::from_ref(job))
         {
-            print_error(message);
-            return Exit::Invalid;
+            return refuse(error);
         }
-        if let Err(exit) = self.given.apply(&mut plan, false) {
+        if let Err(exit) = self.given.apply(&mut draft, false) {
             return exit;
         }
+        let plan = draft.finish();
         out!(
             "{}",
             describe(&plan, |alias| {

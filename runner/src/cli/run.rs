@@ -8,8 +8,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, cores, load_plan_and_lock,
-    memory_budget, runtime, watch_signals,
+    RunStateArgs, SecretArgs, admit, cores, memory_budget, read_draft, read_lock, refuse, runtime,
+    watch_signals,
 };
 use super::console::errln;
 use super::print_error;
@@ -17,6 +17,7 @@ use crate::artifacts::Store;
 use crate::engine::{self, Imported, RunOptions};
 use crate::exit::Exit;
 use crate::handoff::{self, Handoff};
+use crate::load::admit::SandboxSetup;
 use crate::report::{self, ColorChoice, Format, ReportOptions};
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
 use std::io;
@@ -98,10 +99,11 @@ impl RunCommand {
     }
 
     fn run(self) -> Result<Exit, Exit> {
-        let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
+        let lock = read_lock(&draft.plan().root)?;
         // Inputs are checked before anything else can start; the folder of
         // `runner.temp` lives as long as the run.
-        let _runner_temp = self.given.for_run(&mut plan)?;
+        let _runner_temp = self.given.for_run(&mut draft)?;
         let invalid = |message: String| {
             print_error(message);
             Exit::Invalid
@@ -112,11 +114,12 @@ impl RunCommand {
             !self.imports.is_empty() || self.export.is_some() || self.instance.is_some();
         let mut handoff = None;
         if let Some(job) = &self.job {
-            plan.keep_job_and_needs(job).map_err(invalid)?;
+            draft.narrow_to(std::slice::from_ref(job)).map_err(refuse)?;
             if handoff_mode {
                 let bundles =
                     handoff::read_all(&self.imports).map_err(|e| invalid(e.to_string()))?;
-                let target = plan
+                let target = draft
+                    .plan()
                     .jobs
                     .iter()
                     .find(|j| j.id == *job)
@@ -134,54 +137,37 @@ impl RunCommand {
                         "job `{job}` has a matrix: export one combination per machine with --instance N"
                     )));
                 }
-                let assembled = Handoff::assemble(&plan, target, &bundles).map_err(invalid)?;
-                plan.jobs.retain(|j| j.id == *job);
+                let assembled =
+                    Handoff::assemble(draft.plan(), target, &bundles).map_err(invalid)?;
+                draft.keep_only(job);
                 handoff = Some((bundles, assembled));
             }
         }
         if let Some(ca_file) = &self.ca_file {
-            if !ca_file.is_file() {
-                print_error(format!(
-                    "the CA file `{}` does not exist",
-                    ca_file.display()
-                ));
-                return Err(Exit::Invalid);
-            }
-            plan.ca_file = Some(std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone()));
+            draft.set_ca_file(ca_file).map_err(refuse)?;
         }
         let secrets = self.secrets.load()?;
         let attester = self.attest.prepare()?;
         // A secret no one provides would reach its step as an empty string.
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
-        let unprovided = crate::lint::unprovided_secrets(&plan, &provided);
-        if !unprovided.is_empty() {
-            for secret in &unprovided {
-                print_error(
-                    crate::manifest::ManifestError::at(
-                        &plan.manifest_path,
-                        &plan.source,
-                        secret.location,
-                        secret.message(),
-                    )
-                    .with_hint(secret.hint()),
-                );
-            }
-            return Err(Exit::Invalid);
-        }
+        draft.check_secrets(&provided).map_err(refuse)?;
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
-        let steps = plan.step_count();
-        let state_dir = self.state.folder(&plan)?;
-        let protected = self.state.protect(&plan, &state_dir)?;
-        let memory_budget = memory_budget(&plan, self.memory_budget)?;
+        let steps = draft.plan().step_count();
+        let state_dir = self.state.folder_of(&draft.plan().root)?;
+        let protected = self.state.protect(&draft, &state_dir)?;
+        let memory_budget = memory_budget(&draft, self.memory_budget)?;
+        // From here the plan is final.
+        let locked = draft.lock(&lock, Some(&state_dir)).map_err(refuse)?;
+        let plan = locked.plan;
         let setup = SandboxSetup {
             steps,
             concurrent_steps: max_parallel,
             protected,
             memory_budget: Some(memory_budget),
-            keep_hooks_in: Some(state_dir.clone()),
             ca_file: plan.ca_file.clone(),
+            no_cache: self.no_cache,
         };
-        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
+        let admitted = admit(&locked.plugins, &plan.root, setup)?;
         let digest = handoff::plan_digest(&plan, &admitted.hashes);
         let plugin_hashes = admitted.hashes.clone();
         let imported = match &handoff {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{SecretArgs, load_plan};
+use super::common::{SecretArgs, read_draft};
 use super::print_error;
 use crate::exit::Exit;
 use crate::plugin::{self, LockFile};
@@ -38,26 +38,27 @@ pub struct ValidateCommand {
 
 impl ValidateCommand {
     pub fn execute(self) -> Exit {
-        let mut plan = match load_plan(self.manifest.as_deref()) {
-            Ok(plan) => plan,
+        let mut draft = match read_draft(self.manifest.as_deref()) {
+            Ok(draft) => draft,
             Err(exit) => return exit,
         };
-        if let Err(exit) = self.given.apply(&mut plan, false) {
+        if let Err(exit) = self.given.apply(&mut draft, false) {
             return exit;
         }
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.
-        let verified = LockFile::read(&LockFile::path_in(&plan.root))
+        let verified = LockFile::read(&LockFile::path_in(&draft.plan().root))
             .ok()
-            .and_then(|lock| plugin::verify_all(&plan, &lock).ok());
+            .and_then(|lock| plugin::verify_all(draft.plan(), &lock).ok());
         // `None` when the plugins could not be verified: then nothing was
         // checked against their metadata.
         let described = match &verified {
-            Some(verified) => match plugin::check::apply_metadata(&mut plan, verified) {
+            Some(verified) => match draft.apply_metadata(verified) {
                 Ok(described) => Some(described),
-                Err(errors) => {
-                    for error in errors {
-                        print_error(error);
+                Err(error) => {
+                    // Nothing runs under `validate`: the problems alone.
+                    for message in error.messages() {
+                        print_error(message);
                     }
                     return Exit::Invalid;
                 }
@@ -66,7 +67,7 @@ impl ValidateCommand {
         };
         let checked = described.is_some();
         let described = described.unwrap_or_default();
-        for warning in crate::lint::lints(&plan, &described) {
+        for warning in crate::lint::lints(draft.plan(), &described) {
             errln!("warning: {warning}");
         }
         let secrets = match self.secrets.load() {
@@ -74,17 +75,12 @@ impl ValidateCommand {
             Err(exit) => return exit,
         };
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
-        for secret in crate::lint::unprovided_secrets(&plan, &provided) {
+        for secret in crate::lint::unprovided_secrets(draft.plan(), &provided) {
             // A warning here: validate does not know what `run` will get.
-            let located = crate::manifest::ManifestError::at(
-                &plan.manifest_path,
-                &plan.source,
-                secret.location,
-                secret.message(),
-            );
+            let located = draft.error_at(secret.location, secret.message());
             let place = match located.position {
                 Some((line, column)) => {
-                    format!("{}:{line}:{column}: ", plan.manifest_path.display())
+                    format!("{}:{line}:{column}: ", located.file.display())
                 }
                 None => String::new(),
             };
@@ -94,6 +90,7 @@ impl ValidateCommand {
                 secret.hint()
             );
         }
+        let plan = draft.finish();
         let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
         outln!(
             "{}: valid ({} jobs, {steps} steps, {} plugins{})",
