@@ -99,6 +99,13 @@ impl Protected {
         Protected { folders }
     }
 
+    /// What no step of a project whose state folder is `state_dir` may
+    /// write: that folder, and this user's module cache.
+    pub fn of(state_dir: &Path) -> Protected {
+        let cache = crate::plugin::cache::ModuleCache::default_dir().ok();
+        Protected::new(state_dir, cache.as_deref())
+    }
+
     /// The protected folder that the writable folder `grant` (canonical)
     /// contains, equals or lies under, if any.
     pub fn overlap(&self, grant: &Path) -> Option<Overlap> {

@@ -8,15 +8,12 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use indexmap::IndexMap;
-
 use super::print_error;
 use crate::exit::Exit;
-use crate::load::admit::{AdmitError, Admitted, SandboxSetup};
-use crate::load::{self, Draft, LoadError};
+use crate::load::admit::AdmitError;
+use crate::load::{Draft, LoadError};
 use crate::plan::Plan;
-use crate::plugin::cache::ModuleCache;
-use crate::plugin::{LockFile, VerifiedPlugin};
+use crate::plugin::LockFile;
 use crate::run_lock::RunLock;
 use crate::secrets::Secrets;
 use crate::state::{self, Protected};
@@ -133,7 +130,7 @@ impl RunStateArgs {
     /// writable grants: a step that could write gantry's state folder or
     /// its compiled-module cache refuses the pipeline (exit 2).
     pub fn protect(&self, draft: &Draft, state_dir: &Path) -> Result<Protected, Exit> {
-        let protected = protected_folders(state_dir);
+        let protected = Protected::of(state_dir);
         if let Err(error) = draft.check_protected(&protected) {
             let exit = refuse(error);
             errln!("nothing ran: no step may write gantry's own files");
@@ -155,26 +152,6 @@ impl RunStateArgs {
             Exit::Invalid
         })
     }
-}
-
-/// The state folder and the module cache: what no step may write.
-pub fn protected_folders(state_dir: &Path) -> Protected {
-    let cache = ModuleCache::default_dir().ok();
-    Protected::new(state_dir, cache.as_deref())
-}
-
-/// Starts the sandbox and admits `verified` (see [`load::admit`]),
-/// printing its notes; a failure is printed, with its exit status.
-pub fn admit(
-    verified: &IndexMap<String, VerifiedPlugin>,
-    root: &Path,
-    setup: SandboxSetup,
-) -> Result<Admitted, Exit> {
-    let admitted = load::admit::admit(verified, root, setup).map_err(refuse_admission)?;
-    for note in &admitted.notes {
-        errln!("gantry: {note}");
-    }
-    Ok(admitted)
 }
 
 /// Prints why the plugins could not be admitted, with the exit status its

@@ -1,26 +1,26 @@
-//! `gantry run`: verifies every plugin, admits it into the sandbox, and
-//! executes the pipeline (or one job and the jobs it needs).
+//! `gantry run`: loads the pipeline through the load stage (the values
+//! given, `--job`, the checks, the pins), takes the state folder, and
+//! hands the locked plan to [`engine::launch`](crate::engine::launch);
+//! the verdict becomes the exit status.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SecretArgs, admit, cores, memory_budget, read_draft, read_lock, refuse, runtime,
-    watch_signals,
+    RunStateArgs, SecretArgs, cores, memory_budget, read_draft, read_lock, refuse,
+    refuse_admission, runtime, watch_signals,
 };
 use super::console::errln;
 use super::print_error;
-use crate::artifacts::Store;
-use crate::engine::{self, Imported, RunOptions};
+use crate::engine::RunOptions;
+use crate::engine::launch::{HandOn, Launch, LaunchError, ReportSettings, launch};
 use crate::exit::Exit;
 use crate::handoff::{self, Handoff};
 use crate::load::admit::SandboxSetup;
-use crate::report::{self, ColorChoice, Format, ReportOptions};
+use crate::report::{ColorChoice, Format};
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
-use std::io;
 
 /// Run a pipeline.
 #[derive(Debug, Args)]
@@ -158,44 +158,15 @@ impl RunCommand {
         let memory_budget = memory_budget(&draft, self.memory_budget)?;
         // From here the plan is final.
         let locked = draft.lock(&lock, Some(&state_dir)).map_err(refuse)?;
-        let plan = locked.plan;
         let setup = SandboxSetup {
             steps,
             concurrent_steps: max_parallel,
             protected,
             memory_budget: Some(memory_budget),
-            ca_file: plan.ca_file.clone(),
+            ca_file: locked.plan.ca_file.clone(),
             no_cache: self.no_cache,
         };
-        let admitted = admit(&locked.plugins, &plan.root, setup)?;
-        let digest = handoff::plan_digest(&plan, &admitted.hashes);
-        let plugin_hashes = admitted.hashes.clone();
-        let imported = match &handoff {
-            Some((bundles, assembled)) => {
-                for bundle in bundles {
-                    bundle
-                        .check_plan(&digest, &plan.name)
-                        .map_err(|e| invalid(e.to_string()))?;
-                }
-                Some(Imported {
-                    needs: assembled.needs.clone(),
-                    uploads: assembled.uploads.clone(),
-                    instance: self.instance,
-                })
-            }
-            None => None,
-        };
         let _lock = self.state.lock(&state_dir)?;
-        if let Some((_, assembled)) = &handoff {
-            let store = Store::open(&state_dir)
-                .and_then(|store| assembled.fill_store(&store).map_err(io::Error::other))
-                .map_err(|e| {
-                    invalid(format!(
-                        "cannot put the imported artifacts in the store: {e}"
-                    ))
-                });
-            store?;
-        }
         let runtime = runtime()?;
         let options = RunOptions {
             state_dir: state_dir.clone(),
@@ -204,76 +175,63 @@ impl RunCommand {
             secrets,
             cancel: CancellationToken::new(),
             stop_rollback: CancellationToken::new(),
-            plugin_hashes: admitted.hashes,
+            plugin_hashes: Default::default(),
             artifact_limit: self.artifact_limit.saturating_mul(1 << 20),
-            imported,
+            imported: None,
         };
         watch_signals(
             &runtime,
             options.cancel.clone(),
             options.stop_rollback.clone(),
         );
-        let label_jobs = plan.jobs.iter().map(|j| j.instance_count()).sum::<usize>() > 1;
-        let reporters = report::build(&ReportOptions {
-            format: self.format,
-            color: self.color,
-            verbose: self.verbose,
-            label_jobs,
-            junit: self.junit.clone(),
-            secrets: &options.secrets,
-            live_steps: Some(steps),
-            manifest_dir: Some(&plan.root),
-        });
-        let plan = Arc::new(plan);
-        let outcome = runtime.block_on(engine::run(
-            plan.clone(),
-            admitted.sandbox,
-            Arc::new(admitted.plugins),
-            reporters.reporter.clone(),
+        let launched = launch(Launch {
+            locked,
+            setup,
             options,
-        ));
-        if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
+            handoff: handoff.map(|(bundles, assembled)| HandOn {
+                bundles,
+                assembled,
+                instance: self.instance,
+                export: self.export.as_deref(),
+            }),
+            report: ReportSettings {
+                format: self.format,
+                color: self.color,
+                verbose: self.verbose,
+                junit: self.junit.clone(),
+            },
+            runtime: &runtime,
+        });
+        let launched = match launched {
+            Ok(launched) => launched,
+            Err(LaunchError::Admit(error)) => return Err(refuse_admission(error)),
+            Err(LaunchError::Handoff(message)) => return Err(invalid(message)),
+        };
+        if let Some(error) = &launched.junit_error {
             print_error(error);
         }
-        let mut exit: Exit = outcome.verdict.into();
+        let mut exit: Exit = launched.outcome.verdict.into();
         if let Some(attester) = &attester {
-            let job = self.job.as_deref();
             exit = attester.write(
-                &plan,
-                &plugin_hashes,
-                job,
+                &launched.plan,
+                &launched.hashes,
+                self.job.as_deref(),
                 &state_dir,
-                &outcome.run_id,
+                &launched.outcome.run_id,
                 exit,
             );
         }
-        if let (Some(dir), Some((job, result))) = (&self.export, outcome.jobs.first()) {
-            let job_plan = &plan.jobs[0];
-            let name = job_plan.instance_name(self.instance.map(|i| &job_plan.matrix[i]));
-            let written = handoff::Export {
-                plan_digest: &digest,
-                pipeline: &plan.name,
-                job,
-                instance: self.instance,
-                name: &name,
-                run_id: &outcome.run_id,
-                result,
-                state_dir: &state_dir,
-            }
-            .write(dir);
-            match written {
-                Ok(()) => errln!("gantry: hand-off bundle written to `{}`", dir.display()),
-                Err(error) => {
-                    // The jobs after this one and the rollback job depend
-                    // on the bundle: without it this machine failed.
-                    print_error(error);
-                    return Ok(if exit == Exit::Success {
-                        Exit::StepFailed
-                    } else {
-                        exit
-                    });
+        match launched.export {
+            Some(Ok(dir)) => errln!("gantry: hand-off bundle written to `{}`", dir.display()),
+            // The jobs after this one and the rollback job depend on the
+            // bundle: without it this machine failed.
+            Some(Err(error)) => {
+                print_error(error);
+                if exit == Exit::Success {
+                    exit = Exit::StepFailed;
                 }
             }
+            None => {}
         }
         Ok(exit)
     }

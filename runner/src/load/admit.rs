@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::console::errln;
 use crate::engine::AdmittedPlugins;
 use crate::plugin::cache::ModuleCache;
 use crate::plugin::{PluginKind, VerifiedPlugin};
@@ -38,9 +39,6 @@ pub struct Admitted {
     pub plugins: AdmittedPlugins,
     /// The verified sha256 of each alias.
     pub hashes: BTreeMap<String, String>,
-    /// What the person running the command should know, that did not stop
-    /// it (no instance pool, no module cache).
-    pub notes: Vec<String>,
 }
 
 /// Why a command's plugins could not be admitted.
@@ -69,6 +67,8 @@ fn past_limits(refused: &[(String, String)]) -> String {
 
 /// Starts the sandbox for the project in `root` and admits `verified`:
 /// compiled, or loaded from the module cache unless the setup says not to.
+/// What the person running the command should know that does not stop it
+/// (no instance pool, no module cache) is said on stderr.
 pub fn admit(
     verified: &IndexMap<String, VerifiedPlugin>,
     root: &Path,
@@ -105,6 +105,9 @@ pub fn admit(
     };
     let admission = sandbox.admit_all(verified, cache.as_ref());
     notes.extend(admission.notes);
+    for note in &notes {
+        errln!("gantry: {note}");
+    }
     if !admission.past_limits.is_empty() {
         return Err(AdmitError::PastLimits(admission.past_limits));
     }
@@ -116,6 +119,5 @@ pub fn admit(
         sandbox,
         plugins: admission.plugins,
         hashes,
-        notes,
     })
 }

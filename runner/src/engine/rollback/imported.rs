@@ -22,12 +22,12 @@
 use std::path::{Path, PathBuf};
 
 use super::Compensation;
-use super::later::{CompensateError, HookEnvironment, HookRun, admit_hooks, record, run_hooks};
+use super::later::{CompensateError, HookEnvironment, HookRun, record, run_hooks};
 use crate::console::{errln, outln};
 use crate::engine::run_id;
 use crate::handoff::{self, Bundle};
 use crate::journal::{self, Entry, HookSpec, Journal};
-use crate::load::admit::SandboxSetup;
+use crate::load::admit::{self, SandboxSetup};
 use crate::load::{Draft, LoadError};
 use crate::plugin::LockFile;
 use crate::runs;
@@ -130,7 +130,7 @@ pub fn compensate_imported(request: ImportRequest<'_>) -> Result<ImportSettled, 
         no_cache: request.hooks.no_cache,
     };
     let admitted =
-        admit_hooks(&locked.plugins, &plan.root, setup).map_err(CompensateError::from)?;
+        admit::admit(&locked.plugins, &plan.root, setup).map_err(CompensateError::from)?;
     let digest = handoff::plan_digest(plan, &admitted.hashes);
     for bundle in &bundles {
         bundle

@@ -236,14 +236,14 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
     let setup = SandboxSetup {
         steps: compensation.pending.len(),
         concurrent_steps: 1,
-        protected: protected_folders(state_dir),
+        protected: Protected::of(state_dir),
         // Hooks run one at a time, each within its own cap.
         memory_budget: None,
         ca_file,
         no_cache: request.hooks.no_cache,
     };
     let (verified, missing) = kept_hook_plugins(&compensation, state_dir);
-    let mut admitted = admit_hooks(&verified, &root, setup)?;
+    let mut admitted = admit::admit(&verified, &root, setup)?;
     for unloadable in missing {
         admitted
             .hashes
@@ -285,25 +285,6 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
     }
     outln!("gantry: run `{run_id}` rolled back");
     Ok(Settled::RolledBack)
-}
-
-/// The state folder and the module cache: what no step may write.
-pub fn protected_folders(state_dir: &Path) -> Protected {
-    let cache = crate::plugin::cache::ModuleCache::default_dir().ok();
-    Protected::new(state_dir, cache.as_deref())
-}
-
-/// [`admit::admit`], saying its notes.
-pub(super) fn admit_hooks(
-    verified: &IndexMap<String, VerifiedPlugin>,
-    root: &Path,
-    setup: SandboxSetup,
-) -> Result<Admitted, AdmitError> {
-    let admitted = admit::admit(verified, root, setup)?;
-    for note in &admitted.notes {
-        errln!("gantry: {note}");
-    }
-    Ok(admitted)
 }
 
 /// What running a compensation needs: the admitted hook plugins, the
