@@ -23,7 +23,8 @@ use crate::report::ColorChoice;
 ///
 /// Hooks that already ran (after the run failed, or an earlier `gantry
 /// rollback`) never run again. Exits 0 when every hook succeeded, 4 when
-/// one failed.
+/// one failed, now or before (until `--rerun` runs it again and it
+/// succeeds).
 #[derive(Debug, Args)]
 pub struct RollbackCommand {
     /// The run: its id, the start of its id [default: the newest run]

@@ -215,16 +215,37 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
         )?;
     }
     if compensation.is_empty() {
-        outln!("gantry: run `{run_id}`: no rollback hook is left to run");
+        // Nothing left to run is not the same as rolled back: a hook that
+        // failed stays failed until it is run again on request.
+        let failed = failed_hooks(&records);
         if mode == Mode::Resume && state == RunState::RollbackUnfinished {
+            let status = if failed.is_empty() {
+                "success"
+            } else {
+                "failure"
+            };
             record(
                 &journal,
                 Entry::RollbackEnded {
-                    status: "success".into(),
+                    status: status.into(),
                 },
             )?;
         }
-        return Ok(Settled::NoHookLeft);
+        if failed.is_empty() {
+            outln!("gantry: run `{run_id}`: no rollback hook is left to run");
+            return Ok(Settled::NoHookLeft);
+        }
+        let steps: Vec<String> = failed.iter().map(|step| format!("`{step}`")).collect();
+        errln!(
+            "gantry: run `{run_id}`: no rollback hook is left to run, but the {} of {} failed: the target may be inconsistent",
+            if failed.len() == 1 { "hook" } else { "hooks" },
+            steps.join(", ")
+        );
+        errln!(
+            "hint: `gantry rollback {run_id} --rerun {}` runs it again, once its cause is fixed",
+            failed[0]
+        );
+        return Ok(Settled::HooksFailed);
     }
     // Hooks run one at a time, in the project the run ran in.
     let started = records.iter().find_map(|record| match &record.entry {
@@ -421,6 +442,40 @@ fn choose_run(state_dir: &Path, mode: Mode) -> Result<Option<String>, Compensate
             state_dir.display()
         ))),
     }
+}
+
+/// The steps (by id, else name) whose rollback hook failed the last time
+/// it ran, in the order the steps started: a hook run again on request
+/// counts by its new result.
+fn failed_hooks(records: &[Record]) -> Vec<String> {
+    let mut failed: BTreeSet<u64> = BTreeSet::new();
+    for record in records {
+        match &record.entry {
+            Entry::RollbackFinished { seq, status, .. } if status == "failure" => {
+                failed.insert(*seq);
+            }
+            Entry::RollbackFinished { seq, .. } | Entry::RollbackRerun { seq } => {
+                failed.remove(seq);
+            }
+            _ => {}
+        }
+    }
+    records
+        .iter()
+        .filter_map(|record| match &record.entry {
+            Entry::StepStarted {
+                seq,
+                hook: Some(hook),
+                ..
+            } if failed.contains(seq) => {
+                Some(hook.step_id.clone().unwrap_or(hook.step_name.clone()))
+            }
+            Entry::ImportedStep { seq, hook, .. } if failed.contains(seq) => {
+                Some(hook.step_id.clone().unwrap_or(hook.step_name.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Removes the folders of steps the dead runner was running, whose saved
