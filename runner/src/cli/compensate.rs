@@ -18,6 +18,7 @@ use crate::engine::rollback::later::{
 use crate::exit::Exit;
 use crate::manifest;
 use crate::report::ColorChoice;
+use crate::secrets::Secrets;
 
 /// Undo a finished run: run the rollback hooks of its steps, newest first.
 ///
@@ -98,22 +99,13 @@ fn compensate(mode: Mode, run: Option<&str>, args: &CompensateArgs) -> Result<Ex
     let state_dir = args.state.folder_of(&project)?;
     let _lock = args.state.lock(&state_dir)?;
     let runtime = runtime()?;
-    let stop = CancellationToken::new();
-    // Here the first signal already stops the rollback.
-    watch_signals(&runtime, stop.clone(), stop.clone());
     let request = Request {
         mode,
         run,
         rerun: args.rerun.as_deref(),
         state_dir: &state_dir,
         project: &project,
-        hooks: HookEnvironment {
-            secrets: &secrets,
-            no_cache: args.no_cache,
-            color: args.color,
-            runtime: &runtime,
-            stop,
-        },
+        hooks: args.hook_environment(&secrets, &runtime),
     };
     let settled = later::compensate(&request).map_err(refuse_compensation)?;
     // `resume` reports the run it finished: a run that needed resuming
@@ -123,6 +115,26 @@ fn compensate(mode: Mode, run: Option<&str>, args: &CompensateArgs) -> Result<Ex
         (_, Settled::NothingToResume) | (Mode::Rollback, _) => Exit::Success,
         (Mode::Resume, Settled::NoHookLeft | Settled::RolledBack) => Exit::StepFailed,
     })
+}
+
+impl CompensateArgs {
+    /// How the hooks run: on `runtime`, the first signal stopping them
+    /// where they are (for `gantry resume`).
+    pub(super) fn hook_environment<'a>(
+        &self,
+        secrets: &'a Secrets,
+        runtime: &'a tokio::runtime::Runtime,
+    ) -> HookEnvironment<'a> {
+        let stop = CancellationToken::new();
+        watch_signals(runtime, stop.clone(), stop.clone());
+        HookEnvironment {
+            secrets,
+            no_cache: self.no_cache,
+            color: self.color,
+            runtime,
+            stop,
+        }
+    }
 }
 
 /// Prints why a compensation did not run (or stopped), with the exit

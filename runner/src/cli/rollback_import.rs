@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::common::{read_draft, read_lock, refuse, runtime, watch_signals};
+use super::common::{read_draft, read_lock, refuse, runtime};
 use super::compensate::{CompensateArgs, refuse_compensation};
 use super::print_error;
 use crate::engine::rollback::imported::{self, ImportError, ImportRequest, ImportSettled};
-use crate::engine::rollback::later::HookEnvironment;
 use crate::exit::Exit;
 
 pub(super) fn compensate_imported(
@@ -22,22 +21,13 @@ pub(super) fn compensate_imported(
     let protected = args.state.protect(&draft, &state_dir)?;
     let _lock = args.state.lock(&state_dir)?;
     let runtime = runtime()?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    // Here the first signal already stops the rollback.
-    watch_signals(&runtime, stop.clone(), stop.clone());
     let request = ImportRequest {
         imports,
         draft,
         lock: &lock,
         state_dir: &state_dir,
         protected,
-        hooks: HookEnvironment {
-            secrets: &secrets,
-            no_cache: args.no_cache,
-            color: args.color,
-            runtime: &runtime,
-            stop,
-        },
+        hooks: args.hook_environment(&secrets, &runtime),
     };
     match imported::compensate_imported(request) {
         Ok(ImportSettled::NothingImported | ImportSettled::RolledBack) => Ok(Exit::Success),

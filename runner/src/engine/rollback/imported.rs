@@ -215,10 +215,6 @@ pub fn compensate_imported(request: ImportRequest<'_>) -> Result<ImportSettled, 
         "`gantry resume {run_id}` on this machine finishes it",
     )?;
     if !outcome.succeeded() {
-        errln!(
-            "gantry: {} of the rollback hooks failed: the target may be inconsistent",
-            outcome.failed
-        );
         return Ok(ImportSettled::HooksFailed);
     }
     outln!("gantry: the pipeline's jobs are rolled back (run `{run_id}`)");

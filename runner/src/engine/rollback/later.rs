@@ -298,10 +298,6 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
         remove_killed_step_folders(&records);
     }
     if !outcome.succeeded() {
-        errln!(
-            "gantry: {} of the rollback hooks failed: the target may be inconsistent",
-            outcome.failed
-        );
         return Ok(Settled::HooksFailed);
     }
     outln!("gantry: run `{run_id}` rolled back");
@@ -323,8 +319,8 @@ pub(super) struct HookRun<'a> {
 /// `announce` is printed once the reporters are set up (under GitHub
 /// Actions the masks go out first). A journal that cannot be written
 /// stops the rollback (with `journal_hint` saying how to finish it,
-/// `{run_id}` filled in); a stop is said here. The caller tells the
-/// verdict.
+/// `{run_id}` filled in); a stop and failed hooks are said here. The
+/// caller tells the verdict.
 pub(super) fn run_hooks(
     run: &HookRun<'_>,
     compensation: &Compensation,
@@ -378,6 +374,12 @@ pub(super) fn run_hooks(
     }
     if outcome.stopped {
         errln!("gantry: the rollback was stopped; `gantry resume {run_id}` finishes it");
+    }
+    if outcome.failed > 0 {
+        errln!(
+            "gantry: {} of the rollback hooks failed: the target may be inconsistent",
+            outcome.failed
+        );
     }
     Ok(outcome)
 }
