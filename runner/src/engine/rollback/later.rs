@@ -231,13 +231,13 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
                 },
             )?;
         }
+        outln!("gantry: run `{run_id}`: no rollback hook is left to run");
         if failed.is_empty() {
-            outln!("gantry: run `{run_id}`: no rollback hook is left to run");
             return Ok(Settled::NoHookLeft);
         }
         let steps: Vec<String> = failed.iter().map(|step| format!("`{step}`")).collect();
         errln!(
-            "gantry: run `{run_id}`: no rollback hook is left to run, but the {} of {} failed: the target may be inconsistent",
+            "gantry: run `{run_id}` is not rolled back: the {} of {} failed, and the target may be inconsistent",
             if failed.len() == 1 { "hook" } else { "hooks" },
             steps.join(", ")
         );
