@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub(super) mod hook_spec;
 use super::log::StepLog;
 use super::summary::MAX_RUN_SUMMARY;
 use super::{AdmittedPlugins, mask_step_with, mask_with, run_off_executor};
