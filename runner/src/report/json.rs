@@ -272,3 +272,195 @@ impl Reporter for Json {
         let _ = state.out.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::abi::Annotation;
+    use crate::report::Verdict;
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every kind of event once, with a control character in each text a
+    /// step or a person controls, and both shapes of what is optional.
+    fn every_event(report: &dyn Reporter) {
+        let step = StepRef {
+            name: "de\x1bploy",
+            id: Some("deploy"),
+            number: 1,
+        };
+        let unnamed = StepRef {
+            name: "probe",
+            id: None,
+            number: 2,
+        };
+        let outputs = BTreeMap::from([
+            ("b\x07".to_owned(), "two\x1b[31m".to_owned()),
+            ("a".to_owned(), "one".to_owned()),
+            // Made visible, `\x7f` sorts before `]`: keys are ordered as
+            // shown, not as written.
+            ("a]".to_owned(), "bracket".to_owned()),
+            ("a\x7f".to_owned(), "delete".to_owned()),
+        ]);
+        let names = ["out\x01".to_owned(), "lines".to_owned()];
+        let annotation = Annotation {
+            file: Some("src/\x1bmain.rs".into()),
+            line: Some(3),
+            col: Some(7),
+            title: Some("t\x00itle".into()),
+            ..Annotation::default()
+        };
+        report.report(Event::RunStarted {
+            pipeline: "pipe\x1bline",
+            run_id: "20260101-000000-abcd",
+            state_dir: Path::new("/state"),
+        });
+        report.report(Event::JobStarted { job: "build" });
+        report.report(Event::StepLog {
+            job: "build",
+            stream: Stream::Stdout,
+            text: "before any step",
+        });
+        report.report(Event::StepStarted {
+            job: "build",
+            step,
+            plugin: "pro\x1bbe",
+        });
+        report.report(Event::StepLog {
+            job: "build",
+            stream: Stream::Stderr,
+            text: "\x1b[2Jcleared",
+        });
+        for level in [Level::Debug, Level::Notice, Level::Warning, Level::Error] {
+            report.report(Event::StepAnnotation {
+                job: "build",
+                level,
+                message: "look\x1b",
+                annotation: &annotation,
+            });
+        }
+        report.report(Event::StepAnnotation {
+            job: "build",
+            level: Level::Notice,
+            message: "bare",
+            annotation: &Annotation::default(),
+        });
+        report.report(Event::GroupStarted {
+            job: "build",
+            name: "gr\x1boup",
+        });
+        report.report(Event::GroupEnded { job: "build" });
+        report.report(Event::StepNote {
+            job: "build",
+            text: "no\x1bte",
+        });
+        report.report(Event::NetworkDenied {
+            job: "build",
+            step: "de\x1bploy",
+            destination: "https://example.com:443",
+            reason: "not gr\x1banted",
+        });
+        report.report(Event::StepFinished {
+            job: "build",
+            step,
+            outcome: Ok(()),
+            status: Conclusion::Success,
+            continued_on_error: false,
+            outputs: &names,
+            duration: Duration::from_millis(1234),
+        });
+        report.report(Event::StepStarted {
+            job: "build",
+            step: unnamed,
+            plugin: "probe",
+        });
+        report.report(Event::StepFinished {
+            job: "build",
+            step: unnamed,
+            outcome: Err("exited with \x1bstatus 3"),
+            status: Conclusion::Failure,
+            continued_on_error: true,
+            outputs: &[],
+            duration: Duration::from_millis(5),
+        });
+        report.report(Event::StepSkipped {
+            job: "build",
+            step: unnamed,
+            reason: "an earlier step \x1bfailed",
+        });
+        report.report(Event::JobFinished {
+            job: "build",
+            conclusion: Conclusion::Failure,
+            outputs: &outputs,
+        });
+        report.report(Event::JobSkipped {
+            job: "test",
+            reason: "it needs \x1bbuild",
+        });
+        report.report(Event::RollbackStarted {
+            job: "build",
+            step,
+            plugin: "undo",
+            outcome: "success",
+        });
+        report.report(Event::RollbackFinished {
+            job: "build",
+            step,
+            outcome: Ok(()),
+            duration: Duration::from_millis(20),
+        });
+        report.report(Event::RollbackFinished {
+            job: "build",
+            step: unnamed,
+            outcome: Err("hook \x1bfailed"),
+            duration: Duration::from_millis(21),
+        });
+        report.report(Event::RunFinished {
+            verdict: Verdict::RollbackFailed,
+            failed_steps: &["build/step-2\x1b".to_owned()],
+            summary_path: Some(Path::new("/state/runs/x/sum\x1bmary.md")),
+            duration: Duration::from_millis(99),
+        });
+        report.report(Event::RunFinished {
+            verdict: Verdict::Succeeded,
+            failed_steps: &[],
+            summary_path: None,
+            duration: Duration::from_millis(100),
+        });
+    }
+
+    fn lines() -> Vec<String> {
+        let buffer = Buffer::default();
+        let json = Json::new(Box::new(buffer.clone()));
+        every_event(&json);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_event_prints_as_documented() {
+        let expected = include_str!("json_events.ndjson");
+        assert_eq!(lines().join("\n") + "\n", expected);
+    }
+}
