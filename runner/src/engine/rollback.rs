@@ -13,6 +13,7 @@
 //! rollback`, `gantry resume`), and [`imported`] the jobs an exported
 //! pipeline ran on other machines (`gantry rollback --import`).
 
+pub(super) mod hook_spec;
 pub mod imported;
 pub mod later;
 
@@ -23,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-pub(super) mod hook_spec;
 use super::log::StepLog;
 use super::summary::MAX_RUN_SUMMARY;
 use super::{AdmittedPlugins, mask_step_with, mask_with, run_off_executor};
