@@ -7,7 +7,7 @@
 //! except what depends on run-time values.
 //!
 //! This module holds the plan's types and [`resolve`], the entry. The work
-//! is split by concern: `resolve` walks the manifest (the [`Resolver`]),
+//! is split by concern: `resolve` walks the manifest (the `Resolver`),
 //! `graph` orders jobs by `needs`, `matrix` expands `strategy.matrix`,
 //! `plugins` checks the `plugins:` block, `grants` resolves `permissions:`
 //! and keeps paths inside the manifest's folder, `expressions` checks what
