@@ -14,6 +14,17 @@ use crate::network::NetworkGrant;
 /// Guest paths that gantry itself mounts.
 const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/gantry"];
 
+/// The manifest's word, as the plan's own type.
+impl From<model::WorkspaceAccess> for WorkspaceAccess {
+    fn from(access: model::WorkspaceAccess) -> Self {
+        match access {
+            model::WorkspaceAccess::None => WorkspaceAccess::None,
+            model::WorkspaceAccess::Read => WorkspaceAccess::Read,
+            model::WorkspaceAccess::Write => WorkspaceAccess::Write,
+        }
+    }
+}
+
 impl Resolver<'_> {
     pub(super) fn grants(&mut self, permissions: &model::Permissions) -> Grants {
         let mut dirs: Vec<DirMount> = Vec::new();

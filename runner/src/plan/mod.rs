@@ -20,7 +20,6 @@ use indexmap::IndexMap;
 use serde_saphyr::Location;
 
 use crate::expr::{Expression, Template, Value};
-use crate::manifest::model;
 use crate::manifest::{LoadedManifest, ManifestErrors, did_you_mean};
 use crate::network::NetworkGrant;
 use crate::plugin::compile_limits::CompileLimits;
@@ -282,16 +281,6 @@ impl WorkspaceAccess {
             WorkspaceAccess::None => "none",
             WorkspaceAccess::Read => "read",
             WorkspaceAccess::Write => "write",
-        }
-    }
-}
-
-impl From<model::WorkspaceAccess> for WorkspaceAccess {
-    fn from(access: model::WorkspaceAccess) -> Self {
-        match access {
-            model::WorkspaceAccess::None => WorkspaceAccess::None,
-            model::WorkspaceAccess::Read => WorkspaceAccess::Read,
-            model::WorkspaceAccess::Write => WorkspaceAccess::Write,
         }
     }
 }
