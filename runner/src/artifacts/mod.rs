@@ -18,6 +18,10 @@
 //!   keeps one [`RunArtifacts`] per run and records each upload through it,
 //!   from any thread; readers load an [`ArtifactIndex`].
 //!
+//! [`mounts`] stages a step's artifacts as host folders ([`ArtifactMounts`]):
+//! its downloads recreated from the store, its uploads empty folders
+//! collected into the store once it succeeds.
+//!
 //! [`gc`] removes old runs and the blobs no remaining run references. It
 //! takes the [`RunLock`](crate::run_lock::RunLock) as a parameter, so it
 //! cannot race a running pipeline that is writing blobs before recording
@@ -29,6 +33,7 @@
 
 pub mod gc;
 pub mod index;
+pub mod mounts;
 pub mod store;
 pub mod tree;
 
@@ -37,6 +42,7 @@ use std::path::PathBuf;
 
 pub use gc::{GcReport, collect_garbage};
 pub use index::{ArtifactIndex, RunArtifacts, Upload};
+pub use mounts::ArtifactMounts;
 pub use store::{PutLimits, Store};
 pub use tree::{Entry, EntryKind, Tree};
 

@@ -736,3 +736,79 @@ fn names_are_folder_safe() {
         assert!(check_name(bad).is_err(), "{bad:?}");
     }
 }
+
+/// What a step declares under `artifacts:`.
+fn declared(upload: &[&str], download: &[&str]) -> crate::plan::StepArtifacts {
+    let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect();
+    crate::plan::StepArtifacts {
+        upload: names(upload),
+        download: names(download),
+        location: serde_saphyr::Location::UNKNOWN,
+    }
+}
+
+#[test]
+fn a_step_gets_its_downloads_read_only_and_its_uploads_empty_then_stored() {
+    let Fixture { state, store } = fixture();
+    let run = RunArtifacts::open(state.path(), RUN_A).unwrap();
+    let site = sample_upload();
+    let tree = store.put_tree(site.path()).unwrap();
+    run.record("site", "build", "page", tree).unwrap();
+
+    let staged = ArtifactMounts::prepare(&declared(&["report"], &["site"]), &store, &run).unwrap();
+    let mounts = staged.mounts().to_vec();
+    let shown: Vec<(&str, bool)> = mounts
+        .iter()
+        .map(|mount| (mount.guest.as_str(), mount.writable))
+        .collect();
+    assert_eq!(
+        shown,
+        [("/artifacts/site", false), ("/artifacts/report", true)]
+    );
+    assert_eq!(snapshot(&mounts[0].host), snapshot(site.path()));
+    let report = &mounts[1].host;
+    assert!(snapshot(report).is_empty());
+
+    // Another attempt starts from empty upload folders.
+    write(report, "first-try.txt", b"partial", 0o644);
+    staged.empty_uploads().unwrap();
+    assert!(snapshot(report).is_empty());
+
+    write(report, "result.txt", b"all green", 0o644);
+    let limits = PutLimits::default();
+    staged
+        .store_uploads(&store, &run, &limits, "test (linux)", "step-2")
+        .unwrap();
+    let stored = run.latest("report").unwrap();
+    assert_eq!(
+        (stored.job.as_str(), stored.step.as_str()),
+        ("test (linux)", "step-2")
+    );
+    let back = tempfile::tempdir().unwrap();
+    store
+        .materialize(&stored.tree, &back.path().join("report"))
+        .unwrap();
+    assert_eq!(snapshot(&back.path().join("report")), snapshot(report));
+
+    // The folders are the step's alone: gone with it.
+    drop(staged);
+    assert!(!mounts[0].host.exists() && !report.exists());
+}
+
+#[test]
+fn a_download_nobody_uploaded_in_this_run_is_refused_and_no_artifacts_mount_nothing() {
+    let Fixture { state, store } = fixture();
+    let run = RunArtifacts::open(state.path(), RUN_A).unwrap();
+    let Err(reason) = ArtifactMounts::prepare(&declared(&[], &["site"]), &store, &run) else {
+        panic!("a download of a name never uploaded was staged");
+    };
+    assert!(
+        reason.contains("artifact `site` was not uploaded in this run"),
+        "{reason}"
+    );
+    let none = ArtifactMounts::prepare(&declared(&[], &[]), &store, &run).unwrap();
+    assert!(none.mounts().is_empty());
+    none.store_uploads(&store, &run, &PutLimits::default(), "build", "step-1")
+        .unwrap();
+    assert!(run.snapshot().uploads().is_empty());
+}

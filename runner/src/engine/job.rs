@@ -8,7 +8,6 @@
 //! whole instance: a step never gets more time than the job has left.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod group;
@@ -17,17 +16,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::contexts::{ContextsBuilder, StepRecord};
 use super::log::StepLog;
+use super::rollback::hook_spec::{HookOwner, hook_spec};
 use super::status::{JobStatus, asks_for_status, runs_when_cancelled};
 use super::{JobResult, Shared, Strategy, run_off_executor};
 use crate::abi::step_text;
-use crate::artifacts::PutLimits;
+use crate::artifacts::{ArtifactMounts, PutLimits};
 use crate::display::human_duration;
 use crate::expr::{Contexts, FunctionHost, Template};
-use crate::journal::{Entry, HookDir, HookSpec, HookValue};
+use crate::journal::{Entry, HookSpec};
 use crate::plan::WorkspaceAccess;
-use crate::plan::{DirMount, Input, JobPlan, MatrixCombination, StepPlan};
+use crate::plan::{Input, JobPlan, MatrixCombination, StepPlan};
 use crate::report::{Conclusion, Event, StepRef};
-use crate::sandbox::leftovers;
 use crate::sandbox::step_files::StepFiles;
 use crate::sandbox::{Failure, Mount, StepInvocation, StepModule};
 
@@ -356,11 +355,26 @@ impl<'a> JobInstance<'a> {
             }
             None => unreachable!("the plan only names declared plugins"),
         };
-        let artifacts = match self.prepare_artifacts(step) {
-            Ok(artifacts) => artifacts,
-            Err(reason) => return self.fail_before_start(step, &reason),
+        let shared = self.shared;
+        let artifacts =
+            match ArtifactMounts::prepare(&step.artifacts, &shared.store, &shared.uploads) {
+                Ok(artifacts) => artifacts,
+                Err(reason) => return self.fail_before_start(step, &reason),
+            };
+        let owner = HookOwner {
+            job: &self.name,
+            step_name: self.step_name(step),
+            step_id: self.step_ref(step).id,
         };
-        let hook = match self.hook_spec(step, &guest_env, &inputs, &input_contexts) {
+        let hook = match hook_spec(
+            shared,
+            self.job_status(),
+            owner,
+            step,
+            &guest_env,
+            &inputs,
+            &input_contexts,
+        ) {
             Ok(hook) => hook,
             Err(reason) => return self.fail_before_start(step, &reason),
         };
@@ -384,78 +398,22 @@ impl<'a> JobInstance<'a> {
                 self.note(&reason);
             }
         }
+        let limits = PutLimits {
+            max_bytes: shared.options.artifact_limit,
+            ..PutLimits::default()
+        };
         if outcome.is_ok()
-            && let Err(reason) = self.store_uploads(step, &artifacts)
+            && let Err(reason) = artifacts.store_uploads(
+                &shared.store,
+                &shared.uploads,
+                &limits,
+                &self.name,
+                &self.step_ref(step).key(),
+            )
         {
             outcome = Err(Failure::Artifact(reason));
         }
         self.finish(step, outcome, files, duration)
-    }
-
-    /// Mounts a step's artifacts: an empty writable folder per upload, and
-    /// the run's latest upload of each download, extracted (every file
-    /// checked against its digest) into a folder mounted read-only.
-    fn prepare_artifacts(&self, step: &StepPlan) -> Result<ArtifactMounts, String> {
-        let mut mounts = ArtifactMounts::default();
-        if step.artifacts.upload.is_empty() && step.artifacts.download.is_empty() {
-            return Ok(mounts);
-        }
-        let root = tempfile::Builder::new()
-            .prefix(&leftovers::owned_prefix(leftovers::ARTIFACTS_FOLDER))
-            .tempdir()
-            .map_err(|e| format!("cannot create a folder for its artifacts: {e}"))?;
-        for name in &step.artifacts.download {
-            let Some(upload) = self.shared.uploads.latest(name) else {
-                return Err(format!(
-                    "artifact `{name}` was not uploaded in this run; the step that uploads it must run first (in this job, or in a job this one needs)"
-                ));
-            };
-            let host = root.path().join(name);
-            self.shared
-                .store
-                .materialize(&upload.tree, &host)
-                .map_err(|e| format!("cannot download artifact `{name}`: {e}"))?;
-            mounts.mounts.push(DirMount {
-                host,
-                guest: format!("/artifacts/{name}"),
-                writable: false,
-            });
-        }
-        for name in &step.artifacts.upload {
-            let host = root.path().join(name);
-            std::fs::create_dir(&host)
-                .map_err(|e| format!("cannot create the upload folder of `{name}`: {e}"))?;
-            mounts.uploads.push((name.clone(), host.clone()));
-            mounts.mounts.push(DirMount {
-                host,
-                guest: format!("/artifacts/{name}"),
-                writable: true,
-            });
-        }
-        mounts.root = Some(root);
-        Ok(mounts)
-    }
-
-    /// Stores what a successful step left in its upload folders.
-    fn store_uploads(&self, step: &StepPlan, artifacts: &ArtifactMounts) -> Result<(), String> {
-        for (name, host) in &artifacts.uploads {
-            let tree = self
-                .shared
-                .store
-                .put_tree_with(
-                    host,
-                    &PutLimits {
-                        max_bytes: self.shared.options.artifact_limit,
-                        ..PutLimits::default()
-                    },
-                )
-                .map_err(|e| format!("artifact `{name}`: {e}"))?;
-            self.shared
-                .uploads
-                .record(name, &self.name, &self.step_ref(step).key(), tree)
-                .map_err(|e| format!("artifact `{name}`: {e}"))?;
-        }
-        Ok(())
     }
 
     /// Runs the step up to `retry.attempts` times, waiting longer before
@@ -486,7 +444,7 @@ impl<'a> JobInstance<'a> {
             let job_limited = left < step.timeout;
             let mut invocation =
                 self.invocation(step, guest_env, inputs, left.min(step.timeout), cancel);
-            invocation.extra_dirs = artifacts.mounts.clone();
+            invocation.extra_dirs = artifacts.mounts().to_vec();
             if let Some((seq, true)) = self.current_seq {
                 // A step with a hook: where its state is, in case the
                 // runner dies before the step finishes.
@@ -606,106 +564,6 @@ impl<'a> JobInstance<'a> {
             hook,
         };
         self.shared.append(entry, durable);
-    }
-
-    /// The step's rollback hook as the journal keeps it: its inputs (the
-    /// hook's own `with:`, else the step's), environment and grants.
-    fn hook_spec(
-        &self,
-        step: &StepPlan,
-        guest_env: &BTreeMap<String, String>,
-        inputs: &[(String, String)],
-        contexts: &crate::expr::Contexts,
-    ) -> Result<Option<Box<HookSpec>>, String> {
-        let Some(hook) = &step.rollback else {
-            return Ok(None);
-        };
-        let masked = |name: &str, value: &str, template: Option<&Template>| {
-            let shown = self.shared.mask_step(value);
-            let template = (shown != value)
-                .then(|| {
-                    template
-                        .filter(|t| !t.is_literal())
-                        .map(|t| t.source().to_owned())
-                })
-                .flatten();
-            HookValue {
-                name: name.to_owned(),
-                value: shown,
-                template,
-            }
-        };
-        let hook_inputs = match &hook.inputs {
-            None => step
-                .inputs
-                .iter()
-                .zip(inputs)
-                .map(|(input, (name, value))| masked(name, value, Some(&input.value)))
-                .collect(),
-            Some(own) => {
-                let functions = self.shared.functions(self.job_status());
-                let mut values = Vec::with_capacity(own.len());
-                for input in own {
-                    let value = input
-                        .value
-                        .render_with(contexts, &functions as &dyn FunctionHost)
-                        .map_err(|e| {
-                            format!(
-                                "rollback input `{}` could not be evaluated: {}",
-                                input.name,
-                                step_text(&e.message)
-                            )
-                        })?;
-                    values.push(masked(&input.variable, &value, Some(&input.value)));
-                }
-                values
-            }
-        };
-        let step_templates: BTreeMap<&str, &Template> =
-            step.env.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        let env = guest_env
-            .iter()
-            .map(|(name, value)| masked(name, value, step_templates.get(name.as_str()).copied()))
-            .collect();
-        let sha256 = self
-            .shared
-            .options
-            .plugin_hashes
-            .get(&hook.plugin)
-            .cloned()
-            .unwrap_or_default();
-        Ok(Some(Box::new(HookSpec {
-            job: self.name.clone(),
-            step_name: self.step_name(step).to_owned(),
-            step_id: self.step_ref(step).id.map(str::to_owned),
-            step_number: step.number,
-            plugin: hook.plugin.clone(),
-            sha256,
-            inputs: hook_inputs,
-            env,
-            workspace: step.grants.workspace.as_str().into(),
-            dirs: step
-                .grants
-                .dirs
-                .iter()
-                .map(|dir| HookDir {
-                    host: dir.host.clone(),
-                    guest: dir.guest.clone(),
-                    writable: dir.writable,
-                })
-                .collect(),
-            host_env: step.grants.host_env.clone(),
-            network: step
-                .grants
-                .network
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            memory_bytes: step.memory_bytes,
-            max_files: step.max_files,
-            disk_bytes: step.disk_bytes,
-            timeout_ms: u64::try_from(hook.timeout.as_millis()).unwrap_or(u64::MAX),
-        })))
     }
 
     fn fail_before_start(&mut self, step: &StepPlan, reason: &str) -> StepRecord {
@@ -830,26 +688,6 @@ fn refuse_exports(env: &mut Vec<(String, String)>) -> Option<String> {
         why.push(format!("{} with a NUL byte", with_nul.join(", ")));
     }
     (!why.is_empty()).then(|| format!("`GANTRY_ENV` file: not exported: {}", why.join("; ")))
-}
-
-/// A step's artifact folders on the host, removed when dropped.
-#[derive(Default)]
-struct ArtifactMounts {
-    root: Option<tempfile::TempDir>,
-    mounts: Vec<DirMount>,
-    /// Each upload's name and host folder.
-    uploads: Vec<(String, PathBuf)>,
-}
-
-impl ArtifactMounts {
-    /// Empties the upload folders, so another attempt starts as the first.
-    fn empty_uploads(&self) -> std::io::Result<()> {
-        for (_, host) in &self.uploads {
-            std::fs::remove_dir_all(host)?;
-            std::fs::create_dir(host)?;
-        }
-        Ok(())
-    }
 }
 
 /// Whether the step's `env:`, `with:` and its hook's `with:` are all plain

@@ -13,6 +13,7 @@
 //! rollback`, `gantry resume`), and [`imported`] the jobs an exported
 //! pipeline ran on other machines (`gantry rollback --import`).
 
+pub(super) mod hook_spec;
 pub mod imported;
 pub mod later;
 

@@ -27,8 +27,9 @@
 //! also ends a guest blocked in a host call, such as a long sleep), and
 //! output through the capped capture of [`output`].
 //!
-//! The rooms: this module holds the engine and the types a caller uses;
-//! `admission` compiles, checks and links plugins; `context` builds a
+//! The rooms: this module holds the [`Sandbox`] and the types a caller
+//! uses; `engine` sets up wasmtime (its configuration, the pool, the
+//! linker, the epoch ticker); `admission` compiles, checks and links plugins; `context` builds a
 //! step's WASI context from its grants; `run` runs one step and says how it
 //! ended; [`component`] is what is particular to WASI 0.2 components.
 
@@ -36,6 +37,7 @@ mod admission;
 pub mod component;
 mod context;
 mod disk;
+mod engine;
 pub mod leftovers;
 pub mod limits;
 pub mod output;
@@ -43,16 +45,16 @@ mod run;
 pub mod step_files;
 
 pub use self::admission::{Admission, Refused, StepModule, WASI_MODULE};
+pub use self::engine::{Allocation, MAX_POOL_SLOTS, POOL_MIN_STEPS};
+use self::engine::{EpochTicker, MEMORIES_PER_MODULE, TABLES_PER_MODULE};
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use wasmtime::{Config, Engine, Linker};
+use wasmtime::{Engine, Linker};
 
 use self::component::ComponentState;
 use self::output::LineSink;
@@ -65,9 +67,6 @@ use crate::state::Protected;
 
 /// Default cap on what one step may print, stdout and stderr together.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
-/// How often the epoch advances; a running guest yields at each tick, so
-/// this bounds how late a timeout can fire.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The engine shared by every step of a run.
 pub struct Sandbox {
@@ -211,99 +210,7 @@ impl fmt::Display for Failure {
     }
 }
 
-/// How the sandbox allocates each step's memory, tables and stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allocation {
-    /// Mapped for each step and unmapped after it.
-    OnDemand,
-    /// Reserved once, in slots reused from step to step (wasmtime's pooling
-    /// allocator): no `mmap` of a fresh fiber stack and memory per step,
-    /// which is most of what a small step costs in wasmtime.
-    Pooling {
-        /// Steps that may run at once; more wait for a slot.
-        slots: u32,
-    },
-}
-
-/// The most pool slots a sandbox reserves; each reserves address space (not
-/// memory) for a whole 4 GiB linear memory plus its guard.
-pub const MAX_POOL_SLOTS: u32 = 256;
-/// Runs with fewer steps than this allocate on demand: reserving and
-/// releasing a pool costs about what it saves on 15 to 30 steps (see
-/// `Sandbox::new` in docs/BENCHMARKS.md), so a small run would only pay.
-pub const POOL_MIN_STEPS: usize = 32;
-/// Linear memories a step module may define.
-const MEMORIES_PER_MODULE: u32 = 1;
-/// Tables a step module may define.
-const TABLES_PER_MODULE: u32 = 4;
-
 impl Sandbox {
-    /// A sandbox for a run of `steps` steps, up to `concurrent_steps` of
-    /// them at a time: with the pooling allocator when the run is long
-    /// enough for the pool to pay for itself ([`POOL_MIN_STEPS`]), and
-    /// allocating on demand otherwise or where the pool's address space
-    /// cannot be reserved (a `ulimit -v`, say).
-    pub fn new(steps: usize, concurrent_steps: usize) -> wasmtime::Result<Sandbox> {
-        if steps < POOL_MIN_STEPS {
-            return Sandbox::with_allocation(Allocation::OnDemand);
-        }
-        let slots = u32::try_from(concurrent_steps.min(steps))
-            .unwrap_or(u32::MAX)
-            .clamp(1, MAX_POOL_SLOTS);
-        match Sandbox::with_allocation(Allocation::Pooling { slots }) {
-            Ok(sandbox) => Ok(sandbox),
-            Err(error) => {
-                let mut sandbox = Sandbox::with_allocation(Allocation::OnDemand)?;
-                sandbox.pool_refused = Some(root_cause(&error));
-                Ok(sandbox)
-            }
-        }
-    }
-
-    /// Why the pool could not be reserved, when this sandbox fell back to
-    /// allocating on demand.
-    pub fn pool_refused(&self) -> Option<&str> {
-        self.pool_refused.as_deref()
-    }
-
-    pub fn with_allocation(allocation: Allocation) -> wasmtime::Result<Sandbox> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        let mut slots = None;
-        if let Allocation::Pooling { slots: count } = allocation {
-            let mut pool = wasmtime::PoolingAllocationConfig::default();
-            pool.total_core_instances(count)
-                .total_memories(count)
-                .total_tables(count * TABLES_PER_MODULE)
-                .max_memories_per_module(MEMORIES_PER_MODULE)
-                .max_tables_per_module(TABLES_PER_MODULE)
-                .table_elements(limits::MAX_TABLE_ELEMENTS)
-                .total_stacks(count);
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-            slots = Some(tokio::sync::Semaphore::new(count as usize));
-        }
-        let engine = Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut StepState| {
-            &mut state.wasi
-        })?;
-        let ticker = Some(EpochTicker::start(engine.clone()));
-        Ok(Sandbox {
-            engine,
-            linker,
-            ticker,
-            folders: StepFolders::default(),
-            allocation,
-            slots,
-            pool_refused: None,
-            project: None,
-            protected: Protected::default(),
-            memory_budget: None,
-            components: OnceLock::new(),
-            tls: Arc::new(TlsRoots::default()),
-        })
-    }
-
     /// Adds the CA certificates of a PEM file to the roots HTTPS servers
     /// are verified against (read on the first HTTPS request).
     pub fn trust_ca_file(&mut self, path: PathBuf) {
@@ -325,24 +232,6 @@ impl Sandbox {
         self.project = Some(project.to_owned());
         self.protected = protected;
     }
-
-    /// How this sandbox allocates steps.
-    pub fn allocation(&self) -> Allocation {
-        self.allocation
-    }
-
-    /// The engine every step of this sandbox runs on.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(ticker) = self.ticker.take() {
-            ticker.stop();
-        }
-    }
 }
 
 /// The innermost message of an error chain, on one line.
@@ -355,43 +244,12 @@ fn root_cause(error: &wasmtime::Error) -> String {
     cause.lines().next().unwrap_or_default().to_owned()
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] while the sandbox lives.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> EpochTicker {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("gantry-epoch".into())
-            .spawn(move || {
-                // Parked rather than asleep, so `stop` can wake it at once
-                // instead of waiting out the tick (a spurious wake-up only
-                // advances the epoch early, which is harmless).
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch thread");
-        EpochTicker { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.thread().unpark();
-        let _ = self.thread.join();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::admission::{can_change_files, can_reach_folders};
     use super::*;
     use crate::plugin::cache::ModuleCache;
+    use std::sync::atomic::Ordering;
 
     fn invocation(cancel: CancellationToken) -> StepInvocation<'static> {
         StepInvocation {
@@ -516,29 +374,6 @@ mod tests {
         )
         .unwrap();
         assert!(pooled.admit(&fits).is_ok() && on_demand.admit(&fits).is_ok());
-    }
-
-    #[test]
-    fn only_a_run_long_enough_reserves_a_pool_and_it_is_never_larger_than_the_run() {
-        let allocation = |steps, concurrent| Sandbox::new(steps, concurrent).unwrap().allocation();
-        assert_eq!(allocation(1, 8), Allocation::OnDemand);
-        assert_eq!(allocation(POOL_MIN_STEPS - 1, 8), Allocation::OnDemand);
-        assert_eq!(
-            allocation(POOL_MIN_STEPS, 8),
-            Allocation::Pooling { slots: 8 }
-        );
-        assert_eq!(
-            allocation(POOL_MIN_STEPS, 10_000),
-            Allocation::Pooling {
-                slots: u32::try_from(POOL_MIN_STEPS).unwrap()
-            }
-        );
-        assert_eq!(
-            allocation(100_000, 10_000),
-            Allocation::Pooling {
-                slots: MAX_POOL_SLOTS
-            }
-        );
     }
 
     /// Modules compiled under one allocation load from the cache under the
