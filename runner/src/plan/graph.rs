@@ -11,15 +11,11 @@ use super::{Plan, Resolver};
 use crate::manifest::did_you_mean;
 
 impl Plan {
-    /// Narrows the plan to job `id` and every job it needs, directly or not
-    /// (`gantry run --job`).
-    pub fn keep_job_and_needs(&mut self, id: &str) -> Result<(), String> {
-        self.keep_jobs_and_needs(&[id.to_owned()])
-    }
-
-    /// Narrows the plan to the jobs `ids` and every job they need
-    /// (`gantry export --job`).
-    pub fn keep_jobs_and_needs(&mut self, ids: &[String]) -> Result<(), String> {
+    /// Narrows the plan to the jobs `ids` and every job they need (`gantry
+    /// run --job`, `plan --job`, `export --job`); only the load stage's
+    /// [`Draft::narrow_to`](crate::load::Draft::narrow_to) calls it, before
+    /// the plan is final.
+    pub(crate) fn keep_jobs_and_needs(&mut self, ids: &[String]) -> Result<(), String> {
         for id in ids {
             if !self.jobs.iter().any(|job| job.id == *id) {
                 let hint = did_you_mean(id, self.jobs.iter().map(|j| j.id.as_str()))
