@@ -32,7 +32,8 @@
 //!   [`export`] writes a pipeline for an outside engine that runs each job
 //!   on a machine of its own;
 //! - [`attest`] writes and checks the signed in-toto record of a run;
-//! - [`cli`] is the command line, and [`exit`] its exit statuses.
+//! - [`cli`] is the command line, and [`exit`] its exit statuses; an
+//!   error below it says how to fix it through [`hint::Hinted`].
 
 pub mod abi;
 pub mod artifacts;
@@ -48,6 +49,7 @@ pub mod fsutil;
 pub mod git;
 pub mod given;
 pub mod handoff;
+pub mod hint;
 pub mod inputs;
 pub mod journal;
 pub mod lint;

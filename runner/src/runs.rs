@@ -107,8 +107,12 @@ pub enum RunError {
         wanted: String,
         matches: Vec<String>,
     },
-    #[error("cannot list the runs in `{}`: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error("cannot list the runs in `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The run `wanted` names in `state_dir`: an exact id, the start of

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::common::load_plan;
 use super::console::outln;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::export::{self, ExportInput};
 
@@ -42,18 +42,9 @@ enum Engine {
 }
 
 impl ExportCommand {
-    pub fn execute(self) -> Exit {
-        match self.run() {
-            Ok(exit) | Err(exit) => exit,
-        }
-    }
-
-    fn run(self) -> Result<Exit, Exit> {
+    pub fn execute(self) -> Outcome {
         let mut plan = load_plan(self.manifest.as_deref())?;
-        let invalid = |message: String| {
-            print_error(message);
-            Exit::Invalid
-        };
+        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
         if !self.jobs.is_empty() {
             plan.keep_jobs_and_needs(&self.jobs).map_err(invalid)?;
         }
@@ -72,8 +63,8 @@ impl ExportCommand {
         match &self.output {
             Some(path) => {
                 crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
-                    print_error(format!("cannot write `{}`: {e}", path.display()));
-                    Exit::Invalid
+                    Failure::new(Exit::Invalid, e)
+                        .with_context(format!("cannot write `{}`", path.display()))
                 })?;
             }
             None => outln!("{}", text.trim_end()),

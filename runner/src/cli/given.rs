@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::print_error;
+use super::{Failure, Problem};
 use crate::exit::Exit;
 use crate::given;
 use crate::plan::Plan;
@@ -29,9 +29,9 @@ pub struct GivenArgs {
 impl GivenArgs {
     /// Checks the inputs given against the plan's declarations (with
     /// `require_all`, a missing required input is an error too) and reads
-    /// the variables into `plan.given`. Every problem is printed; any is a
+    /// the variables into `plan.given`. Every problem is reported; any is a
     /// usage error, before anything runs.
-    pub fn apply(&self, plan: &mut Plan, require_all: bool) -> Result<(), Exit> {
+    pub fn apply(&self, plan: &mut Plan, require_all: bool) -> Result<(), Failure> {
         let mut problems = Vec::new();
         match crate::inputs::resolve(&plan.inputs, &self.inputs, require_all) {
             Ok(values) => plan.given.inputs = values,
@@ -54,20 +54,29 @@ impl GivenArgs {
         if problems.is_empty() {
             return Ok(());
         }
-        for problem in problems {
-            print_error(problem);
-        }
-        Err(Exit::Invalid)
+        Err(Failure::several(
+            Exit::Invalid,
+            problems.into_iter().map(Problem::msg).collect(),
+        ))
     }
 
     /// [`GivenArgs::apply`] for a run, which also reads the host's facts
     /// and makes the run's `runner.temp`, removed when the guard is
     /// dropped.
+    ///
+    /// It prints its own failure: `cli/run.rs`, its one caller, still
+    /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
     pub fn for_run(&self, plan: &mut Plan) -> Result<tempfile::TempDir, Exit> {
-        self.apply(plan, true)?;
+        let reported = |failure: Failure| {
+            failure.print();
+            failure.exit()
+        };
+        self.apply(plan, true).map_err(reported)?;
         let temp = given::run_temp().map_err(|e| {
-            print_error(format!("cannot make the run's temporary folder: {e}"));
-            Exit::Invalid
+            reported(
+                Failure::new(Exit::Invalid, e)
+                    .with_context("cannot make the run's temporary folder"),
+            )
         })?;
         let (github, runner) = given::host_facts(&plan.root, temp.path());
         plan.given.github = github;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::load_plan_and_lock;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::expr::{Contexts, Value};
@@ -28,20 +28,13 @@ pub struct PlanCommand {
 }
 
 impl PlanCommand {
-    pub fn execute(self) -> Exit {
-        let (mut plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
-        if let Some(job) = &self.job
-            && let Err(message) = plan.keep_job_and_needs(job)
-        {
-            print_error(message);
-            return Exit::Invalid;
+    pub fn execute(self) -> Outcome {
+        let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        if let Some(job) = &self.job {
+            plan.keep_job_and_needs(job)
+                .map_err(|message| Failure::msg(Exit::Invalid, message))?;
         }
-        if let Err(exit) = self.given.apply(&mut plan, false) {
-            return exit;
-        }
+        self.given.apply(&mut plan, false)?;
         out!(
             "{}",
             describe(&plan, |alias| {
@@ -52,7 +45,7 @@ impl PlanCommand {
                 }
             })
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{SecretArgs, load_plan};
-use super::print_error;
+use super::{Failure, Outcome, Problem};
 use crate::exit::Exit;
 use crate::plugin::{self, LockFile};
 
@@ -37,14 +37,9 @@ pub struct ValidateCommand {
 }
 
 impl ValidateCommand {
-    pub fn execute(self) -> Exit {
-        let mut plan = match load_plan(self.manifest.as_deref()) {
-            Ok(plan) => plan,
-            Err(exit) => return exit,
-        };
-        if let Err(exit) = self.given.apply(&mut plan, false) {
-            return exit;
-        }
+    pub fn execute(self) -> Outcome {
+        let mut plan = load_plan(self.manifest.as_deref())?;
+        self.given.apply(&mut plan, false)?;
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.
         let verified = LockFile::read(&LockFile::path_in(&plan.root))
@@ -56,10 +51,10 @@ impl ValidateCommand {
             Some(verified) => match plugin::check::apply_metadata(&mut plan, verified) {
                 Ok(described) => Some(described),
                 Err(errors) => {
-                    for error in errors {
-                        print_error(error);
-                    }
-                    return Exit::Invalid;
+                    return Err(Failure::several(
+                        Exit::Invalid,
+                        errors.into_iter().map(Problem::msg).collect(),
+                    ));
                 }
             },
             None => None,
@@ -69,10 +64,7 @@ impl ValidateCommand {
         for warning in crate::lint::lints(&plan, &described) {
             errln!("warning: {warning}");
         }
-        let secrets = match self.secrets.load() {
-            Ok(secrets) => secrets,
-            Err(exit) => return exit,
-        };
+        let secrets = self.secrets.load()?;
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
         for secret in crate::lint::unprovided_secrets(&plan, &provided) {
             // A warning here: validate does not know what `run` will get.
@@ -89,7 +81,7 @@ impl ValidateCommand {
                 None => String::new(),
             };
             errln!(
-                "warning: {place}{}\n  hint: {}",
+                "warning: {place}{}\nhint: {}",
                 secret.message(),
                 secret.hint()
             );
@@ -120,6 +112,6 @@ impl ValidateCommand {
                 );
             }
         }
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
