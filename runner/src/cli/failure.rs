@@ -210,7 +210,7 @@ impl From<Exit> for Failure {
 /// `#[source]` and whose hint left their message are found by type, so
 /// their chain and hint are still printed; anything else is its message.
 pub(crate) fn problem_of<T: Display + 'static>(value: T) -> Problem {
-    use crate::{plugin, run_lock, runs, signature, state};
+    use crate::{plugin, run_lock, runs, secrets, signature, state};
     let mut slot = Some(value);
     let any = &mut slot as &mut dyn std::any::Any;
     macro_rules! hinted {
@@ -236,7 +236,8 @@ pub(crate) fn problem_of<T: Display + 'static>(value: T) -> Problem {
     chained!(
         run_lock::LockError,
         runs::RunError,
-        plugin::lockfile::LockFileError
+        plugin::lockfile::LockFileError,
+        secrets::GivenError
     );
     match slot {
         Some(value) => Problem::msg(value.to_string()),

@@ -35,7 +35,7 @@ impl GivenArgs {
         let mut problems = Vec::new();
         match crate::inputs::resolve(&plan.inputs, &self.inputs, require_all) {
             Ok(values) => plan.given.inputs = values,
-            Err(errors) => problems.extend(errors),
+            Err(errors) => problems.extend(errors.into_iter().map(Problem::msg)),
         }
         let mut vars = Vars::default();
         let loaded = self
@@ -49,15 +49,12 @@ impl GivenArgs {
             });
         match loaded {
             Ok(()) => plan.given.vars = vars,
-            Err(error) => problems.push(error),
+            Err(error) => problems.push(Problem::new(error)),
         }
         if problems.is_empty() {
             return Ok(());
         }
-        Err(Failure::several(
-            Exit::Invalid,
-            problems.into_iter().map(Problem::msg).collect(),
-        ))
+        Err(Failure::several(Exit::Invalid, problems))
     }
 
     /// [`GivenArgs::apply`] for a run, which also reads the host's facts
