@@ -106,15 +106,14 @@ fn error(dir: &Path, why: impl Into<String>) -> BundleError {
     }
 }
 
-/// The sha256 that names a plan across machines: of the manifest's bytes
+/// The sha256 that names a plan across machines: of the manifest's sha256
 /// and of every plugin alias with the sha256 its bytes were verified to
 /// have. Two machines checking out the same commit compute the same one;
 /// an edited manifest, lock file or plugin gives another.
 pub fn plan_digest(plan: &Plan, plugin_hashes: &BTreeMap<String, String>) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(b"gantry plan v1\n");
-    hasher.update((plan.source.len() as u64).to_le_bytes());
-    hasher.update(plan.source.as_bytes());
+    hasher.update(b"gantry plan v2\n");
+    hasher.update(plan.manifest_sha256.as_bytes());
     for (alias, sha256) in plugin_hashes {
         hasher.update(format!("\n{alias}={sha256}").as_bytes());
     }

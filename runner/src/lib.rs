@@ -6,6 +6,9 @@
 //! - [`manifest`] reads `gantry.yml` into a serde model, with file, line and
 //!   column on every error;
 //! - [`plan`] resolves it into a checked, ordered [`plan::Plan`];
+//! - [`load`] is the stage that makes that plan final: the values a
+//!   command gives it, the pins, the plugins' metadata, every check that
+//!   points at a manifest line; then admits the verified plugins;
 //! - [`plugin`] reads each module once (from a file or an OCI registry) and
 //!   verifies it against its sha256 pin, and [`signature`] against the
 //!   Sigstore signature its entry requires;
@@ -32,13 +35,16 @@
 //!   [`export`] writes a pipeline for an outside engine that runs each job
 //!   on a machine of its own;
 //! - [`attest`] writes and checks the signed in-toto record of a run;
-//! - [`cli`] is the command line, and [`exit`] its exit statuses; an
-//!   error below it says how to fix it through [`hint::Hinted`].
+//! - [`cli`] is the command line, and [`exit`] its exit statuses; what
+//!   any layer prints for a person goes through `console`'s writers, and
+//!   an error below the command line says how to fix it through
+//!   [`hint::Hinted`].
 
 pub mod abi;
 pub mod artifacts;
 pub mod attest;
 pub mod cli;
+mod console;
 pub mod digest;
 pub mod display;
 pub mod engine;
@@ -53,6 +59,7 @@ pub mod hint;
 pub mod inputs;
 pub mod journal;
 pub mod lint;
+pub mod load;
 pub mod manifest;
 pub mod network;
 pub mod plan;

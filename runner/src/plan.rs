@@ -54,9 +54,10 @@ const RESERVED_GUEST_PATHS: [&str; 4] = ["/workspace", "/tmp", "/artifacts", "/g
 pub struct Plan {
     pub name: String,
     pub manifest_path: PathBuf,
-    /// The manifest's text, so checks made after resolving (against plugin
-    /// metadata) can point at a line.
-    pub source: String,
+    /// The sha256 of the manifest's bytes, which name the plan in hand-off
+    /// bundles and run attestations. The text itself stays in the load
+    /// stage, whose checks are the last to point at its lines.
+    pub manifest_sha256: String,
     /// The manifest's canonical folder.
     pub root: PathBuf,
     /// Private CA certificates for component steps' HTTPS (`ca-file:`).
@@ -443,7 +444,7 @@ impl Resolver<'_> {
         Plan {
             name: manifest.name.value.clone(),
             manifest_path: self.loaded.path.clone(),
-            source: self.loaded.source.clone(),
+            manifest_sha256: crate::digest::sha256_hex(self.loaded.source.as_bytes()),
             root: self.loaded.root.clone(),
             ca_file,
             env,

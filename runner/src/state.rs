@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::ManifestError;
-use crate::plan::Plan;
+use crate::plan::{Plan, StepPlan};
 
 /// Why there is no default state folder.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,13 @@ impl Protected {
         Protected { folders }
     }
 
+    /// What no step of a project whose state folder is `state_dir` may
+    /// write: that folder, and this user's module cache.
+    pub fn of(state_dir: &Path) -> Protected {
+        let cache = crate::plugin::cache::ModuleCache::default_dir().ok();
+        Protected::new(state_dir, cache.as_deref())
+    }
+
     /// The protected folder that the writable folder `grant` (canonical)
     /// contains, equals or lies under, if any.
     pub fn overlap(&self, grant: &Path) -> Option<Overlap> {
@@ -118,8 +125,13 @@ impl Protected {
 
     /// Every writable grant of the plan's steps (a writable workspace, a
     /// writable `dirs` entry) that overlaps a protected folder, as the
-    /// error a person reads: where the step is, and both paths.
-    pub fn check_plan(&self, plan: &Plan) -> Vec<ManifestError> {
+    /// error a person reads: where the step is (`at_step` places a
+    /// message at a step's line), and both paths.
+    pub fn check_plan(
+        &self,
+        plan: &Plan,
+        at_step: impl Fn(&StepPlan, String) -> ManifestError,
+    ) -> Vec<ManifestError> {
         let mut problems = Vec::new();
         for job in &plan.jobs {
             for step in &job.steps {
@@ -155,15 +167,7 @@ impl Protected {
                                 "`XDG_CACHE_HOME`"
                             },
                         );
-                        problems.push(
-                            ManifestError::at(
-                                &plan.manifest_path,
-                                &plan.source,
-                                step.location,
-                                message,
-                            )
-                            .with_hint(hint),
-                        );
+                        problems.push(at_step(step, message).with_hint(hint));
                     }
                 }
             }

@@ -144,6 +144,26 @@ fn a_failing_hook_does_not_stop_the_others_and_exits_4() {
         .gantry(&["runs"])
         .expect_code(0)
         .stdout_has("failure, rollback FAILED");
+    // Nothing is left to run, but the run is not rolled back: a later
+    // rollback says which hook failed, and how to run it again.
+    project
+        .gantry(&["rollback"])
+        .expect_code(4)
+        .stderr_has("the hook of `second` failed")
+        .stderr_has("--rerun second");
+    assert_eq!(
+        crate::rollback::log(&project).len(),
+        6,
+        "no hook runs twice"
+    );
+    project
+        .gantry(&["rollback", "--rerun", "second"])
+        .expect_code(4);
+    assert_eq!(
+        crate::rollback::log(&project).len(),
+        7,
+        "run again on request"
+    );
 }
 
 #[test]

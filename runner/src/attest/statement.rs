@@ -293,7 +293,7 @@ impl Statement {
                         pipeline: plan.name.clone(),
                         manifest: ManifestRef {
                             path: manifest_name,
-                            sha256: sha256_hex(plan.source.as_bytes()),
+                            sha256: plan.manifest_sha256.clone(),
                         },
                         job: record.job.map(str::to_owned),
                     },

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::common::load_plan;
 use super::console::outln;
 use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::export::{self, ExportInput};
+use crate::load::Draft;
 
 /// Write a GitLab CI or GitHub Actions pipeline that runs each job (and
 /// each matrix combination) on a machine of its own, handing outputs,
@@ -43,11 +43,12 @@ enum Engine {
 
 impl ExportCommand {
     pub fn execute(self) -> Outcome {
-        let mut plan = load_plan(self.manifest.as_deref())?;
-        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
         if !self.jobs.is_empty() {
-            plan.keep_jobs_and_needs(&self.jobs).map_err(invalid)?;
+            draft.narrow_to(&self.jobs).map_err(Failure::from)?;
         }
+        let plan = draft.finish();
+        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
         export::check(&plan).map_err(invalid)?;
         let manifest = manifest_in_repository(&plan.manifest_path);
         let input = ExportInput {

@@ -30,6 +30,7 @@ use anstyle::{AnsiColor, Style};
 
 use crate::exit::Exit;
 pub use crate::hint::Hinted;
+use crate::load::LoadError;
 
 /// One error as printed: the error with its cause chain, and its hint.
 #[derive(Debug)]
@@ -137,6 +138,13 @@ impl Failure {
         self
     }
 
+    /// Drops the closing line (`validate` runs nothing, so "nothing ran"
+    /// says nothing).
+    pub fn without_closing(mut self) -> Failure {
+        self.closing = None;
+        self
+    }
+
     /// The exit status the process ends with.
     pub fn exit(&self) -> Exit {
         self.exit
@@ -194,6 +202,52 @@ impl Failure {
         };
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
+}
+
+/// A load that failed: every problem, with the hints of pin errors and
+/// the cause of a copy that could not be kept, then the line saying that
+/// nothing ran. A pin or signature that does not match is 3, a copy that
+/// cannot be kept 1, anything else 2.
+impl From<LoadError> for Failure {
+    fn from(error: LoadError) -> Failure {
+        let closing = error.nothing_ran();
+        let (exit, problems) = match error {
+            LoadError::Manifest(errors) => (Exit::Invalid, all(errors)),
+            LoadError::Usage(messages) => (Exit::Invalid, all(messages)),
+            LoadError::Metadata(errors) => (
+                Exit::Invalid,
+                errors
+                    .into_iter()
+                    .map(|error| Problem::msg(error.to_string()))
+                    .collect(),
+            ),
+            LoadError::Pins(errors) => (
+                Exit::Verification,
+                errors.into_iter().map(Problem::hinted).collect(),
+            ),
+            LoadError::KeepHooks {
+                alias,
+                state_dir,
+                source,
+            } => (
+                Exit::StepFailed,
+                vec![Problem::new(source).context(format!(
+                    "cannot keep a copy of plugin `{alias}` for its rollback hooks in `{}`",
+                    state_dir.display()
+                ))],
+            ),
+        };
+        let failure = Failure::several(exit, problems);
+        match closing {
+            Some(line) => failure.with_closing(line),
+            None => failure,
+        }
+    }
+}
+
+/// Each message as a problem of its own.
+fn all<T: Display + fmt::Debug + Send + Sync + 'static>(messages: Vec<T>) -> Vec<Problem> {
+    messages.into_iter().map(Problem::msg).collect()
 }
 
 /// A command's helper that has already printed its error (`cli/common.rs`

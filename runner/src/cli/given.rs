@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::{Failure, Problem};
 use crate::exit::Exit;
 use crate::given;
+use crate::load::Draft;
 use crate::plan::Plan;
 use crate::vars::Vars;
 
@@ -29,12 +30,12 @@ pub struct GivenArgs {
 impl GivenArgs {
     /// Checks the inputs given against the plan's declarations (with
     /// `require_all`, a missing required input is an error too) and reads
-    /// the variables into `plan.given`. Every problem is reported; any is a
-    /// usage error, before anything runs.
-    pub fn apply(&self, plan: &mut Plan, require_all: bool) -> Result<(), Failure> {
+    /// the variables into what the draft is given. Every problem is
+    /// reported; any is a usage error, before anything runs.
+    pub fn apply(&self, draft: &mut Draft, require_all: bool) -> Result<(), Failure> {
         let mut problems = Vec::new();
-        match crate::inputs::resolve(&plan.inputs, &self.inputs, require_all) {
-            Ok(values) => plan.given.inputs = values,
+        match crate::inputs::resolve(&draft.plan().inputs, &self.inputs, require_all) {
+            Ok(values) => draft.given_mut().inputs = values,
             Err(errors) => problems.extend(errors.into_iter().map(Problem::msg)),
         }
         let mut vars = Vars::default();
@@ -48,7 +49,7 @@ impl GivenArgs {
                     .try_for_each(|argument| vars.add_argument(argument))
             });
         match loaded {
-            Ok(()) => plan.given.vars = vars,
+            Ok(()) => draft.given_mut().vars = vars,
             Err(error) => problems.push(Problem::new(error)),
         }
         if problems.is_empty() {
@@ -63,21 +64,22 @@ impl GivenArgs {
     ///
     /// It prints its own failure: `cli/run.rs`, its one caller, still
     /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
-    pub fn for_run(&self, plan: &mut Plan) -> Result<tempfile::TempDir, Exit> {
+    pub fn for_run(&self, draft: &mut Draft) -> Result<tempfile::TempDir, Exit> {
         let reported = |failure: Failure| {
             failure.print();
             failure.exit()
         };
-        self.apply(plan, true).map_err(reported)?;
+        self.apply(draft, true).map_err(reported)?;
         let temp = given::run_temp().map_err(|e| {
             reported(
                 Failure::new(Exit::Invalid, e)
                     .with_context("cannot make the run's temporary folder"),
             )
         })?;
-        let (github, runner) = given::host_facts(&plan.root, temp.path());
-        plan.given.github = github;
-        plan.given.runner = runner;
+        let (github, runner) = given::host_facts(&draft.plan().root, temp.path());
+        let given = draft.given_mut();
+        given.github = github;
+        given.runner = runner;
         Ok(temp)
     }
 }
@@ -115,30 +117,4 @@ pub fn describe(plan: &Plan) -> String {
         out.push_str(&format!("var {name}: {value}\n"));
     }
     out
-}
-
-/// What a journal's run-started entry records of the run's inputs and
-/// vars, as one line (`inputs version=1.4.2; vars REGION=eu`), or `None`
-/// when it was given neither.
-pub fn recorded_in(records: &[crate::journal::Record]) -> Option<String> {
-    let (inputs, vars) = records.iter().find_map(|record| match &record.entry {
-        crate::journal::Entry::RunStarted { inputs, vars, .. } => Some((inputs, vars)),
-        _ => None,
-    })?;
-    let mut parts = Vec::new();
-    if !inputs.is_empty() {
-        let values: Vec<String> = inputs
-            .iter()
-            .map(|(name, value)| match value {
-                serde_json::Value::String(text) => format!("{name}={text}"),
-                other => format!("{name}={other}"),
-            })
-            .collect();
-        parts.push(format!("inputs {}", values.join(", ")));
-    }
-    if !vars.is_empty() {
-        let values: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        parts.push(format!("vars {}", values.join(", ")));
-    }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }

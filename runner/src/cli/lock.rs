@@ -139,7 +139,7 @@ impl LockCommand {
             }
         }
         if new != old {
-            let path = lock_path(&plan);
+            let path = lock_path(&plan.root);
             if let Err(error) = new.write(&path) {
                 problems.push(Problem::new(error));
                 return Err(Failure::several(Exit::Verification, problems));

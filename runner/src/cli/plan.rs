@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::load_plan_and_lock;
+use super::common::read_lock;
 use super::{Failure, Outcome};
 use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::expr::{Contexts, Value};
+use crate::load::Draft;
 use crate::plan::{JobPlan, MatrixCombination, Plan, StepPlan};
 use crate::plugin;
 
@@ -29,12 +30,15 @@ pub struct PlanCommand {
 
 impl PlanCommand {
     pub fn execute(self) -> Outcome {
-        let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        let lock = read_lock(&draft.plan().root)?;
         if let Some(job) = &self.job {
-            plan.keep_job_and_needs(job)
-                .map_err(|message| Failure::msg(Exit::Invalid, message))?;
+            draft
+                .narrow_to(std::slice::from_ref(job))
+                .map_err(Failure::from)?;
         }
-        self.given.apply(&mut plan, false)?;
+        self.given.apply(&mut draft, false)?;
+        let plan = draft.finish();
         out!(
             "{}",
             describe(&plan, |alias| {

@@ -1,25 +1,26 @@
-//! `gantry run`: verifies every plugin, admits it into the sandbox, and
-//! executes the pipeline (or one job and the jobs it needs).
+//! `gantry run`: loads the pipeline through the load stage (the values
+//! given, `--job`, the checks, the pins), takes the state folder, and
+//! hands the locked plan to [`engine::launch`](crate::engine::launch);
+//! the verdict becomes the exit status.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SandboxSetup, SecretArgs, admit_plugins, cores, load_plan_and_lock,
-    memory_budget, runtime, watch_signals,
+    RunStateArgs, SecretArgs, cores, memory_budget, read_draft, read_lock, refuse,
+    refuse_admission, runtime, watch_signals,
 };
 use super::console::errln;
 use super::print_error;
-use crate::artifacts::Store;
-use crate::engine::{self, Imported, RunOptions};
+use crate::engine::RunOptions;
+use crate::engine::launch::{HandOn, Launch, LaunchError, ReportSettings, launch};
 use crate::exit::Exit;
 use crate::handoff::{self, Handoff};
-use crate::report::{self, ColorChoice, Format, ReportOptions};
+use crate::load::admit::SandboxSetup;
+use crate::report::{ColorChoice, Format};
 use crate::sandbox::DEFAULT_OUTPUT_LIMIT;
-use std::io;
 
 /// Run a pipeline.
 #[derive(Debug, Args)]
@@ -98,10 +99,11 @@ impl RunCommand {
     }
 
     fn run(self) -> Result<Exit, Exit> {
-        let (mut plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
+        let lock = read_lock(&draft.plan().root)?;
         // Inputs are checked before anything else can start; the folder of
         // `runner.temp` lives as long as the run.
-        let _runner_temp = self.given.for_run(&mut plan)?;
+        let _runner_temp = self.given.for_run(&mut draft)?;
         let invalid = |message: String| {
             print_error(message);
             Exit::Invalid
@@ -112,11 +114,12 @@ impl RunCommand {
             !self.imports.is_empty() || self.export.is_some() || self.instance.is_some();
         let mut handoff = None;
         if let Some(job) = &self.job {
-            plan.keep_job_and_needs(job).map_err(invalid)?;
+            draft.narrow_to(std::slice::from_ref(job)).map_err(refuse)?;
             if handoff_mode {
                 let bundles =
                     handoff::read_all(&self.imports).map_err(|e| invalid(e.to_string()))?;
-                let target = plan
+                let target = draft
+                    .plan()
                     .jobs
                     .iter()
                     .find(|j| j.id == *job)
@@ -134,82 +137,36 @@ impl RunCommand {
                         "job `{job}` has a matrix: export one combination per machine with --instance N"
                     )));
                 }
-                let assembled = Handoff::assemble(&plan, target, &bundles).map_err(invalid)?;
-                plan.jobs.retain(|j| j.id == *job);
+                let assembled =
+                    Handoff::assemble(draft.plan(), target, &bundles).map_err(invalid)?;
+                draft.keep_only(job);
                 handoff = Some((bundles, assembled));
             }
         }
         if let Some(ca_file) = &self.ca_file {
-            if !ca_file.is_file() {
-                print_error(format!(
-                    "the CA file `{}` does not exist",
-                    ca_file.display()
-                ));
-                return Err(Exit::Invalid);
-            }
-            plan.ca_file = Some(std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone()));
+            draft.set_ca_file(ca_file).map_err(refuse)?;
         }
         let secrets = self.secrets.load()?;
         let attester = self.attest.prepare()?;
         // A secret no one provides would reach its step as an empty string.
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
-        let unprovided = crate::lint::unprovided_secrets(&plan, &provided);
-        if !unprovided.is_empty() {
-            for secret in &unprovided {
-                print_error(
-                    crate::manifest::ManifestError::at(
-                        &plan.manifest_path,
-                        &plan.source,
-                        secret.location,
-                        secret.message(),
-                    )
-                    .with_hint(secret.hint()),
-                );
-            }
-            return Err(Exit::Invalid);
-        }
+        draft.check_secrets(&provided).map_err(refuse)?;
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
-        let steps = plan.step_count();
-        let state_dir = self.state.folder(&plan)?;
-        let protected = self.state.protect(&plan, &state_dir)?;
-        let memory_budget = memory_budget(&plan, self.memory_budget)?;
+        let steps = draft.plan().step_count();
+        let state_dir = self.state.folder_of(&draft.plan().root)?;
+        let protected = self.state.protect(&draft, &state_dir)?;
+        let memory_budget = memory_budget(&draft, self.memory_budget)?;
+        // From here the plan is final.
+        let locked = draft.lock(&lock, Some(&state_dir)).map_err(refuse)?;
         let setup = SandboxSetup {
             steps,
             concurrent_steps: max_parallel,
             protected,
             memory_budget: Some(memory_budget),
-            keep_hooks_in: Some(state_dir.clone()),
-            ca_file: plan.ca_file.clone(),
-        };
-        let admitted = admit_plugins(&mut plan, &lock, self.no_cache, setup)?;
-        let digest = handoff::plan_digest(&plan, &admitted.hashes);
-        let plugin_hashes = admitted.hashes.clone();
-        let imported = match &handoff {
-            Some((bundles, assembled)) => {
-                for bundle in bundles {
-                    bundle
-                        .check_plan(&digest, &plan.name)
-                        .map_err(|e| invalid(e.to_string()))?;
-                }
-                Some(Imported {
-                    needs: assembled.needs.clone(),
-                    uploads: assembled.uploads.clone(),
-                    instance: self.instance,
-                })
-            }
-            None => None,
+            ca_file: locked.plan.ca_file.clone(),
+            no_cache: self.no_cache,
         };
         let _lock = self.state.lock(&state_dir)?;
-        if let Some((_, assembled)) = &handoff {
-            let store = Store::open(&state_dir)
-                .and_then(|store| assembled.fill_store(&store).map_err(io::Error::other))
-                .map_err(|e| {
-                    invalid(format!(
-                        "cannot put the imported artifacts in the store: {e}"
-                    ))
-                });
-            store?;
-        }
         let runtime = runtime()?;
         let options = RunOptions {
             state_dir: state_dir.clone(),
@@ -218,76 +175,63 @@ impl RunCommand {
             secrets,
             cancel: CancellationToken::new(),
             stop_rollback: CancellationToken::new(),
-            plugin_hashes: admitted.hashes,
+            plugin_hashes: Default::default(),
             artifact_limit: self.artifact_limit.saturating_mul(1 << 20),
-            imported,
+            imported: None,
         };
         watch_signals(
             &runtime,
             options.cancel.clone(),
             options.stop_rollback.clone(),
         );
-        let label_jobs = plan.jobs.iter().map(|j| j.instance_count()).sum::<usize>() > 1;
-        let reporters = report::build(&ReportOptions {
-            format: self.format,
-            color: self.color,
-            verbose: self.verbose,
-            label_jobs,
-            junit: self.junit.clone(),
-            secrets: &options.secrets,
-            live_steps: Some(steps),
-            manifest_dir: Some(&plan.root),
-        });
-        let plan = Arc::new(plan);
-        let outcome = runtime.block_on(engine::run(
-            plan.clone(),
-            admitted.sandbox,
-            Arc::new(admitted.plugins),
-            reporters.reporter.clone(),
+        let launched = launch(Launch {
+            locked,
+            setup,
             options,
-        ));
-        if let Some(error) = reporters.junit.as_ref().and_then(|junit| junit.error()) {
-            print_error(error);
+            handoff: handoff.map(|(bundles, assembled)| HandOn {
+                bundles,
+                assembled,
+                instance: self.instance,
+                export: self.export.as_deref(),
+            }),
+            report: ReportSettings {
+                format: self.format,
+                color: self.color,
+                verbose: self.verbose,
+                junit: self.junit.clone(),
+            },
+            runtime: &runtime,
+        });
+        let launched = match launched {
+            Ok(launched) => launched,
+            Err(LaunchError::Admit(error)) => return Err(refuse_admission(error)),
+            Err(LaunchError::Handoff(message)) => return Err(invalid(message)),
+        };
+        if let Some(error) = &launched.junit_error {
+            print_error(error.to_string());
         }
-        let mut exit: Exit = outcome.verdict.into();
+        let mut exit: Exit = launched.outcome.verdict.into();
         if let Some(attester) = &attester {
-            let job = self.job.as_deref();
             exit = attester.write(
-                &plan,
-                &plugin_hashes,
-                job,
+                &launched.plan,
+                &launched.hashes,
+                self.job.as_deref(),
                 &state_dir,
-                &outcome.run_id,
+                &launched.outcome.run_id,
                 exit,
             );
         }
-        if let (Some(dir), Some((job, result))) = (&self.export, outcome.jobs.first()) {
-            let job_plan = &plan.jobs[0];
-            let name = job_plan.instance_name(self.instance.map(|i| &job_plan.matrix[i]));
-            let written = handoff::Export {
-                plan_digest: &digest,
-                pipeline: &plan.name,
-                job,
-                instance: self.instance,
-                name: &name,
-                run_id: &outcome.run_id,
-                result,
-                state_dir: &state_dir,
-            }
-            .write(dir);
-            match written {
-                Ok(()) => errln!("gantry: hand-off bundle written to `{}`", dir.display()),
-                Err(error) => {
-                    // The jobs after this one and the rollback job depend
-                    // on the bundle: without it this machine failed.
-                    print_error(error);
-                    return Ok(if exit == Exit::Success {
-                        Exit::StepFailed
-                    } else {
-                        exit
-                    });
+        match launched.export {
+            Some(Ok(dir)) => errln!("gantry: hand-off bundle written to `{}`", dir.display()),
+            // The jobs after this one and the rollback job depend on the
+            // bundle: without it this machine failed.
+            Some(Err(error)) => {
+                print_error(error);
+                if exit == Exit::Success {
+                    exit = Exit::StepFailed;
                 }
             }
+            None => {}
         }
         Ok(exit)
     }

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{SecretArgs, load_plan};
-use super::{Failure, Outcome, Problem};
+use super::common::SecretArgs;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
+use crate::load::Draft;
 use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
@@ -38,45 +39,38 @@ pub struct ValidateCommand {
 
 impl ValidateCommand {
     pub fn execute(self) -> Outcome {
-        let mut plan = load_plan(self.manifest.as_deref())?;
-        self.given.apply(&mut plan, false)?;
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        self.given.apply(&mut draft, false)?;
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.
-        let verified = LockFile::read(&LockFile::path_in(&plan.root))
+        let verified = LockFile::read(&LockFile::path_in(&draft.plan().root))
             .ok()
-            .and_then(|lock| plugin::verify_all(&plan, &lock).ok());
+            .and_then(|lock| plugin::verify_all(draft.plan(), &lock).ok());
         // `None` when the plugins could not be verified: then nothing was
         // checked against their metadata.
         let described = match &verified {
-            Some(verified) => match plugin::check::apply_metadata(&mut plan, verified) {
+            Some(verified) => match draft.apply_metadata(verified) {
                 Ok(described) => Some(described),
-                Err(errors) => {
-                    return Err(Failure::several(
-                        Exit::Invalid,
-                        errors.into_iter().map(Problem::msg).collect(),
-                    ));
+                Err(error) => {
+                    // Nothing runs under `validate`: the problems alone.
+                    return Err(Failure::from(error).without_closing());
                 }
             },
             None => None,
         };
         let checked = described.is_some();
         let described = described.unwrap_or_default();
-        for warning in crate::lint::lints(&plan, &described) {
+        for warning in crate::lint::lints(draft.plan(), &described) {
             errln!("warning: {warning}");
         }
         let secrets = self.secrets.load()?;
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
-        for secret in crate::lint::unprovided_secrets(&plan, &provided) {
+        for secret in crate::lint::unprovided_secrets(draft.plan(), &provided) {
             // A warning here: validate does not know what `run` will get.
-            let located = crate::manifest::ManifestError::at(
-                &plan.manifest_path,
-                &plan.source,
-                secret.location,
-                secret.message(),
-            );
+            let located = draft.error_at(secret.location, secret.message());
             let place = match located.position {
                 Some((line, column)) => {
-                    format!("{}:{line}:{column}: ", plan.manifest_path.display())
+                    format!("{}:{line}:{column}: ", located.file.display())
                 }
                 None => String::new(),
             };
@@ -86,6 +80,7 @@ impl ValidateCommand {
                 secret.hint()
             );
         }
+        let plan = draft.finish();
         let steps: usize = plan.jobs.iter().map(|j| j.steps.len()).sum();
         outln!(
             "{}: valid ({} jobs, {steps} steps, {} plugins{})",

@@ -19,6 +19,7 @@
 mod contexts;
 mod hash_files;
 mod job;
+pub mod launch;
 mod log;
 pub mod rollback;
 pub mod run_id;

@@ -8,6 +8,13 @@
 //! journaled before it starts, so one a crash cut short is never run a
 //! second time: it is reported as interrupted instead, since nobody can
 //! know how far it got.
+//!
+//! [`later`] compensates a run after its process has gone (`gantry
+//! rollback`, `gantry resume`), and [`imported`] the jobs an exported
+//! pipeline ran on other machines (`gantry rollback --import`).
+
+pub mod imported;
+pub mod later;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -54,6 +54,7 @@ impl std::error::Error for CheckError {}
 /// Returns the metadata read, by alias, for the plugins that have some.
 pub fn apply_metadata(
     plan: &mut Plan,
+    manifest_text: &str,
     verified: &IndexMap<String, VerifiedPlugin>,
 ) -> Result<IndexMap<String, Metadata>, Vec<CheckError>> {
     let mut errors = Vec::new();
@@ -79,7 +80,6 @@ pub fn apply_metadata(
     }
     let Plan {
         manifest_path,
-        source,
         jobs,
         ..
     } = plan;
@@ -91,7 +91,7 @@ pub fn apply_metadata(
             let call = step.group.clone();
             let (file, source) = match &call {
                 Some(call) => (call.file.as_path(), &*call.source),
-                None => (manifest_path.as_path(), source.as_str()),
+                None => (manifest_path.as_path(), manifest_text),
             };
             let mut at = StepChecker {
                 file,
