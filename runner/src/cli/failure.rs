@@ -264,7 +264,7 @@ impl From<Exit> for Failure {
 /// `#[source]` and whose hint left their message are found by type, so
 /// their chain and hint are still printed; anything else is its message.
 pub(crate) fn problem_of<T: Display + 'static>(value: T) -> Problem {
-    use crate::{plugin, run_lock, runs, secrets, signature, state};
+    use crate::{plugin, run_lock, secrets, signature, state};
     let mut slot = Some(value);
     let any = &mut slot as &mut dyn std::any::Any;
     macro_rules! hinted {
@@ -289,7 +289,6 @@ pub(crate) fn problem_of<T: Display + 'static>(value: T) -> Problem {
     );
     chained!(
         run_lock::LockError,
-        runs::RunError,
         plugin::lockfile::LockFileError,
         secrets::GivenError
     );
@@ -430,14 +429,14 @@ mod tests {
             text,
             "error: plugin `a` (`a.wasm`) is not pinned\nhint: run `gantry lock` to pin it in gantry.lock, after checking the file is the one you mean to run\n"
         );
-        let io = crate::runs::RunError::Io {
-            path: "/s/runs".into(),
+        let io = crate::run_lock::LockError::Io {
+            path: "/s/lock".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         };
         let text = Failure::of(Exit::Invalid, problem_of(io)).render(false);
         assert_eq!(
             text,
-            "error: cannot list the runs in `/s/runs`\n  Caused by: entity not found\n"
+            "error: cannot lock `/s/lock`\n  Caused by: entity not found\n"
         );
         let text = Failure::of(Exit::Invalid, problem_of(format!("plain {}", 1))).render(false);
         assert_eq!(text, "error: plain 1\n");
