@@ -13,9 +13,9 @@
 //! The model layers keep their thiserror enums with `#[source]`, so a
 //! cause is printed once, on its own `Caused by:` line, instead of being
 //! glued into the message; a hint is a value ([`Hinted::hint`]), never a
-//! `"\n  hint: …"` suffix. `error` is red and bold, `Caused by` and `hint`
-//! bold, only when stderr is a terminal and `NO_COLOR` is unset (anstream
-//! decides, as clap does for `--help`).
+//! `"\n  hint: …"` suffix. `error` is red and bold, `Caused by` bold,
+//! `hint` cyan and bold, only when stderr is a terminal and `NO_COLOR` is
+//! unset (anstream decides, as clap does for `--help`).
 //!
 //! Errors quote the manifest and plugins (a hostile pull request writes
 //! both), and a CI host reads stderr for workflow commands too: inside
@@ -29,7 +29,7 @@ use std::io::Write as _;
 use anstyle::{AnsiColor, Style};
 
 use crate::exit::Exit;
-pub use crate::hint::Hinted;
+use crate::hint::Hinted;
 use crate::load::LoadError;
 
 /// One error as printed: the error with its cause chain, and its hint.

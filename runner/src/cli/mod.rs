@@ -1,6 +1,6 @@
 //! The command line: one clap struct per subcommand, each with an
 //! `execute` that returns the contract's [`Exit`](crate::exit::Exit) status
-//! or a [`Failure`], printed in one place ([`main`]). Doc comments on the
+//! or a `Failure`, printed in one place ([`main`]). Doc comments on the
 //! structs are the `--help` text.
 
 mod artifacts;
