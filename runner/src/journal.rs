@@ -282,6 +282,9 @@ struct Tail {
 /// Why a journal cannot be acted on.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    // The cause stays in the message: `engine::roll_back` quotes this
+    // error inside a line of its own. It moves to `#[source]` when that
+    // caller quotes it with `hint::one_line`.
     #[error("cannot read `{}`: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     /// The file is not the chain gantry wrote: a line was edited, removed,

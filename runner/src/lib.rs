@@ -36,7 +36,9 @@
 //!   on a machine of its own;
 //! - [`attest`] writes and checks the signed in-toto record of a run;
 //! - [`cli`] is the command line, and [`exit`] its exit statuses; what
-//!   any layer prints for a person goes through `console`'s writers.
+//!   any layer prints for a person goes through `console`'s writers, and
+//!   an error below the command line says how to fix it through
+//!   [`hint::Hinted`].
 
 pub mod abi;
 pub mod artifacts;
@@ -53,6 +55,7 @@ pub mod fsutil;
 pub mod git;
 pub mod given;
 pub mod handoff;
+pub mod hint;
 pub mod inputs;
 pub mod journal;
 pub mod lint;

@@ -34,9 +34,10 @@ pub enum LockError {
         folder.display()
     )]
     Busy { folder: PathBuf, holder: String },
-    #[error("cannot lock `{}`: {source}", path.display())]
+    #[error("cannot lock `{}`", path.display())]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
 }

@@ -7,7 +7,7 @@
 //! is registered with the run's masker before the first step starts.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::abi::Masker;
 
@@ -44,7 +44,7 @@ impl Secrets {
         &mut self,
         argument: &str,
         host_env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), GivenError> {
         let (name, value) = match argument.split_once('=') {
             Some((name, value)) => (name, value.to_owned()),
             None => {
@@ -64,14 +64,39 @@ impl Secrets {
     }
 
     /// Adds every secret of a dotenv file.
-    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the secrets file `{}`: {e}", path.display()))?;
+    pub fn add_file(&mut self, path: &Path) -> Result<(), GivenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GivenError::Read {
+            what: "secrets",
+            path: path.to_owned(),
+            source,
+        })?;
         for (name, value) in parse_dotenv(&text).map_err(|e| format!("{}:{e}", path.display()))? {
             check_value(&name, &value).map_err(|e| format!("{}: {name}: {e}", path.display()))?;
             self.insert(name, value);
         }
         Ok(())
+    }
+}
+
+/// Why a `--secret`/`--var` argument or a secrets or vars file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GivenError {
+    /// The file could not be read (`what`: `secrets` or `vars`).
+    #[error("cannot read the {what} file `{}`", path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// What was read is not valid; the message names where and why.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<String> for GivenError {
+    fn from(message: String) -> GivenError {
+        GivenError::Invalid(message)
     }
 }
 
@@ -248,6 +273,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_keeps_its_cause() {
+        let folder = tempfile::tempdir().unwrap();
+        let missing = folder.path().join("absent.env");
+        let error = Secrets::default().add_file(&missing).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("cannot read the secrets file `{}`", missing.display())
+        );
+        let cause = std::error::Error::source(&error).expect("the io error");
+        assert_eq!(
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
     fn secret_arguments() {
         let mut secrets = Secrets::default();
         let host = |name: &str| (name == "FROM_HOST").then(|| "host-value".to_owned());
@@ -257,10 +300,14 @@ mod tests {
             secrets
                 .add_argument("MISSING", host)
                 .unwrap_err()
+                .to_string()
                 .contains("no environment variable")
         );
         assert!(secrets.add_argument("bad-name=x", host).is_err());
-        let short = secrets.add_argument("PIN=abc", host).unwrap_err();
+        let short = secrets
+            .add_argument("PIN=abc", host)
+            .unwrap_err()
+            .to_string();
         assert!(short.contains("`PIN` is 3 characters long"), "{short}");
         assert!(short.contains("at least 4"), "{short}");
         secrets.add_argument("EMPTY=", host).unwrap();

@@ -25,10 +25,14 @@ use crate::plan::{Plan, StepPlan};
 
 /// Why there is no default state folder.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "no state folder: neither XDG_STATE_HOME nor HOME is set to an absolute path\nhint: give one with `--state-dir DIR`"
-)]
+#[error("no state folder: neither XDG_STATE_HOME nor HOME is set to an absolute path")]
 pub struct NoStateHome;
+
+impl crate::hint::Hinted for NoStateHome {
+    fn hint(&self) -> Option<String> {
+        Some("give one with `--state-dir DIR`".into())
+    }
+}
 
 /// The default state folder of the project whose manifest lies in `root`
 /// (`root` is made canonical first, when it exists).

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::secrets::{check_name, parse_dotenv};
+use crate::secrets::{GivenError, check_name, parse_dotenv};
 
 /// The variables of one run, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Vars {
 
     /// Adds one `--var NAME=VALUE`; a later value of a name replaces an
     /// earlier one, so the command line can override a file.
-    pub fn add_argument(&mut self, argument: &str) -> Result<(), String> {
+    pub fn add_argument(&mut self, argument: &str) -> Result<(), GivenError> {
         let (name, value) = argument.split_once('=').ok_or_else(|| {
             format!("`--var {argument}` has no value: write `--var {argument}=VALUE`")
         })?;
@@ -40,9 +40,12 @@ impl Vars {
     }
 
     /// Adds every variable of a dotenv file.
-    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the vars file `{}`: {e}", path.display()))?;
+    pub fn add_file(&mut self, path: &Path) -> Result<(), GivenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GivenError::Read {
+            what: "vars",
+            path: path.to_owned(),
+            source,
+        })?;
         let entries = parse_dotenv(&text).map_err(|e| format!("{}:{e}", path.display()))?;
         for (name, value) in entries {
             check(&name).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -86,12 +89,14 @@ mod tests {
         assert!(
             vars.add_argument("REGION")
                 .unwrap_err()
+                .to_string()
                 .contains("--var REGION=VALUE")
         );
         assert!(vars.add_argument("1X=a").is_err());
         assert!(
             vars.add_argument("github_token=a")
                 .unwrap_err()
+                .to_string()
                 .contains("reserved")
         );
         assert!(vars.is_empty());

@@ -266,3 +266,30 @@ fn gitlab_format_of_a_failing_run() {
         1,
     );
 }
+
+#[test]
+fn error_with_a_cause_and_a_hint() {
+    // A cache folder others may write is refused: the command's error,
+    // the cache's refusal as its cause, and the fix.
+    use std::os::unix::fs::PermissionsExt;
+    let project = Project::new();
+    std::fs::create_dir_all(project.cache_dir()).unwrap();
+    std::fs::set_permissions(project.cache_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    pin_run(
+        "error_with_a_cause_and_a_hint",
+        &project,
+        &["cache", "clear"],
+        2,
+    );
+}
+
+#[test]
+fn errors_of_every_unpinned_plugin_then_a_closing_line() {
+    let project = crate::errors::two_unpinned();
+    pin_run(
+        "errors_of_every_unpinned_plugin_then_a_closing_line",
+        &project,
+        &["verify"],
+        3,
+    );
+}

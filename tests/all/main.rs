@@ -9,6 +9,7 @@ mod cli_snapshots;
 mod components;
 mod contexts;
 mod crash;
+mod errors;
 mod export;
 mod expressions;
 mod first_party;

@@ -277,6 +277,17 @@ fn a_piped_run_has_no_escape_codes() {
 /// Runs gantry with its stdout on a pseudo-terminal, as in a person's
 /// terminal, and returns its exit status and everything it drew there.
 fn run_on_a_terminal(project: &Project, args: &[&str]) -> (i32, String) {
+    drawn_on_a_terminal(project.command(args), false)
+}
+
+/// Runs `command` with its stdout (or, with `stderr`, its stderr instead)
+/// on a pseudo-terminal whose `TERM` is xterm's and where `NO_COLOR` is
+/// unset unless `command` sets it; returns its exit status and everything
+/// it drew there.
+pub(crate) fn drawn_on_a_terminal(
+    mut command: std::process::Command,
+    stderr: bool,
+) -> (i32, String) {
     use std::io::Read;
     use std::os::fd::FromRawFd;
 
@@ -305,12 +316,15 @@ fn run_on_a_terminal(project: &Project, args: &[&str]) -> (i32, String) {
             std::fs::File::from_raw_fd(follower),
         )
     };
-    let mut command = project.command(args);
-    command
-        .env("TERM", "xterm-256color")
-        .env_remove("NO_COLOR")
-        .stdout(terminal)
-        .stderr(std::process::Stdio::null());
+    if !command.get_envs().any(|(key, _)| key == "NO_COLOR") {
+        command.env_remove("NO_COLOR");
+    }
+    command.env("TERM", "xterm-256color");
+    if stderr {
+        command.stdout(std::process::Stdio::null()).stderr(terminal);
+    } else {
+        command.stdout(terminal).stderr(std::process::Stdio::null());
+    }
     let mut child = command.spawn().expect("running gantry");
     // The only other copy of the terminal's end is the child's, so reading
     // ends (with EIO) once it exits.

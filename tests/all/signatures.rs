@@ -148,7 +148,7 @@ fn an_unsigned_plugin_where_a_signature_is_required_never_runs() {
     outcome
         .expect_code(3)
         .stderr_has(&format!(
-            "plugin `hello` (`plugins/hello.wasm`, sha256 {sha}) is not signed as required: expected a signature by key `keys/release.pub` ({fingerprint}), found no signature"
+            "plugin `hello` (`plugins/hello.wasm`, sha256 {sha}) is not signed as required\n  Caused by: expected a signature by key `keys/release.pub` ({fingerprint}), found no signature"
         ))
         .stderr_has("hello.wasm.sigstore.json` does not exist")
         .stderr_has("gantry plugin sign");

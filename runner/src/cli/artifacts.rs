@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::print_error;
 use super::state::StateFolderArgs;
+use super::{Failure, Outcome};
 use crate::artifacts::{ArtifactError, ArtifactIndex, EntryKind, Store, Tree};
 use crate::display::{human_bytes, plural};
 use crate::exit::Exit;
@@ -58,25 +58,26 @@ struct GetArgs {
 }
 
 impl ArtifactsCommand {
-    pub fn execute(self) -> Exit {
-        let state_dir = match self.state.state_dir() {
-            Ok(dir) => dir,
-            Err(exit) => return exit,
-        };
+    pub fn execute(self) -> Outcome {
+        let state_dir = self.state.state_dir()?;
         match self.action {
             Some(ArtifactsAction::Get(mut get)) => {
                 // `gantry artifacts RUN get NAME` reads as it should.
                 match (self.run, &get.run) {
                     (Some(_), Some(_)) => {
-                        print_error("the run is given twice; use `--run RUN` alone");
-                        return Exit::Invalid;
+                        return Err(Failure::msg(
+                            Exit::Invalid,
+                            "the run is given twice; use `--run RUN` alone",
+                        ));
                     }
                     (Some(run), None) => get.run = Some(run),
                     _ => {}
                 }
                 if self.files {
-                    print_error("`--files` belongs to the listing, not to `get`");
-                    return Exit::Invalid;
+                    return Err(Failure::msg(
+                        Exit::Invalid,
+                        "`--files` belongs to the listing, not to `get`",
+                    ));
                 }
                 get.execute(&state_dir)
             }
@@ -85,32 +86,26 @@ impl ArtifactsCommand {
     }
 }
 
-/// The run `wanted` names and its index, or the exit status after printing
-/// why there is none.
-fn load(state_dir: &Path, wanted: Option<&str>) -> Result<(String, ArtifactIndex), Exit> {
+/// The run `wanted` names and its index, or why there is none.
+fn load(state_dir: &Path, wanted: Option<&str>) -> Result<(String, ArtifactIndex), Failure> {
     let run = runs::resolve(state_dir, wanted).map_err(|error| {
-        print_error(&error);
-        match error {
+        let exit = match error {
             runs::RunError::Io { .. } => Exit::StepFailed,
             _ => Exit::Invalid,
-        }
+        };
+        Failure::new(exit, error)
     })?;
-    let index = ArtifactIndex::load(state_dir, &run).map_err(|error| {
-        print_error(error);
-        Exit::StepFailed
-    })?;
+    let index = ArtifactIndex::load(state_dir, &run)
+        .map_err(|error| Failure::new(Exit::StepFailed, error))?;
     Ok((run, index))
 }
 
-fn list(state_dir: &Path, wanted: Option<&str>, files: bool) -> Exit {
-    let (run, index) = match load(state_dir, wanted) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
+fn list(state_dir: &Path, wanted: Option<&str>, files: bool) -> Outcome {
+    let (run, index) = load(state_dir, wanted)?;
     let latest = index.latest_each();
     if latest.is_empty() {
         outln!("run {run} has no artifacts");
-        return Exit::Success;
+        return Ok(Exit::Success);
     }
     let mut rows = vec![[
         "NAME".to_owned(),
@@ -165,7 +160,7 @@ fn list(state_dir: &Path, wanted: Option<&str>, files: bool) -> Exit {
         }
     }
     out!("{text}");
-    Exit::Success
+    Ok(Exit::Success)
 }
 
 /// One line per entry: an `ls`-style mode, the size, the path.
@@ -199,27 +194,26 @@ fn mode_text(mode: u32) -> String {
 }
 
 impl GetArgs {
-    fn execute(self, state_dir: &Path) -> Exit {
-        let (run, index) = match load(state_dir, self.run.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
+    fn execute(self, state_dir: &Path) -> Outcome {
+        let (run, index) = load(state_dir, self.run.as_deref())?;
         let Some(upload) = index.latest(&self.name) else {
             let names: Vec<String> = index
                 .latest_each()
                 .iter()
                 .map(|upload| format!("`{}`", upload.name))
                 .collect();
-            print_error(if names.is_empty() {
-                format!("run {run} has no artifacts")
-            } else {
-                format!(
-                    "run {run} has no artifact `{}`; it has {}",
-                    self.name,
-                    names.join(", ")
-                )
-            });
-            return Exit::Invalid;
+            return Err(Failure::msg(
+                Exit::Invalid,
+                if names.is_empty() {
+                    format!("run {run} has no artifacts")
+                } else {
+                    format!(
+                        "run {run} has no artifact `{}`; it has {}",
+                        self.name,
+                        names.join(", ")
+                    )
+                },
+            ));
         };
         let to = self.to.unwrap_or_else(|| PathBuf::from(&self.name));
         match Store::existing(state_dir).materialize(&upload.tree, &to) {
@@ -231,18 +225,15 @@ impl GetArgs {
                     plural(upload.tree.file_count(), "file"),
                     human_bytes(upload.tree.size)
                 );
-                Exit::Success
+                Ok(Exit::Success)
             }
             Err(error) => {
                 let exit = match error {
                     ArtifactError::DestinationNotEmpty { .. } => Exit::Invalid,
                     _ => Exit::StepFailed,
                 };
-                print_error(format!(
-                    "cannot extract `{}` from run {run}: {error}",
-                    self.name
-                ));
-                exit
+                Err(Failure::new(exit, error)
+                    .with_context(format!("cannot extract `{}` from run {run}", self.name)))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::console::{errln, outln};
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::attest::{Envelope, Statement, statement::RunRecord};
 use crate::exit::Exit;
 use crate::fsutil::write_atomic;
@@ -39,14 +39,18 @@ pub struct Attester {
 
 impl AttestArgs {
     /// Reads the key, if any; `None` without `--attest`.
+    ///
+    /// It prints its own failure: `cli/run.rs`, its one caller, still
+    /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
     pub fn prepare(&self) -> Result<Option<Attester>, Exit> {
         let Some(path) = &self.attest else {
             return Ok(None);
         };
         let key = match &self.attest_key {
             Some(key) => Some(SigningKey::from_pem_file(key).map_err(|error| {
-                print_error(error);
-                Exit::Invalid
+                let failure = Failure::hinted(Exit::Invalid, error);
+                failure.print();
+                failure.exit()
             })?),
             None => None,
         };
@@ -99,7 +103,10 @@ impl Attester {
                 exit
             }
             Err(error) => {
-                print_error(format!("the run's attestation was not written: {error}"));
+                // The run's own verdict was already reported; this adds to it.
+                Failure::msg(Exit::StepFailed, error)
+                    .with_context("the run's attestation was not written")
+                    .print();
                 if exit == Exit::Success {
                     Exit::StepFailed
                 } else {
@@ -127,35 +134,29 @@ pub struct VerifyRunCommand {
 }
 
 impl VerifyRunCommand {
-    pub fn execute(self) -> Exit {
-        match self.check() {
-            Ok(statement) => {
-                show(&statement);
-                Exit::Success
-            }
-            Err(exit) => exit,
-        }
+    pub fn execute(self) -> Outcome {
+        let statement = self.check()?;
+        show(&statement);
+        Ok(Exit::Success)
     }
 
-    fn check(&self) -> Result<Statement, Exit> {
+    fn check(&self) -> Result<Statement, Failure> {
         let shown = self.file.display();
         let text = std::fs::read(&self.file).map_err(|e| {
-            print_error(format!("cannot read `{shown}`: {e}"));
-            Exit::Invalid
+            Failure::new(Exit::Invalid, e).with_context(format!("cannot read `{shown}`"))
         })?;
         let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
-            print_error(format!("`{shown}` is not JSON: {e}"));
-            Exit::Verification
+            Failure::new(Exit::Verification, e).with_context(format!("`{shown}` is not JSON"))
         })?;
         let key = match &self.key {
             Some(path) => Some(read_public_key(path)?),
             None => None,
         };
         let rejected = |expected: &str, found: String| {
-            print_error(format!(
-                "`{shown}` does not verify: expected {expected}, found {found}"
-            ));
-            Exit::Verification
+            Failure::msg(
+                Exit::Verification,
+                format!("`{shown}` does not verify: expected {expected}, found {found}"),
+            )
         };
         let payload = match (Envelope::parse(&json), &key) {
             (Some(Err(error)), _) => return Err(rejected("a DSSE envelope", error)),
@@ -164,11 +165,11 @@ impl VerifyRunCommand {
                 .map_err(|found| rejected(&policy.expected(), found))?
                 .to_vec(),
             (Some(Ok(envelope)), None) => {
-                print_error(format!(
-                    "`{shown}` is signed (by key `{}`): give the public key with `--key PUB` to check it",
-                    envelope.key_id()
-                ));
-                return Err(Exit::Invalid);
+                return Err(Failure::msg(
+                    Exit::Invalid,
+                    format!("`{shown}` is signed (by key `{}`)", envelope.key_id()),
+                )
+                .with_hint("give the public key with `--key PUB` to check it"));
             }
             (None, Some((_, policy))) => {
                 return Err(rejected(&policy.expected(), "an unsigned statement".into()));
@@ -183,18 +184,25 @@ impl VerifyRunCommand {
 }
 
 /// The public key at `path`, and the key policy that names it in messages.
-fn read_public_key(path: &Path) -> Result<(DerPublicKey, SignaturePolicy), Exit> {
+fn read_public_key(path: &Path) -> Result<(DerPublicKey, SignaturePolicy), Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        print_error(format!("cannot read the key `{}`: {e}", path.display()));
-        Exit::Invalid
+        Failure::new(Exit::Invalid, e)
+            .with_context(format!("cannot read the key `{}`", path.display()))
     })?;
     let policy = SignaturePolicy::from_key_pem(&text, path.display().to_string()).map_err(|e| {
-        print_error(format!("the key `{}` cannot be used: {e}", path.display()));
-        Exit::Invalid
+        Failure::msg(
+            Exit::Invalid,
+            format!("the key `{}` cannot be used: {e}", path.display()),
+        )
     })?;
     match &policy {
         SignaturePolicy::Key { key, .. } => Ok((key.clone(), policy)),
-        SignaturePolicy::Identity { .. } => Err(Exit::Invalid),
+        // `from_key_pem` makes key policies only; an identity here would
+        // be a bug, refused rather than trusted.
+        SignaturePolicy::Identity { .. } => Err(Failure::msg(
+            Exit::Invalid,
+            format!("the key `{}` is not a public key", path.display()),
+        )),
     }
 }
 

@@ -3,7 +3,7 @@
 use super::console::outln;
 use clap::{Args, Subcommand};
 
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::plugin::cache::ModuleCache;
 
@@ -23,41 +23,30 @@ enum CacheAction {
 }
 
 impl CacheCommand {
-    pub fn execute(self) -> Exit {
-        let dir = match ModuleCache::default_dir() {
-            Ok(dir) => dir,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
+    pub fn execute(self) -> Outcome {
+        let dir = ModuleCache::default_dir().map_err(|e| Failure::hinted(Exit::Invalid, e))?;
         match self.action {
             CacheAction::Dir => {
                 outln!("{}", dir.display());
-                Exit::Success
+                Ok(Exit::Success)
             }
             CacheAction::Clear => {
                 if !dir.exists() {
                     outln!("the cache `{}` is already empty", dir.display());
-                    return Exit::Success;
+                    return Ok(Exit::Success);
                 }
-                let cleared = ModuleCache::open(&dir)
-                    .map_err(|e| e.to_string())
-                    .and_then(|cache| cache.clear().map_err(|e| e.to_string()));
-                match cleared {
-                    Ok(count) => {
-                        outln!(
-                            "removed {count} compiled module{} from `{}`",
-                            if count == 1 { "" } else { "s" },
-                            dir.display()
-                        );
-                        Exit::Success
-                    }
-                    Err(error) => {
-                        print_error(format!("cannot clear `{}`: {error}", dir.display()));
-                        Exit::Invalid
-                    }
-                }
+                let cannot_clear = || format!("cannot clear `{}`", dir.display());
+                let cache = ModuleCache::open(&dir)
+                    .map_err(|e| Failure::hinted(Exit::Invalid, e).with_context(cannot_clear()))?;
+                let count = cache.clear().map_err(|e| {
+                    Failure::new(Exit::Invalid, anyhow::Error::new(e).context(cannot_clear()))
+                })?;
+                outln!(
+                    "removed {count} compiled module{} from `{}`",
+                    if count == 1 { "" } else { "s" },
+                    dir.display()
+                );
+                Ok(Exit::Success)
             }
         }
     }

@@ -30,21 +30,13 @@ pub fn load_plan(path: Option<&Path>) -> Result<Plan, Exit> {
     read_draft(path).map(Draft::finish)
 }
 
-/// Prints every problem of a load that failed, and the exit status its
-/// class has: a pin or signature that does not match is 3, a copy that
-/// cannot be kept 1, anything else 2.
+/// Prints every problem of a load that failed, with its causes and
+/// hints ([`Failure`]'s `From<LoadError>`), and returns the exit status
+/// its class has.
 pub fn refuse(error: LoadError) -> Exit {
-    for message in error.messages() {
-        print_error(message);
-    }
-    if let Some(line) = error.nothing_ran() {
-        errln!("{line}");
-    }
-    match error {
-        LoadError::Pins(_) => Exit::Verification,
-        LoadError::KeepHooks { .. } => Exit::StepFailed,
-        LoadError::Manifest(_) | LoadError::Usage(_) | LoadError::Metadata(_) => Exit::Invalid,
-    }
+    let failure = super::Failure::from(error);
+    failure.print();
+    failure.exit()
 }
 
 /// The path of the lock file of the project in `root`.
@@ -164,7 +156,7 @@ pub fn refuse_admission(error: AdmitError) -> Exit {
         }
         error @ AdmitError::PastLimits(_) => {
             for line in error.to_string().lines() {
-                print_error(line);
+                print_error(line.to_owned());
             }
             errln!("nothing ran: every plugin must compile within its limits");
             Exit::Invalid

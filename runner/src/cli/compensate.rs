@@ -148,7 +148,7 @@ pub(super) fn refuse_compensation(error: CompensateError) -> Exit {
     };
     match error.hint() {
         Some(hint) => print_error(format!("{error}\nhint: {hint}")),
-        None => print_error(&error),
+        None => print_error(error.to_string()),
     }
     exit
 }

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::common::{read_draft, refuse};
 use super::console::outln;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::export::{self, ExportInput};
+use crate::load::Draft;
 
 /// Write a GitLab CI or GitHub Actions pipeline that runs each job (and
 /// each matrix combination) on a machine of its own, handing outputs,
@@ -42,22 +42,13 @@ enum Engine {
 }
 
 impl ExportCommand {
-    pub fn execute(self) -> Exit {
-        match self.run() {
-            Ok(exit) | Err(exit) => exit,
-        }
-    }
-
-    fn run(self) -> Result<Exit, Exit> {
-        let mut draft = read_draft(self.manifest.as_deref())?;
+    pub fn execute(self) -> Outcome {
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
         if !self.jobs.is_empty() {
-            draft.narrow_to(&self.jobs).map_err(refuse)?;
+            draft.narrow_to(&self.jobs).map_err(Failure::from)?;
         }
         let plan = draft.finish();
-        let invalid = |message: String| {
-            print_error(message);
-            Exit::Invalid
-        };
+        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
         export::check(&plan).map_err(invalid)?;
         let manifest = manifest_in_repository(&plan.manifest_path);
         let input = ExportInput {
@@ -73,8 +64,8 @@ impl ExportCommand {
         match &self.output {
             Some(path) => {
                 crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
-                    print_error(format!("cannot write `{}`: {e}", path.display()));
-                    Exit::Invalid
+                    Failure::new(Exit::Invalid, e)
+                        .with_context(format!("cannot write `{}`", path.display()))
                 })?;
             }
             None => outln!("{}", text.trim_end()),

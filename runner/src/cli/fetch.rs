@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::common::load_plan_and_lock;
 use super::console::outln;
-use super::print_error;
+use super::{Failure, Outcome, Problem};
 use crate::exit::Exit;
 use crate::plugin::{self, oci};
 
@@ -25,12 +25,9 @@ pub struct FetchCommand {
 }
 
 impl FetchCommand {
-    pub fn execute(self) -> Exit {
-        let (plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
-        let mut exit = Exit::Success;
+    pub fn execute(self) -> Outcome {
+        let (plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        let mut problems = Vec::new();
         let mut fetched = 0;
         for plugin in plan.plugins.values() {
             if !oci::is_oci(&plugin.source) {
@@ -47,25 +44,20 @@ impl FetchCommand {
                         verified.sha256
                     );
                 }
-                Err(error) => {
-                    print_error(error);
-                    exit = Exit::Verification;
-                }
+                Err(error) => problems.push(Problem::hinted(error)),
             }
         }
-        if exit == Exit::Success {
-            match oci::BlobCache::open_default() {
-                Ok(cache) => outln!(
-                    "{fetched} registry plugin{} in {}",
-                    if fetched == 1 { "" } else { "s" },
-                    cache.dir().display()
-                ),
-                Err(error) => {
-                    print_error(format!("no content cache: {error}"));
-                    exit = Exit::Verification;
-                }
-            }
+        if !problems.is_empty() {
+            return Err(Failure::several(Exit::Verification, problems));
         }
-        exit
+        let cache = oci::BlobCache::open_default().map_err(|error| {
+            Failure::hinted(Exit::Verification, error).with_context("no content cache")
+        })?;
+        outln!(
+            "{fetched} registry plugin{} in {}",
+            if fetched == 1 { "" } else { "s" },
+            cache.dir().display()
+        );
+        Ok(Exit::Success)
     }
 }

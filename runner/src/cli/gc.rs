@@ -4,8 +4,8 @@
 use super::console::{errln, outln};
 use clap::Args;
 
-use super::print_error;
 use super::state::StateFolderArgs;
+use super::{Failure, Outcome};
 use crate::artifacts::collect_garbage;
 use crate::display::{human_bytes, plural};
 use crate::exit::Exit;
@@ -46,17 +46,14 @@ pub struct GcCommand {
 }
 
 impl GcCommand {
-    pub fn execute(self) -> Exit {
-        let state_dir = match self.state.state_dir() {
-            Ok(dir) => dir,
-            Err(exit) => return exit,
-        };
+    pub fn execute(self) -> Outcome {
+        let state_dir = self.state.state_dir()?;
         if !state_dir.is_dir() {
             outln!(
                 "nothing to remove: there is no state folder `{}`",
                 state_dir.display()
             );
-            return Exit::Success;
+            return Ok(Exit::Success);
         }
         if self.wait {
             errln!(
@@ -64,26 +61,16 @@ impl GcCommand {
                 state_dir.display()
             );
         }
-        let lock = match RunLock::acquire(&state_dir, self.wait) {
-            Ok(lock) => lock,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
-        let report = match collect_garbage(
+        let lock = RunLock::acquire(&state_dir, self.wait)
+            .map_err(|error| Failure::new(Exit::Invalid, error))?;
+        let report = collect_garbage(
             &state_dir,
             self.keep,
             self.dry_run,
             self.remove_damaged,
             &lock,
-        ) {
-            Ok(report) => report,
-            Err(error) => {
-                print_error(error);
-                return Exit::StepFailed;
-            }
-        };
+        )
+        .map_err(|error| Failure::new(Exit::StepFailed, error))?;
         let verb = if self.dry_run {
             "would remove"
         } else {
@@ -131,6 +118,6 @@ impl GcCommand {
             human_bytes(report.freed_bytes() + swept.bytes),
             plural(report.kept_runs.len(), "run")
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::print_error;
+use super::{Failure, Problem};
 use crate::exit::Exit;
 use crate::given;
 use crate::load::Draft;
@@ -31,12 +31,12 @@ impl GivenArgs {
     /// Checks the inputs given against the plan's declarations (with
     /// `require_all`, a missing required input is an error too) and reads
     /// the variables into what the draft is given. Every problem is
-    /// printed; any is a usage error, before anything runs.
-    pub fn apply(&self, draft: &mut Draft, require_all: bool) -> Result<(), Exit> {
+    /// reported; any is a usage error, before anything runs.
+    pub fn apply(&self, draft: &mut Draft, require_all: bool) -> Result<(), Failure> {
         let mut problems = Vec::new();
         match crate::inputs::resolve(&draft.plan().inputs, &self.inputs, require_all) {
             Ok(values) => draft.given_mut().inputs = values,
-            Err(errors) => problems.extend(errors),
+            Err(errors) => problems.extend(errors.into_iter().map(Problem::msg)),
         }
         let mut vars = Vars::default();
         let loaded = self
@@ -50,25 +50,31 @@ impl GivenArgs {
             });
         match loaded {
             Ok(()) => draft.given_mut().vars = vars,
-            Err(error) => problems.push(error),
+            Err(error) => problems.push(Problem::new(error)),
         }
         if problems.is_empty() {
             return Ok(());
         }
-        for problem in problems {
-            print_error(problem);
-        }
-        Err(Exit::Invalid)
+        Err(Failure::several(Exit::Invalid, problems))
     }
 
     /// [`GivenArgs::apply`] for a run, which also reads the host's facts
     /// and makes the run's `runner.temp`, removed when the guard is
     /// dropped.
+    ///
+    /// It prints its own failure: `cli/run.rs`, its one caller, still
+    /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
     pub fn for_run(&self, draft: &mut Draft) -> Result<tempfile::TempDir, Exit> {
-        self.apply(draft, true)?;
+        let reported = |failure: Failure| {
+            failure.print();
+            failure.exit()
+        };
+        self.apply(draft, true).map_err(reported)?;
         let temp = given::run_temp().map_err(|e| {
-            print_error(format!("cannot make the run's temporary folder: {e}"));
-            Exit::Invalid
+            reported(
+                Failure::new(Exit::Invalid, e)
+                    .with_context("cannot make the run's temporary folder"),
+            )
         })?;
         let (github, runner) = given::host_facts(&draft.plan().root, temp.path());
         let given = draft.given_mut();

@@ -10,7 +10,7 @@ use clap::Args;
 use wasmparser::{Parser, Payload, TypeRef};
 
 use super::plugin::read_module;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::plugin::metadata::{self, Metadata, SECTION, WorkspaceNeed};
 use crate::plugin::{PluginKind, sha256_hex};
@@ -23,23 +23,19 @@ pub struct InspectCommand {
 }
 
 impl InspectCommand {
-    pub fn execute(self) -> Exit {
-        let module = match read_module(&self.plugin) {
-            Ok(bytes) => bytes,
-            Err(exit) => return exit,
-        };
+    pub fn execute(self) -> Outcome {
+        let module = read_module(&self.plugin)?;
         let kind = PluginKind::of(&module);
         let world = match kind {
             PluginKind::Module => imports(&module).map(|imports| (imports, Vec::new())),
             PluginKind::Component => component_world(&module),
         };
-        let (imports, exports) = match world {
-            Ok(world) => world,
-            Err(reason) => {
-                print_error(format!("`{}`: {reason}", self.plugin.display()));
-                return Exit::Invalid;
-            }
-        };
+        let (imports, exports) = world.map_err(|reason| {
+            Failure::msg(
+                Exit::Invalid,
+                format!("`{}`: {reason}", self.plugin.display()),
+            )
+        })?;
         let mut text = String::new();
         let _ = writeln!(text, "{}", self.plugin.display());
         let _ = writeln!(
@@ -52,7 +48,8 @@ impl InspectCommand {
         );
         let _ = writeln!(text, "  size: {} bytes", module.len());
         let _ = writeln!(text, "  sha256: {}", sha256_hex(&module));
-        let mut exit = Exit::Success;
+        // An unreadable section fails the command after the rest is shown.
+        let mut failure = None;
         match metadata::read(&module) {
             Ok(Some(meta)) => describe(&meta, &mut text),
             Ok(None) => {
@@ -60,8 +57,14 @@ impl InspectCommand {
             }
             Err(error) => {
                 let _ = writeln!(text, "  metadata: unreadable");
-                print_error(format!("`{}`: {error}", self.plugin.display()));
-                exit = Exit::Invalid;
+                failure = Some(Failure::msg(
+                    Exit::Invalid,
+                    format!(
+                        "`{}`: {}",
+                        self.plugin.display(),
+                        crate::hint::one_line(&error)
+                    ),
+                ));
             }
         }
         let _ = writeln!(text, "  imports:");
@@ -78,7 +81,10 @@ impl InspectCommand {
             }
         }
         out!("{text}");
-        exit
+        match failure {
+            Some(failure) => Err(failure),
+            None => Ok(Exit::Success),
+        }
     }
 }
 

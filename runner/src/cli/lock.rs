@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{load_plan_and_lock, lock_path};
-use super::print_error;
+use super::{Failure, Outcome, Problem};
 use crate::exit::Exit;
 use crate::plugin::lockfile::LockedPlugin;
 use crate::plugin::{self, LOCK_FILE_NAME, LockFile};
@@ -27,13 +27,12 @@ pub struct LockCommand {
 }
 
 impl LockCommand {
-    pub fn execute(self) -> Exit {
-        let (plan, old) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
+    pub fn execute(self) -> Outcome {
+        let (plan, old) = load_plan_and_lock(self.manifest.as_deref())?;
         let mut new = LockFile::default();
-        let mut exit = Exit::Success;
+        // Every plugin is pinned or reported; the problems are printed
+        // together at the end, and the lock file keeps their old pins.
+        let mut problems = Vec::new();
         for plugin in plan.plugins.values() {
             let read = if plugin::oci::is_oci(&plugin.source) {
                 lock_from_registry(plugin)
@@ -43,8 +42,7 @@ impl LockCommand {
             let (bytes, resolved) = match read {
                 Ok(read) => read,
                 Err(error) => {
-                    print_error(error);
-                    exit = Exit::Verification;
+                    problems.push(Problem::hinted(error));
                     // Keep the old pin: a missing file is no reason to forget it.
                     if let Some(locked) = old.plugins.get(&plugin.alias) {
                         new.plugins.insert(plugin.alias.clone(), locked.clone());
@@ -56,8 +54,7 @@ impl LockCommand {
             // A plugin that must be signed is never pinned on its bytes
             // alone: lock is the one command that trusts unpinned files.
             if let Err(error) = plugin::check_signature(plugin, &bytes, &found) {
-                print_error(error);
-                exit = Exit::Verification;
+                problems.push(Problem::hinted(error));
                 if let Some(locked) = old.plugins.get(&plugin.alias) {
                     new.plugins.insert(plugin.alias.clone(), locked.clone());
                 }
@@ -66,14 +63,13 @@ impl LockCommand {
             if let Some(inline) = &plugin.inline_sha256 {
                 // Inline pins belong to the manifest; lock never rewrites them.
                 if *inline != found {
-                    print_error(plugin::VerifyError::Mismatch {
+                    problems.push(Problem::hinted(plugin::VerifyError::Mismatch {
                         alias: plugin.alias.clone(),
                         source_path: plugin.source.clone(),
                         origin: plugin::PinOrigin::Manifest,
                         expected: inline.clone(),
                         found,
-                    });
-                    exit = Exit::Verification;
+                    }));
                 }
                 continue;
             }
@@ -98,11 +94,13 @@ impl LockCommand {
                     found
                 }
                 Some(pinned) => {
-                    print_error(format!(
-                        "plugin `{}` (`{}`) changed since it was pinned: expected sha256 {pinned}, found {found}\n  hint: run `gantry lock --update` if the change is intended",
-                        plugin.alias, plugin.source
-                    ));
-                    exit = Exit::Verification;
+                    problems.push(
+                        Problem::msg(format!(
+                            "plugin `{}` (`{}`) changed since it was pinned: expected sha256 {pinned}, found {found}",
+                            plugin.alias, plugin.source
+                        ))
+                        .with_hint("run `gantry lock --update` if the change is intended"),
+                    );
                     keep_resolved = true;
                     pinned.to_owned()
                 }
@@ -143,14 +141,18 @@ impl LockCommand {
         if new != old {
             let path = lock_path(&plan.root);
             if let Err(error) = new.write(&path) {
-                print_error(error);
-                return Exit::Verification;
+                problems.push(Problem::new(error));
+                return Err(Failure::several(Exit::Verification, problems));
             }
             outln!("wrote {}", path.display());
-        } else if exit == Exit::Success {
+        } else if problems.is_empty() {
             outln!("{LOCK_FILE_NAME} is up to date");
         }
-        exit
+        if problems.is_empty() {
+            Ok(Exit::Success)
+        } else {
+            Err(Failure::several(Exit::Verification, problems))
+        }
     }
 }
 
@@ -161,12 +163,13 @@ fn lock_from_registry(
     plugin: &crate::plan::PluginRef,
 ) -> Result<(Vec<u8>, Option<String>), plugin::VerifyError> {
     use crate::plugin::oci::{self, OciRef};
-    let failed = |reference: String, reason: String| plugin::VerifyError::Registry {
+    let failed = |reference: String, error: oci::RegistryError| plugin::VerifyError::Registry {
         alias: plugin.alias.clone(),
         reference,
-        reason,
+        error,
     };
-    let reference = OciRef::parse(&plugin.source).map_err(|e| failed(plugin.source.clone(), e))?;
+    let reference =
+        OciRef::parse(&plugin.source).map_err(|e| failed(plugin.source.clone(), e.into()))?;
     if reference.digest().is_some() {
         let pulled = oci::pull(&reference).map_err(|e| failed(reference.to_string(), e))?;
         return Ok((pulled.wasm, None));

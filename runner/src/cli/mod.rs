@@ -1,6 +1,7 @@
 //! The command line: one clap struct per subcommand, each with an
-//! `execute` that returns the contract's [`Exit`](crate::exit::Exit) status. Doc comments on
-//! the structs are the `--help` text.
+//! `execute` that returns the contract's [`Exit`](crate::exit::Exit) status
+//! or a `Failure`, printed in one place ([`main`]). Doc comments on the
+//! structs are the `--help` text.
 
 mod artifacts;
 mod attest;
@@ -9,6 +10,7 @@ mod common;
 mod compensate;
 mod console;
 mod export;
+mod failure;
 mod fetch;
 mod gc;
 mod given;
@@ -28,10 +30,12 @@ mod state;
 mod validate;
 mod verify;
 
-use console::errln;
+pub(crate) use failure::{Failure, Outcome, Problem};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::exit;
 
 /// gantry runs GitHub Actions-style pipelines whose steps are sandboxed
 /// WebAssembly plugins, pinned by sha256.
@@ -71,13 +75,15 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.registry.configure();
-    let exit = match cli.command {
-        Command::Run(command) => command.execute(),
+    // The four commands still returning a bare `Exit` print their own
+    // errors; every other one fails with a `Failure`, printed here.
+    let outcome: Outcome = match cli.command {
+        Command::Run(command) => Ok(command.execute()),
         Command::Plan(command) => command.execute(),
         Command::Runs(command) => command.execute(),
-        Command::Rollback(command) => command.execute(),
+        Command::Rollback(command) => Ok(command.execute()),
         Command::Export(command) => command.execute(),
-        Command::Resume(command) => command.execute(),
+        Command::Resume(command) => Ok(command.execute()),
         Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),
         Command::Verify(command) => command.execute(),
@@ -91,25 +97,18 @@ pub fn main() -> ExitCode {
         Command::VerifyRun(command) => command.execute(),
         Command::Fetch(command) => command.execute(),
     };
+    let exit = failure::finish(outcome);
     exit.into()
 }
 
-/// Prints an error the way every gantry command does.
+/// Prints an error the way every gantry command does, through
+/// [`Failure::print`] (its exit status is the caller's business).
 ///
-/// Errors quote the manifest and plugins (a hostile pull request writes
-/// both), and a CI host reads stderr for workflow commands too: inside
-/// GitHub Actions or GitLab CI, each line is printed with control
-/// characters made visible and a leading `::` escaped, so no quoted text
-/// can issue a command to the host.
-pub(crate) fn print_error(message: impl std::fmt::Display) {
-    let message = format!("error: {message}");
-    if crate::report::ci::detect().is_none() {
-        errln!("{message}");
-        return;
-    }
-    for line in message.lines() {
-        errln!("{}", crate::report::ci::host_line(line));
-    }
+/// For the commands not yet returning a [`Failure`]: the model-layer
+/// errors keep their cause chain and hint ([`failure::problem_of`]); a
+/// message with `"\n  hint: …"` glued in is printed as it is.
+pub(crate) fn print_error(message: impl std::fmt::Display + 'static) {
+    Failure::of(exit::Exit::Invalid, failure::problem_of(message)).print();
 }
 
 #[cfg(test)]

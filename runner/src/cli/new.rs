@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 
 /// Create a new step in a new folder.
@@ -245,26 +245,17 @@ const WIT: &[Template] = &[
 ];
 
 impl NewCommand {
-    pub fn execute(self) -> Exit {
-        match self.scaffold() {
-            Ok(()) => Exit::Success,
-            Err(message) => {
-                print_error(message);
-                Exit::Invalid
-            }
-        }
-    }
-
-    fn scaffold(&self) -> Result<(), String> {
-        let name = step_name(&self.path)?;
+    pub fn execute(self) -> Outcome {
+        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
+        let name = step_name(&self.path).map_err(invalid)?;
         if self.path.exists() {
-            return Err(format!("`{}` already exists", self.path.display()));
+            return Err(invalid(format!("`{}` already exists", self.path.display())));
         }
         if self.sdk.is_some() && self.lang != Lang::Rust {
-            return Err("`--sdk` applies to Rust steps only".into());
+            return Err(invalid("`--sdk` applies to Rust steps only".into()));
         }
         let sdk = match self.lang {
-            Lang::Rust => sdk_dependency(&self.path, self.sdk.as_deref())?,
+            Lang::Rust => sdk_dependency(&self.path, self.sdk.as_deref()).map_err(invalid)?,
             Lang::C | Lang::Python | Lang::Js => String::new(),
         };
         for (relative, template, executable) in self.lang.templates() {
@@ -272,8 +263,10 @@ impl NewCommand {
                 .replace("__NAME__", &name)
                 .replace("__SDK_DEPENDENCY__", &sdk);
             let path = self.path.join(relative);
-            write_file(&path, &text, executable)
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            write_file(&path, &text, executable).map_err(|e| {
+                Failure::new(Exit::Invalid, e)
+                    .with_context(format!("cannot write `{}`", path.display()))
+            })?;
         }
         outln!(
             "created the {} step `{name}` in {}",
@@ -284,7 +277,7 @@ impl NewCommand {
             outln!("  gantry-sdk: {sdk}");
         }
         outln!("next: follow {}", self.path.join("README.md").display());
-        Ok(())
+        Ok(Exit::Success)
     }
 }
 

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{read_draft, read_lock, refuse};
+use super::common::read_lock;
+use super::{Failure, Outcome};
 use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::expr::{Contexts, Value};
+use crate::load::Draft;
 use crate::plan::{JobPlan, MatrixCombination, Plan, StepPlan};
 use crate::plugin;
 
@@ -27,23 +29,15 @@ pub struct PlanCommand {
 }
 
 impl PlanCommand {
-    pub fn execute(self) -> Exit {
-        let mut draft = match read_draft(self.manifest.as_deref()) {
-            Ok(draft) => draft,
-            Err(exit) => return exit,
-        };
-        let lock = match read_lock(&draft.plan().root) {
-            Ok(lock) => lock,
-            Err(exit) => return exit,
-        };
-        if let Some(job) = &self.job
-            && let Err(error) = draft.narrow_to(std::slice::from_ref(job))
-        {
-            return refuse(error);
+    pub fn execute(self) -> Outcome {
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        let lock = read_lock(&draft.plan().root)?;
+        if let Some(job) = &self.job {
+            draft
+                .narrow_to(std::slice::from_ref(job))
+                .map_err(Failure::from)?;
         }
-        if let Err(exit) = self.given.apply(&mut draft, false) {
-            return exit;
-        }
+        self.given.apply(&mut draft, false)?;
         let plan = draft.finish();
         out!(
             "{}",
@@ -55,7 +49,7 @@ impl PlanCommand {
                 }
             })
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 

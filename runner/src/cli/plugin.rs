@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::fsutil::write_atomic;
 use crate::plugin::{MAX_PLUGIN_BYTES, metadata, sha256_hex};
@@ -28,7 +28,7 @@ enum PluginSubcommand {
 }
 
 impl PluginCommand {
-    pub fn execute(self) -> Exit {
+    pub fn execute(self) -> Outcome {
         match self.command {
             PluginSubcommand::Annotate(command) => command.execute(),
             PluginSubcommand::Keygen(command) => command.execute(),
@@ -55,57 +55,52 @@ pub struct AnnotateCommand {
 }
 
 impl AnnotateCommand {
-    pub fn execute(self) -> Exit {
-        let module = match read_module(&self.plugin) {
-            Ok(bytes) => bytes,
-            Err(exit) => return exit,
-        };
-        let json = match std::fs::read_to_string(&self.meta) {
-            Ok(json) => json,
-            Err(error) => {
-                print_error(format!("cannot read `{}`: {error}", self.meta.display()));
-                return Exit::Invalid;
-            }
-        };
-        let annotated = match metadata::annotate(&module, &json) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                let culprit = match error {
-                    metadata::MetadataError::NotAModule(_) => &self.plugin,
-                    _ => &self.meta,
-                };
-                print_error(format!("`{}`: {error}", culprit.display()));
-                return Exit::Invalid;
-            }
-        };
-        if let Err(error) = write_atomic(&self.output, &annotated) {
-            print_error(format!("cannot write `{}`: {error}", self.output.display()));
-            return Exit::Invalid;
-        }
+    pub fn execute(self) -> Outcome {
+        let module = read_module(&self.plugin)?;
+        let json = std::fs::read_to_string(&self.meta).map_err(|error| {
+            Failure::new(Exit::Invalid, error)
+                .with_context(format!("cannot read `{}`", self.meta.display()))
+        })?;
+        let annotated = metadata::annotate(&module, &json).map_err(|error| {
+            let culprit = match error {
+                metadata::MetadataError::NotAModule(_) => &self.plugin,
+                _ => &self.meta,
+            };
+            // `FILE: problem` on one line: the file is where, not a cause.
+            let message = format!("`{}`: {}", culprit.display(), crate::hint::one_line(&error));
+            Failure::msg(Exit::Invalid, message)
+        })?;
+        write_atomic(&self.output, &annotated).map_err(|error| {
+            Failure::new(Exit::Invalid, error)
+                .with_context(format!("cannot write `{}`", self.output.display()))
+        })?;
         outln!(
             "wrote {} ({} bytes, sha256 {})",
             self.output.display(),
             annotated.len(),
             sha256_hex(&annotated)
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 
 /// Reads a module file for the plugin tools, refusing oversized ones.
-pub(super) fn read_module(path: &std::path::Path) -> Result<Vec<u8>, Exit> {
-    let refuse = |reason: String| {
-        print_error(format!("cannot read `{}`: {reason}", path.display()));
-        Exit::Invalid
-    };
+pub(super) fn read_module(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let cannot_read = || format!("cannot read `{}`", path.display());
+    let refuse =
+        |error: std::io::Error| Failure::new(Exit::Invalid, error).with_context(cannot_read());
     match std::fs::metadata(path) {
         Ok(info) if info.len() > MAX_PLUGIN_BYTES => {
-            return Err(refuse(format!(
-                "larger than the {MAX_PLUGIN_BYTES}-byte limit"
-            )));
+            return Err(Failure::msg(
+                Exit::Invalid,
+                format!(
+                    "{}: larger than the {MAX_PLUGIN_BYTES}-byte limit",
+                    cannot_read()
+                ),
+            ));
         }
         Ok(_) => {}
-        Err(error) => return Err(refuse(error.to_string())),
+        Err(error) => return Err(refuse(error)),
     }
-    std::fs::read(path).map_err(|error| refuse(error.to_string()))
+    std::fs::read(path).map_err(refuse)
 }

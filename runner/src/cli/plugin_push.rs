@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::console::outln;
 use super::plugin::read_module;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::plugin::oci::{OciRef, push};
 
@@ -28,38 +28,31 @@ pub struct PushCommand {
 }
 
 impl PushCommand {
-    pub fn execute(self) -> Exit {
-        let target = match OciRef::parse(&self.reference) {
-            Ok(target) => target,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
-        let wasm = match read_module(&self.plugin) {
-            Ok(bytes) => bytes,
-            Err(exit) => return exit,
-        };
-        if wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-            .validate_all(&wasm)
-            .is_err()
+    pub fn execute(self) -> Outcome {
+        let target =
+            OciRef::parse(&self.reference).map_err(|error| Failure::msg(Exit::Invalid, error))?;
+        let wasm = read_module(&self.plugin)?;
+        if let Err(error) =
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                .validate_all(&wasm)
         {
-            print_error(format!(
+            return Err(Failure::new(Exit::Invalid, error).with_context(format!(
                 "`{}` is not a WebAssembly module or component",
                 self.plugin.display()
-            ));
-            return Exit::Invalid;
+            )));
         }
         let bundle = match &self.bundle {
             Some(path) => match crate::fsutil::read_capped(path, 1024 * 1024) {
                 Ok(Some(bytes)) => Some(bytes),
                 Ok(None) => {
-                    print_error(format!("`{}` is larger than 1 MiB", path.display()));
-                    return Exit::Invalid;
+                    return Err(Failure::msg(
+                        Exit::Invalid,
+                        format!("`{}` is larger than 1 MiB", path.display()),
+                    ));
                 }
                 Err(error) => {
-                    print_error(format!("cannot read `{}`: {error}", path.display()));
-                    return Exit::Invalid;
+                    return Err(Failure::new(Exit::Invalid, error)
+                        .with_context(format!("cannot read `{}`", path.display())));
                 }
             },
             None => None,
@@ -69,13 +62,12 @@ impl PushCommand {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let annotations = match push::annotations(&wasm, &title) {
-            Ok(annotations) => annotations,
-            Err(error) => {
-                print_error(format!("`{}`: {error}", self.plugin.display()));
-                return Exit::Invalid;
-            }
-        };
+        let annotations = push::annotations(&wasm, &title).map_err(|error| {
+            Failure::msg(
+                Exit::Invalid,
+                format!("`{}`: {error}", self.plugin.display()),
+            )
+        })?;
         match push::push(&wasm, &annotations, &target, bundle.as_deref()) {
             Ok(pushed) => {
                 outln!("pushed {} to {target}", self.plugin.display());
@@ -89,12 +81,10 @@ impl PushCommand {
                 outln!("pin it with:");
                 outln!("    source: {}", pushed.pinned);
                 outln!("    sha256: {}", pushed.wasm_hex);
-                Exit::Success
+                Ok(Exit::Success)
             }
-            Err(error) => {
-                print_error(format!("cannot push to `{target}`: {error}"));
-                Exit::Verification
-            }
+            Err(error) => Err(Failure::hinted(Exit::Verification, error)
+                .with_context(format!("cannot push to `{target}`"))),
         }
     }
 }

@@ -208,7 +208,7 @@ impl RunCommand {
             Err(LaunchError::Handoff(message)) => return Err(invalid(message)),
         };
         if let Some(error) = &launched.junit_error {
-            print_error(error);
+            print_error(error.to_string());
         }
         let mut exit: Exit = launched.outcome.verdict.into();
         if let Some(attester) = &attester {

@@ -4,8 +4,8 @@
 use super::console::outln;
 use clap::Args;
 
-use super::print_error;
 use super::state::StateFolderArgs;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::journal::RunState;
 use crate::journal::{self, Entry, Record};
@@ -20,24 +20,15 @@ pub struct RunsCommand {
 }
 
 impl RunsCommand {
-    pub fn execute(self) -> Exit {
-        let state_dir = match self.state.state_dir() {
-            Ok(dir) => dir,
-            Err(exit) => return exit,
-        };
-        let ids = match runs::list(&state_dir) {
-            Ok(ids) => ids,
-            Err(error) => {
-                print_error(format!(
-                    "cannot list the runs in `{}`: {error}",
-                    state_dir.display()
-                ));
-                return Exit::Invalid;
-            }
-        };
+    pub fn execute(self) -> Outcome {
+        let state_dir = self.state.state_dir()?;
+        let ids = runs::list(&state_dir).map_err(|error| {
+            Failure::new(Exit::Invalid, error)
+                .with_context(format!("cannot list the runs in `{}`", state_dir.display()))
+        })?;
         if ids.is_empty() {
             outln!("no runs in `{}`", state_dir.display());
-            return Exit::Success;
+            return Ok(Exit::Success);
         }
         // A run without an end is still going only if someone holds the
         // lock; otherwise its runner died.
@@ -62,13 +53,15 @@ impl RunsCommand {
                     "?", "?"
                 ),
                 Err(error) => format!(
-                    "{id:<24} {:<20} {:>5}  unreadable journal: {error}",
-                    "?", "?"
+                    "{id:<24} {:<20} {:>5}  unreadable journal: {}",
+                    "?",
+                    "?",
+                    crate::hint::one_line(&error)
                 ),
             };
             outln!("{line}");
         }
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::console::outln;
 use clap::Args;
 
+use super::Outcome;
 use crate::exit::Exit;
 use crate::manifest::model::Manifest;
 
@@ -12,9 +13,9 @@ use crate::manifest::model::Manifest;
 pub struct SchemaCommand {}
 
 impl SchemaCommand {
-    pub fn execute(self) -> Exit {
+    pub fn execute(self) -> Outcome {
         outln!("{}", manifest_schema());
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::console::outln;
 use super::plugin::read_module;
-use super::print_error;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::fsutil::write_atomic;
 use crate::plugin::sha256_hex;
@@ -28,43 +28,39 @@ pub struct KeygenCommand {
 }
 
 impl KeygenCommand {
-    pub fn execute(self) -> Exit {
+    pub fn execute(self) -> Outcome {
         let private_path = with_suffix(&self.prefix, ".key");
         let public_path = with_suffix(&self.prefix, ".pub");
         for path in [&private_path, &public_path] {
             if path.symlink_metadata().is_ok() {
-                print_error(format!(
-                    "`{}` already exists; gantry never overwrites a key\n  hint: choose another prefix, or remove the old pair first",
-                    path.display()
-                ));
-                return Exit::Invalid;
+                return Err(Failure::msg(
+                    Exit::Invalid,
+                    format!(
+                        "`{}` already exists; gantry never overwrites a key",
+                        path.display()
+                    ),
+                )
+                .with_hint("choose another prefix, or remove the old pair first"));
             }
         }
-        let (private, public) = match generate_key_pair() {
-            Ok(pair) => pair,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
-        if let Err(error) = write_private(&private_path, private.as_bytes()) {
-            print_error(format!(
-                "cannot write `{}`: {error}",
-                private_path.display()
-            ));
-            return Exit::Invalid;
-        }
-        if let Err(error) = write_atomic(&public_path, public.as_bytes()) {
-            print_error(format!("cannot write `{}`: {error}", public_path.display()));
-            return Exit::Invalid;
-        }
+        let (private, public) =
+            generate_key_pair().map_err(|error| Failure::msg(Exit::Invalid, error))?;
+        write_private(&private_path, private.as_bytes())
+            .map_err(|error| cannot_write(&private_path, error))?;
+        write_atomic(&public_path, public.as_bytes())
+            .map_err(|error| cannot_write(&public_path, error))?;
         outln!(
             "wrote {} (private: keep it out of the repository) and {}",
             private_path.display(),
             public_path.display()
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
+}
+
+/// `cannot write PATH`, caused by `error`.
+fn cannot_write(path: &Path, error: std::io::Error) -> Failure {
+    Failure::new(Exit::Invalid, error).with_context(format!("cannot write `{}`", path.display()))
 }
 
 /// The private key, created readable by its owner only from the start.
@@ -91,37 +87,22 @@ pub struct SignCommand {
 }
 
 impl SignCommand {
-    pub fn execute(self) -> Exit {
-        let bytes = match read_module(&self.plugin) {
-            Ok(bytes) => bytes,
-            Err(exit) => return exit,
-        };
-        let key = match SigningKey::from_pem_file(&self.key) {
-            Ok(key) => key,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
-        let bundle = match key.bundle_for(&bytes) {
-            Ok(bundle) => bundle,
-            Err(error) => {
-                print_error(error);
-                return Exit::Invalid;
-            }
-        };
+    pub fn execute(self) -> Outcome {
+        let bytes = read_module(&self.plugin)?;
+        let key = SigningKey::from_pem_file(&self.key)
+            .map_err(|error| Failure::hinted(Exit::Invalid, error))?;
+        let bundle = key
+            .bundle_for(&bytes)
+            .map_err(|error| Failure::msg(Exit::Invalid, error))?;
         let out = with_suffix(&self.plugin, BUNDLE_SUFFIX);
-        if let Err(error) = write_atomic(&out, bundle.as_bytes()) {
-            print_error(format!("cannot write `{}`: {error}", out.display()));
-            return Exit::Invalid;
-        }
+        write_atomic(&out, bundle.as_bytes()).map_err(|error| cannot_write(&out, error))?;
         outln!(
             "wrote {} (sha256 {} signed by {})",
             out.display(),
             sha256_hex(&bytes),
             fingerprint(key.public_key())
         );
-        Exit::Success
+        Ok(Exit::Success)
     }
 }
 

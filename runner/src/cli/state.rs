@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::print_error;
+use super::Failure;
 use crate::exit::Exit;
 use crate::manifest;
 use crate::state;
@@ -27,7 +27,7 @@ impl StateFolderArgs {
     /// `--state-dir`, or the project's state folder as `gantry run`
     /// resolves it. The manifest itself is not read. Printed on stderr, so
     /// a person knows where to look.
-    pub fn state_dir(&self) -> Result<PathBuf, Exit> {
+    pub fn state_dir(&self) -> Result<PathBuf, Failure> {
         if let Some(dir) = &self.state_dir {
             return Ok(dir.clone());
         }
@@ -36,9 +36,6 @@ impl StateFolderArgs {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
         };
-        state::default_folder(&folder).map_err(|error| {
-            print_error(error);
-            Exit::Invalid
-        })
+        state::default_folder(&folder).map_err(|error| Failure::hinted(Exit::Invalid, error))
     }
 }

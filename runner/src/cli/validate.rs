@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{SecretArgs, read_draft};
-use super::print_error;
+use super::common::SecretArgs;
+use super::{Failure, Outcome};
 use crate::exit::Exit;
+use crate::load::Draft;
 use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
@@ -37,14 +38,9 @@ pub struct ValidateCommand {
 }
 
 impl ValidateCommand {
-    pub fn execute(self) -> Exit {
-        let mut draft = match read_draft(self.manifest.as_deref()) {
-            Ok(draft) => draft,
-            Err(exit) => return exit,
-        };
-        if let Err(exit) = self.given.apply(&mut draft, false) {
-            return exit;
-        }
+    pub fn execute(self) -> Outcome {
+        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        self.given.apply(&mut draft, false)?;
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.
         let verified = LockFile::read(&LockFile::path_in(&draft.plan().root))
@@ -57,10 +53,7 @@ impl ValidateCommand {
                 Ok(described) => Some(described),
                 Err(error) => {
                     // Nothing runs under `validate`: the problems alone.
-                    for message in error.messages() {
-                        print_error(message);
-                    }
-                    return Exit::Invalid;
+                    return Err(Failure::from(error).without_closing());
                 }
             },
             None => None,
@@ -70,10 +63,7 @@ impl ValidateCommand {
         for warning in crate::lint::lints(draft.plan(), &described) {
             errln!("warning: {warning}");
         }
-        let secrets = match self.secrets.load() {
-            Ok(secrets) => secrets,
-            Err(exit) => return exit,
-        };
+        let secrets = self.secrets.load()?;
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
         for secret in crate::lint::unprovided_secrets(draft.plan(), &provided) {
             // A warning here: validate does not know what `run` will get.
@@ -85,7 +75,7 @@ impl ValidateCommand {
                 None => String::new(),
             };
             errln!(
-                "warning: {place}{}\n  hint: {}",
+                "warning: {place}{}\nhint: {}",
                 secret.message(),
                 secret.hint()
             );
@@ -117,6 +107,6 @@ impl ValidateCommand {
                 );
             }
         }
-        Exit::Success
+        Ok(Exit::Success)
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::load_plan_and_lock;
-use super::print_error;
+use super::{Failure, Outcome, Problem};
 use crate::exit::Exit;
 use crate::plugin;
 
@@ -18,21 +18,24 @@ pub struct VerifyCommand {
 }
 
 impl VerifyCommand {
-    pub fn execute(self) -> Exit {
-        let (plan, lock) = match load_plan_and_lock(self.manifest.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(exit) => return exit,
-        };
-        let mut exit = Exit::Success;
+    pub fn execute(self) -> Outcome {
+        let (plan, lock) = load_plan_and_lock(self.manifest.as_deref())?;
+        // Every plugin is checked, and every failure reported together.
+        let mut problems = Vec::new();
         for plugin in plan.plugins.values() {
             match plugin::verify(plugin, &lock) {
                 Ok(verified) => outln!("ok      {} sha256:{}", plugin.alias, verified.sha256),
-                Err(error) => {
-                    print_error(error);
-                    exit = Exit::Verification;
-                }
+                Err(error) => problems.push(Problem::hinted(error)),
             }
         }
-        exit
+        if problems.is_empty() {
+            return Ok(Exit::Success);
+        }
+        let closing = format!(
+            "{} of {} plugins failed verification; `gantry run` would run nothing",
+            problems.len(),
+            plan.plugins.len()
+        );
+        Err(Failure::several(Exit::Verification, problems).with_closing(closing))
     }
 }

@@ -100,7 +100,18 @@ pub fn admit(
         None
     } else {
         ModuleCache::open_default()
-            .map_err(|error| notes.push(format!("compiling without the module cache: {error}")))
+            .map_err(|error| {
+                use crate::hint::Hinted as _;
+                // The cause and the fix, in the one line a note has.
+                let mut note = format!(
+                    "compiling without the module cache: {}",
+                    crate::hint::one_line(&error)
+                );
+                if let Some(hint) = error.hint() {
+                    note.push_str(&format!(" (hint: {hint})"));
+                }
+                notes.push(note)
+            })
             .ok()
     };
     let admission = sandbox.admit_all(verified, cache.as_ref());

@@ -101,10 +101,29 @@ pub enum Lookup {
 pub enum CacheError {
     #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set")]
     NoHome,
-    #[error("cannot create the cache folder `{}`: {source}", path.display())]
-    Create { path: PathBuf, source: io::Error },
+    #[error("cannot create the cache folder `{}`", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("the cache folder `{}` {reason}", path.display())]
-    Unsafe { path: PathBuf, reason: String },
+    Unsafe {
+        path: PathBuf,
+        reason: String,
+        /// The fix, when there is a simple one.
+        hint: Option<String>,
+    },
+}
+
+impl crate::hint::Hinted for CacheError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CacheError::NoHome => Some("set `XDG_CACHE_HOME` or `HOME` to an absolute path".into()),
+            CacheError::Unsafe { hint, .. } => hint.clone(),
+            CacheError::Create { .. } => None,
+        }
+    }
 }
 
 impl ModuleCache {
@@ -250,6 +269,7 @@ fn check_private(dir: &Path) -> Result<(), CacheError> {
     let unsafe_because = |reason: String| CacheError::Unsafe {
         path: dir.to_owned(),
         reason,
+        hint: None,
     };
     let meta = fs::symlink_metadata(dir).map_err(|source| CacheError::Create {
         path: dir.to_owned(),
@@ -268,10 +288,11 @@ fn check_private(dir: &Path) -> Result<(), CacheError> {
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o022 != 0 {
-        return Err(unsafe_because(format!(
-            "may be written by other users (mode {mode:o})\n  hint: `chmod 700 {}`",
-            dir.display()
-        )));
+        return Err(CacheError::Unsafe {
+            path: dir.to_owned(),
+            reason: format!("may be written by other users (mode {mode:o})"),
+            hint: Some(format!("`chmod 700 {}`", dir.display())),
+        });
     }
     Ok(())
 }

@@ -42,16 +42,18 @@ struct LockFileV1 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockFileError {
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("`{}` is not a valid lock file: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
-    #[error("cannot write `{}`: {source}", path.display())]
+    #[error("cannot write `{}`", path.display())]
     Write {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
 }
@@ -206,7 +208,8 @@ mod tests {
     #[test]
     fn a_device_is_never_read_as_a_lock_file() {
         let error = LockFile::read(Path::new("/dev/zero")).unwrap_err();
-        assert!(error.to_string().contains("not a regular file"), "{error}");
+        let text = crate::hint::one_line(&error);
+        assert!(text.contains("not a regular file"), "{text}");
     }
 
     #[test]

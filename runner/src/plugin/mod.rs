@@ -92,13 +92,10 @@ impl fmt::Display for PinOrigin {
 /// Why a plugin failed verification.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error(
-        "plugin `{alias}` (`{source_path}`) is not pinned\n  hint: run `gantry lock` to pin it in {LOCK_FILE_NAME}, after checking the file is the one you mean to run"
-    )]
+    #[error("plugin `{alias}` (`{source_path}`) is not pinned")]
     Unpinned { alias: String, source_path: String },
     #[error(
-        "plugin `{alias}` (`{source_path}`) does not match its pin in {origin}: expected sha256 {expected}, found {found}\n  hint: {}",
-        mismatch_hint(*.origin, .found)
+        "plugin `{alias}` (`{source_path}`) does not match its pin in {origin}: expected sha256 {expected}, found {found}"
     )]
     Mismatch {
         alias: String,
@@ -108,23 +105,20 @@ pub enum VerifyError {
         found: String,
     },
     /// The `source:` names no file: nothing to pin or verify yet.
-    #[error(
-        "plugin `{alias}`: its source `{source_path}` does not exist\n  hint: `source:` is relative to the manifest's folder; fix the path, or build the plugin first"
-    )]
+    #[error("plugin `{alias}`: its source `{source_path}` does not exist")]
     Missing { alias: String, source_path: String },
     /// A registry source named by a tag that `gantry lock` has not
     /// resolved to a digest: tags move, so a run never follows one.
-    #[error(
-        "plugin `{alias}` (`{source_path}`) names a tag, which is not locked to a digest\n  hint: run `gantry lock` to resolve it to a digest in {LOCK_FILE_NAME}, or write `oci://REGISTRY/REPO@sha256:DIGEST` in the manifest"
-    )]
+    #[error("plugin `{alias}` (`{source_path}`) names a tag, which is not locked to a digest")]
     UnresolvedTag { alias: String, source_path: String },
     /// A registry source that could not be pulled, or whose registry
     /// served something other than a wasm artifact matching its digests.
-    #[error("plugin `{alias}`: cannot pull `{reference}`: {reason}")]
+    #[error("plugin `{alias}`: cannot pull `{reference}`")]
     Registry {
         alias: String,
         reference: String,
-        reason: String,
+        #[source]
+        error: oci::RegistryError,
     },
     #[error("plugin `{alias}`: cannot read `{source_path}`: {reason}")]
     Unreadable {
@@ -133,15 +127,34 @@ pub enum VerifyError {
         reason: String,
     },
     /// The bytes match their pin but not the signature `verify:` requires.
-    #[error(
-        "plugin `{alias}` (`{source_path}`, sha256 {sha256}) is not signed as required: {error}"
-    )]
+    #[error("plugin `{alias}` (`{source_path}`, sha256 {sha256}) is not signed as required")]
     Signature {
         alias: String,
         source_path: String,
         sha256: String,
+        #[source]
         error: Box<crate::signature::SignatureError>,
     },
+}
+
+impl crate::hint::Hinted for VerifyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            VerifyError::Unpinned { .. } => Some(format!(
+                "run `gantry lock` to pin it in {LOCK_FILE_NAME}, after checking the file is the one you mean to run"
+            )),
+            VerifyError::Mismatch { origin, found, .. } => Some(mismatch_hint(*origin, found)),
+            VerifyError::Missing { .. } => Some(
+                "`source:` is relative to the manifest's folder; fix the path, or build the plugin first".into(),
+            ),
+            VerifyError::UnresolvedTag { .. } => Some(format!(
+                "run `gantry lock` to resolve it to a digest in {LOCK_FILE_NAME}, or write `oci://REGISTRY/REPO@sha256:DIGEST` in the manifest"
+            )),
+            VerifyError::Signature { error, .. } => error.hint(),
+            VerifyError::Registry { error, .. } => error.hint(),
+            VerifyError::Unreadable { .. } => None,
+        }
+    }
 }
 
 pub use crate::digest::sha256_hex;
@@ -261,7 +274,7 @@ pub fn oci_reference(plugin: &PluginRef, lock: &LockFile) -> Result<oci::OciRef,
     let registry_error = |reference: &str, reason: String| VerifyError::Registry {
         alias: plugin.alias.clone(),
         reference: reference.to_owned(),
-        reason,
+        error: reason.into(),
     };
     let reference =
         oci::OciRef::parse(&plugin.source).map_err(|e| registry_error(&plugin.source, e))?;
@@ -287,10 +300,10 @@ fn verify_oci(plugin: &PluginRef, lock: &LockFile) -> Result<VerifiedPlugin, Ver
             source_path: plugin.source.clone(),
         });
     };
-    let pulled = oci::pull(&reference).map_err(|reason| VerifyError::Registry {
+    let pulled = oci::pull(&reference).map_err(|error| VerifyError::Registry {
         alias: plugin.alias.clone(),
         reference: reference.to_string(),
-        reason,
+        error,
     })?;
     check_pin(plugin, expected, origin, pulled.wasm)
 }
@@ -363,8 +376,13 @@ mod tests {
         let missing = plugin_at(&folder.path().join("absent.wasm"), None);
         let error = verify(&missing, &LockFile::default()).unwrap_err();
         assert!(matches!(error, VerifyError::Missing { .. }), "{error}");
-        assert!(!error.to_string().contains("gantry lock"), "{error}");
-        let inline = verify(&bad, &LockFile::default()).unwrap_err().to_string();
+        // The fix is the error's hint, printed on its own line.
+        use crate::hint::Hinted as _;
+        assert!(!error.hint().unwrap().contains("gantry lock"), "{error}");
+        let inline = verify(&bad, &LockFile::default())
+            .unwrap_err()
+            .hint()
+            .unwrap();
         assert!(
             inline.contains(&format!(
                 "write `sha256: {}` in the manifest",

@@ -298,7 +298,8 @@ pub enum Format {
 /// `--color`: whether the human format uses colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
-    /// Colour on a terminal, unless `NO_COLOR` is set
+    /// Colour on a terminal, unless `NO_COLOR` is set (`CLICOLOR_FORCE`
+    /// forces it)
     Auto,
     Always,
     Never,
@@ -360,9 +361,11 @@ pub fn build(options: &ReportOptions<'_>) -> Reporters {
             let color = match options.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
+                // anstream decides as clap does for `--help`: a terminal,
+                // unless `NO_COLOR` (or `CLICOLOR=0`, or `TERM=dumb`) says
+                // no; `CLICOLOR_FORCE` says yes.
                 ColorChoice::Auto => {
-                    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                        && std::io::stdout().is_terminal()
+                    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
                 }
             };
             let terminal = std::io::stdout().is_terminal()

@@ -140,17 +140,33 @@ impl fmt::Display for SignatureError {
         match self {
             SignatureError::Missing { expected, path } => write!(
                 f,
-                "expected {expected}, found no signature: `{}` does not exist\n  hint: sign it with `gantry plugin sign FILE.wasm --key KEY` and keep the bundle beside the plugin",
+                "expected {expected}, found no signature: `{}` does not exist",
                 path.display()
             ),
             SignatureError::Unreadable { path, reason } => write!(
                 f,
-                "cannot read the Sigstore bundle `{}`: {reason}\n  hint: gantry reads Sigstore bundles v0.3 (JSON), as `cosign sign-blob --bundle` and `gantry plugin sign` write them",
+                "cannot read the Sigstore bundle `{}`: {reason}",
                 path.display()
             ),
             SignatureError::Rejected { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
             }
+        }
+    }
+}
+
+impl std::error::Error for SignatureError {}
+
+impl crate::hint::Hinted for SignatureError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SignatureError::Missing { .. } => Some(
+                "sign it with `gantry plugin sign FILE.wasm --key KEY` and keep the bundle beside the plugin".into(),
+            ),
+            SignatureError::Unreadable { .. } => Some(
+                "gantry reads Sigstore bundles v0.3 (JSON), as `cosign sign-blob --bundle` and `gantry plugin sign` write them".into(),
+            ),
+            SignatureError::Rejected { .. } => None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Sigstore bundle v0.3 for a file, and the run attestation is signed with
 //! the same kind of key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sigstore_verify::bundle::{BundleV03, VerificationMaterialV03};
 use sigstore_verify::crypto::KeyPair;
@@ -12,6 +12,40 @@ use sigstore_verify::types::{DerPublicKey, HashAlgorithm, Sha256Hash};
 
 use super::fingerprint;
 use crate::digest::sha256_hex;
+
+/// Why a private key file cannot be used to sign.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the key `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the key `{}` is not a PEM file", path.display())]
+    NotPem {
+        path: PathBuf,
+        #[source]
+        source: pem::PemError,
+    },
+    #[error("the key `{}` is a `{tag}` PEM block, not a PKCS#8 `PRIVATE KEY`", path.display())]
+    NotPkcs8 { path: PathBuf, tag: String },
+    #[error("the key `{}` is not an ECDSA P-256 private key gantry can sign with: {reason}", path.display())]
+    NotP256 { path: PathBuf, reason: String },
+    #[error("cannot derive the public key of `{}`: {reason}", path.display())]
+    NoPublic { path: PathBuf, reason: String },
+}
+
+impl crate::hint::Hinted for KeyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            KeyError::NotPkcs8 { .. } => {
+                Some("convert it with `openssl pkcs8 -topk8 -nocrypt -in OLD -out NEW`".into())
+            }
+            _ => None,
+        }
+    }
+}
 
 /// A private signing key and its public half.
 pub struct SigningKey {
@@ -23,27 +57,30 @@ impl SigningKey {
     /// Reads a PEM PKCS#8 private key (`-----BEGIN PRIVATE KEY-----`), as
     /// `gantry plugin keygen` and `openssl genpkey -algorithm EC -pkeyopt
     /// ec_paramgen_curve:P-256` write it.
-    pub fn from_pem_file(path: &Path) -> Result<SigningKey, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the key `{}`: {e}", path.display()))?;
-        let parsed = pem::parse(&text)
-            .map_err(|e| format!("the key `{}` is not a PEM file: {e}", path.display()))?;
-        if parsed.tag() != "PRIVATE KEY" {
-            return Err(format!(
-                "the key `{}` is a `{}` PEM block, not a PKCS#8 `PRIVATE KEY`\n  hint: convert it with `openssl pkcs8 -topk8 -nocrypt -in OLD -out NEW`",
-                path.display(),
-                parsed.tag()
-            ));
-        }
-        let pair = KeyPair::from_pkcs8_der(parsed.contents()).map_err(|e| {
-            format!(
-                "the key `{}` is not an ECDSA P-256 private key gantry can sign with: {e}",
-                path.display()
-            )
+    pub fn from_pem_file(path: &Path) -> Result<SigningKey, KeyError> {
+        let path_buf = || path.to_owned();
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path_buf(),
+            source,
         })?;
-        let public = pair
-            .public_key_der()
-            .map_err(|e| format!("cannot derive the public key: {e}"))?;
+        let parsed = pem::parse(&text).map_err(|source| KeyError::NotPem {
+            path: path_buf(),
+            source,
+        })?;
+        if parsed.tag() != "PRIVATE KEY" {
+            return Err(KeyError::NotPkcs8 {
+                path: path_buf(),
+                tag: parsed.tag().to_owned(),
+            });
+        }
+        let pair = KeyPair::from_pkcs8_der(parsed.contents()).map_err(|e| KeyError::NotP256 {
+            path: path_buf(),
+            reason: e.to_string(),
+        })?;
+        let public = pair.public_key_der().map_err(|e| KeyError::NoPublic {
+            path: path_buf(),
+            reason: e.to_string(),
+        })?;
         Ok(SigningKey { pair, public })
     }
 

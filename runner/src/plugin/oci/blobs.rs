@@ -18,7 +18,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil;
-use crate::plugin::cache::ModuleCache;
+use crate::plugin::cache::{CacheError, ModuleCache};
 use crate::plugin::sha256_hex;
 
 /// The cache folder's blob store.
@@ -46,17 +46,20 @@ impl BlobCache {
 
     /// Opens the blob store of the default cache folder, checking that the
     /// folder is private to this user as the module cache does.
-    pub fn open_default() -> Result<BlobCache, String> {
-        let dir = ModuleCache::default_dir().map_err(|e| e.to_string())?;
+    pub fn open_default() -> Result<BlobCache, CacheError> {
+        let dir = ModuleCache::default_dir()?;
         // Opening the module cache creates the folder and refuses one that
         // others may write: the blobs live under it and need the same care.
-        ModuleCache::open(&dir).map_err(|e| e.to_string())?;
+        ModuleCache::open(&dir)?;
         let cache = BlobCache::in_cache_dir(&dir);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&cache.dir)
-            .map_err(|e| format!("cannot create `{}`: {e}", cache.dir.display()))?;
+            .map_err(|source| CacheError::Create {
+                path: cache.dir.clone(),
+                source,
+            })?;
         Ok(cache)
     }
 

@@ -329,9 +329,42 @@ fn parse_layout(bytes: &[u8]) -> Result<Layout, String> {
     })
 }
 
+/// Why a registry did not give (or take) a plugin: what happened, and the
+/// fix when there is an obvious one (`docker login`,
+/// `--insecure-registry`), kept apart so that it is printed as a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryError {
+    message: String,
+    hint: Option<String>,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+impl crate::hint::Hinted for RegistryError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// A problem with no obvious fix.
+impl From<String> for RegistryError {
+    fn from(message: String) -> RegistryError {
+        RegistryError {
+            message,
+            hint: None,
+        }
+    }
+}
+
 /// Runs registry work on a private runtime in its own thread, so it can be
 /// called from anywhere, inside a tokio runtime or not.
-fn block_on<F>(future: F) -> Result<F::Output, String>
+fn block_on<F>(future: F) -> Result<F::Output, RegistryError>
 where
     F: Future + Send,
     F::Output: Send,
@@ -343,15 +376,21 @@ where
                     .enable_all()
                     .build()
                     .map(|runtime| runtime.block_on(future))
-                    .map_err(|e| format!("cannot start the registry client: {e}"))
+                    .map_err(|e| {
+                        RegistryError::from(format!("cannot start the registry client: {e}"))
+                    })
             })
             .join()
-            .unwrap_or_else(|_| Err("the registry client panicked".into()))
+            .unwrap_or_else(|_| {
+                Err(RegistryError::from(
+                    "the registry client panicked".to_owned(),
+                ))
+            })
     })
 }
 
 /// A client for `registry` and its credentials.
-fn client_for(registry: &str) -> Result<(Client, RegistryAuth), String> {
+fn client_for(registry: &str) -> Result<(Client, RegistryAuth), RegistryError> {
     // reqwest is built without a TLS provider of its own: it takes the
     // process's, which is ring as everywhere else in gantry.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -375,7 +414,7 @@ fn client_for(registry: &str) -> Result<(Client, RegistryAuth), String> {
 
 /// Words a registry error for a person: what the registry said, and the
 /// fix when there is an obvious one.
-fn registry_error(error: OciDistributionError, registry: &str) -> String {
+fn registry_error(error: OciDistributionError, registry: &str) -> RegistryError {
     let text = error.to_string();
     let unauthorized = match &error {
         OciDistributionError::AuthenticationFailure(_)
@@ -388,6 +427,7 @@ fn registry_error(error: OciDistributionError, registry: &str) -> String {
         _ => false,
     };
     let mut message = format!("the registry said: {text}");
+    let mut hint = None;
     if let OciDistributionError::RequestError(inner) = &error {
         // reqwest's top line hides the cause (refused, TLS, DNS).
         let mut source = std::error::Error::source(inner);
@@ -400,28 +440,26 @@ fn registry_error(error: OciDistributionError, registry: &str) -> String {
             message.trim_start_matches("the registry said: ")
         );
         if !plain_http_allowed(registry, &options().insecure) {
-            message.push_str(&format!(
-                "\n  hint: gantry reaches `{registry}` over HTTPS; if it only speaks plain HTTP, and you trust the network to it, pass `--insecure-registry {}`",
+            hint = Some(format!(
+                "gantry reaches `{registry}` over HTTPS; if it only speaks plain HTTP, and you trust the network to it, pass `--insecure-registry {}`",
                 host_of(registry)
             ));
         }
     }
     if unauthorized {
-        message.push_str(&format!(
-            "\n  hint: log in with `docker login {registry}` (gantry reads the `auths` of docker's config.json), or pass `--registry-token` (and `--registry-user`)"
+        hint = Some(format!(
+            "log in with `docker login {registry}` (gantry reads the `auths` of docker's config.json), or pass `--registry-token` (and `--registry-user`)"
         ));
     }
-    message
+    RegistryError { message, hint }
 }
 
 /// Pulls the plugin at a digest reference, or takes it from the cache.
 /// The returned bytes match the manifest's layer digest, and the manifest
 /// matches the reference's digest.
-pub fn pull(reference: &OciRef) -> Result<Pulled, String> {
+pub fn pull(reference: &OciRef) -> Result<Pulled, RegistryError> {
     let Some(manifest_hex) = reference.digest() else {
-        return Err(format!(
-            "`{reference}` names a tag, which only `gantry lock` resolves"
-        ));
+        return Err(format!("`{reference}` names a tag, which only `gantry lock` resolves").into());
     };
     let cache = BlobCache::open_default().ok();
     if let Some(cache) = &cache
@@ -441,11 +479,14 @@ pub fn pull(reference: &OciRef) -> Result<Pulled, String> {
 
 /// Resolves a tag (or re-checks a digest) at the registry and pulls the
 /// plugin it names: `gantry lock`'s way in.
-pub fn resolve(reference: &OciRef) -> Result<Pulled, String> {
+pub fn resolve(reference: &OciRef) -> Result<Pulled, RegistryError> {
     pull_from_registry(reference, BlobCache::open_default().ok().as_ref())
 }
 
-fn pull_from_registry(reference: &OciRef, cache: Option<&BlobCache>) -> Result<Pulled, String> {
+fn pull_from_registry(
+    reference: &OciRef,
+    cache: Option<&BlobCache>,
+) -> Result<Pulled, RegistryError> {
     let (client, auth) = client_for(&reference.registry)?;
     block_on(async {
         let image = reference.client_reference();
@@ -459,9 +500,7 @@ fn pull_from_registry(reference: &OciRef, cache: Option<&BlobCache>) -> Result<P
             .await
             .map_err(|e| registry_error(e, &reference.registry))?;
         if manifest.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(format!(
-                "its manifest is larger than {MAX_MANIFEST_BYTES} bytes"
-            ));
+            return Err(format!("its manifest is larger than {MAX_MANIFEST_BYTES} bytes").into());
         }
         // The digest is computed here, never taken from the registry.
         let manifest_hex = sha256_hex(&manifest);
@@ -470,7 +509,7 @@ fn pull_from_registry(reference: &OciRef, cache: Option<&BlobCache>) -> Result<P
         {
             return Err(format!(
                 "the registry served a manifest whose sha256 is {manifest_hex}, not the digest asked for ({expected})"
-            ));
+            ).into());
         }
         let layout = parse_layout(&manifest)?;
         let at_digest = reference.at_digest(&manifest_hex).client_reference();
@@ -497,7 +536,7 @@ async fn pull_layer(
     image: &Reference,
     layout: &Layout,
     registry: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, RegistryError> {
     let descriptor = OciDescriptor {
         media_type: WASM_LAYER_MEDIA_TYPE.to_owned(),
         digest: format!("sha256:{}", layout.layer_hex),
@@ -525,26 +564,25 @@ async fn pull_layer(
                 if bytes.len() as u64 == layout.layer_size {
                     let found = crate::digest::hex(&hasher.clone().finalize());
                     if found != layout.layer_hex {
-                        return Err(mismatch(&found));
+                        return Err(mismatch(&found).into());
                     }
                 }
-                return Err(format!(
-                    "reading the layer from the registry failed: {error}"
-                ));
+                return Err(format!("reading the layer from the registry failed: {error}").into());
             }
         };
         if (bytes.len() + chunk.len()) as u64 > layout.layer_size {
             return Err(format!(
                 "the registry served more than the {} bytes its manifest gives the layer",
                 layout.layer_size
-            ));
+            )
+            .into());
         }
         hasher.update(&chunk);
         bytes.extend_from_slice(&chunk);
     }
     let found = crate::digest::hex(&hasher.finalize());
     if found != layout.layer_hex {
-        return Err(mismatch(&found));
+        return Err(mismatch(&found).into());
     }
     Ok(bytes)
 }

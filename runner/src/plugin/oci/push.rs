@@ -14,6 +14,7 @@ use oci_client::client::Client;
 use oci_client::manifest::OciImageIndex;
 use serde_json::json;
 
+use super::RegistryError;
 use super::{
     MANIFEST_MEDIA_TYPE, OciRef, OciTarget, SIGSTORE_BUNDLE_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE,
     WASM_LAYER_MEDIA_TYPE, block_on, client_for, registry_error,
@@ -73,11 +74,12 @@ pub fn push(
     annotations: &BTreeMap<String, String>,
     target: &OciRef,
     bundle: Option<&[u8]>,
-) -> Result<Pushed, String> {
+) -> Result<Pushed, RegistryError> {
     let OciTarget::Tag(_) = &target.target else {
         return Err(format!(
             "`{target}` names a digest; push to a tag (`oci://REGISTRY/REPO:TAG`)"
-        ));
+        )
+        .into());
     };
     let (client, auth) = client_for(&target.registry)?;
     let registry = target.registry.as_str();
@@ -96,7 +98,7 @@ pub fn push(
             "os": os,
             "layerDigests": [format!("sha256:{wasm_hex}")],
         }))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| RegistryError::from(e.to_string()))?;
         let config_hex = sha256_hex(&config);
         push_blob(&client, &image, wasm, &wasm_hex, registry).await?;
         push_blob(&client, &image, &config, &config_hex, registry).await?;
@@ -115,7 +117,7 @@ pub fn push(
             }],
             "annotations": annotations,
         }))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| RegistryError::from(e.to_string()))?;
         let manifest_hex = sha256_hex(&manifest);
         client
             .push_manifest_raw(
@@ -146,7 +148,7 @@ async fn push_blob(
     bytes: &[u8],
     hex: &str,
     registry: &str,
-) -> Result<(), String> {
+) -> Result<(), RegistryError> {
     let digest = format!("sha256:{hex}");
     if client.blob_exists(image, &digest).await.unwrap_or(false) {
         return Ok(());
@@ -168,7 +170,7 @@ async fn attach_bundle(
     subject_size: usize,
     bundle: &[u8],
     registry: &str,
-) -> Result<String, String> {
+) -> Result<String, RegistryError> {
     let subject_image = subject.client_reference();
     let subject_hex = subject.digest().expect("a pinned reference").to_owned();
     let empty = b"{}";
@@ -196,7 +198,7 @@ async fn attach_bundle(
             "size": subject_size,
         },
     }))
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| RegistryError::from(e.to_string()))?;
     let manifest_hex = sha256_hex(&manifest);
     let referrer = subject.at_digest(&manifest_hex).client_reference();
     client
@@ -234,7 +236,7 @@ async fn attach_bundle(
         "mediaType": oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
         "manifests": index.manifests,
     }))
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| RegistryError::from(e.to_string()))?;
     let tag = Reference::with_tag(
         subject.registry.clone(),
         subject.repository.clone(),
