@@ -42,16 +42,15 @@ impl AttestArgs {
     ///
     /// It prints its own failure: `cli/run.rs`, its one caller, still
     /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
-    pub fn prepare(&self) -> Result<Option<Attester>, Exit> {
+    pub fn prepare(&self) -> Result<Option<Attester>, Failure> {
         let Some(path) = &self.attest else {
             return Ok(None);
         };
         let key = match &self.attest_key {
-            Some(key) => Some(SigningKey::from_pem_file(key).map_err(|error| {
-                let failure = Failure::hinted(Exit::Invalid, error);
-                failure.print();
-                failure.exit()
-            })?),
+            Some(key) => Some(
+                SigningKey::from_pem_file(key)
+                    .map_err(|error| Failure::hinted(Exit::Invalid, error))?,
+            ),
             None => None,
         };
         Ok(Some(Attester {

@@ -1,17 +1,16 @@
 //! What several commands share: finding, loading and resolving a manifest,
 //! reading its lock file, verifying and compiling its plugins, the state
-//! folder and its lock, secrets and signals; each failure printed with its
-//! exit status.
+//! folder and its lock, secrets and signals; each failure a [`Failure`]
+//! with its exit status, printed by `cli::main`.
 
 use super::console::errln;
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::print_error;
+use super::{Failure, Problem};
 use crate::exit::Exit;
-use crate::load::admit::AdmitError;
-use crate::load::{Draft, LoadError};
+use crate::load::Draft;
 use crate::plan::Plan;
 use crate::plugin::LockFile;
 use crate::run_lock::RunLock;
@@ -19,24 +18,14 @@ use crate::secrets::Secrets;
 use crate::state::{self, Protected};
 
 /// Reads and resolves the manifest at `path` (a file, a folder, or the
-/// current folder's `gantry.yml`) into a draft. Errors are printed; the
-/// `Err` is the exit status.
-pub fn read_draft(path: Option<&Path>) -> Result<Draft, Exit> {
-    Draft::read(path).map_err(refuse)
+/// current folder's `gantry.yml`) into a draft.
+pub fn read_draft(path: Option<&Path>) -> Result<Draft, Failure> {
+    Ok(Draft::read(path)?)
 }
 
 /// The final plan at `path`, for commands that only read it.
-pub fn load_plan(path: Option<&Path>) -> Result<Plan, Exit> {
+pub fn load_plan(path: Option<&Path>) -> Result<Plan, Failure> {
     read_draft(path).map(Draft::finish)
-}
-
-/// Prints every problem of a load that failed, with its causes and
-/// hints ([`Failure`]'s `From<LoadError>`), and returns the exit status
-/// its class has.
-pub fn refuse(error: LoadError) -> Exit {
-    let failure = super::Failure::from(error);
-    failure.print();
-    failure.exit()
 }
 
 /// The path of the lock file of the project in `root`.
@@ -46,16 +35,13 @@ pub fn lock_path(root: &Path) -> PathBuf {
 
 /// Reads the lock file of the project in `root`; a broken one fails
 /// verification.
-pub fn read_lock(root: &Path) -> Result<LockFile, Exit> {
-    LockFile::read(&lock_path(root)).map_err(|error| {
-        print_error(error);
-        Exit::Verification
-    })
+pub fn read_lock(root: &Path) -> Result<LockFile, Failure> {
+    LockFile::read(&lock_path(root)).map_err(|error| Failure::new(Exit::Verification, error))
 }
 
 /// [`load_plan`] and [`read_lock`] together, as every command that checks
 /// pins needs both.
-pub fn load_plan_and_lock(path: Option<&Path>) -> Result<(Plan, LockFile), Exit> {
+pub fn load_plan_and_lock(path: Option<&Path>) -> Result<(Plan, LockFile), Failure> {
     let plan = load_plan(path)?;
     let lock = read_lock(&plan.root)?;
     Ok((plan, lock))
@@ -75,7 +61,7 @@ pub struct SecretArgs {
 
 impl SecretArgs {
     /// Reads the secrets; a bad argument or file is a usage error.
-    pub fn load(&self) -> Result<Secrets, Exit> {
+    pub fn load(&self) -> Result<Secrets, Failure> {
         let mut secrets = Secrets::default();
         let loaded = self
             .secrets_file
@@ -86,10 +72,9 @@ impl SecretArgs {
                     secrets.add_argument(argument, |name| std::env::var(name).ok())
                 })
             });
-        loaded.map(|()| secrets).map_err(|message| {
-            print_error(message);
-            Exit::Invalid
-        })
+        loaded
+            .map(|()| secrets)
+            .map_err(|error| Failure::new(Exit::Invalid, error))
     }
 }
 
@@ -108,86 +93,62 @@ pub struct RunStateArgs {
 
 impl RunStateArgs {
     /// The state folder of the project whose manifest lies in `root`.
-    pub fn folder_of(&self, root: &Path) -> Result<PathBuf, Exit> {
+    pub fn folder_of(&self, root: &Path) -> Result<PathBuf, Failure> {
         match &self.state_dir {
             Some(dir) => Ok(dir.clone()),
-            None => state::default_folder(root).map_err(|error| {
-                print_error(error);
-                Exit::Invalid
-            }),
+            None => {
+                state::default_folder(root).map_err(|error| Failure::hinted(Exit::Invalid, error))
+            }
         }
     }
 
     /// The folders no step of the draft may write, checked against its
     /// writable grants: a step that could write gantry's state folder or
     /// its compiled-module cache refuses the pipeline (exit 2).
-    pub fn protect(&self, draft: &Draft, state_dir: &Path) -> Result<Protected, Exit> {
+    pub fn protect(&self, draft: &Draft, state_dir: &Path) -> Result<Protected, Failure> {
         let protected = Protected::of(state_dir);
-        if let Err(error) = draft.check_protected(&protected) {
-            let exit = refuse(error);
-            errln!("nothing ran: no step may write gantry's own files");
-            return Err(exit);
-        }
+        draft.check_protected(&protected).map_err(|error| {
+            Failure::from(error).with_closing("nothing ran: no step may write gantry's own files")
+        })?;
         Ok(protected)
     }
 
     /// Takes the state folder's run lock, held until the guard is dropped.
-    pub fn lock(&self, folder: &Path) -> Result<RunLock, Exit> {
+    pub fn lock(&self, folder: &Path) -> Result<RunLock, Failure> {
         if self.wait {
             errln!(
                 "gantry: waiting for the state folder `{}`",
                 folder.display()
             );
         }
-        RunLock::acquire(folder, self.wait).map_err(|error| {
-            print_error(error);
-            Exit::Invalid
-        })
-    }
-}
-
-/// Prints why the plugins could not be admitted, with the exit status its
-/// class has: an engine that cannot start is 1, a plugin past its limits 2.
-pub fn refuse_admission(error: AdmitError) -> Exit {
-    match error {
-        AdmitError::Engine(source) => {
-            print_error(format!("{}: {source:#}", AdmitError::ENGINE));
-            Exit::StepFailed
-        }
-        error @ AdmitError::PastLimits(_) => {
-            for line in error.to_string().lines() {
-                print_error(line.to_owned());
-            }
-            errln!("nothing ran: every plugin must compile within its limits");
-            Exit::Invalid
-        }
+        RunLock::acquire(folder, self.wait).map_err(|error| Failure::new(Exit::Invalid, error))
     }
 }
 
 /// The run-wide memory budget (`--memory-budget MB`, else half of the
 /// machine's memory), refusing a draft with a step whose own memory cap
 /// is larger (exit 2): it could never start.
-pub fn memory_budget(draft: &Draft, megabytes: Option<u64>) -> Result<u64, Exit> {
+pub fn memory_budget(draft: &Draft, megabytes: Option<u64>) -> Result<u64, Failure> {
     let budget = megabytes.map_or_else(crate::sandbox::limits::default_memory_budget, |mb| {
         mb.saturating_mul(1 << 20)
     });
     draft.check_memory(budget).map_err(|error| {
-        let exit = refuse(error);
-        errln!("nothing ran: every step must fit in the memory budget");
-        exit
+        Failure::from(error).with_closing("nothing ran: every step must fit in the memory budget")
     })?;
     Ok(budget)
 }
 
 /// The multi-threaded runtime the engine runs on.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores())
         .enable_all()
         .build()
         .map_err(|error| {
-            print_error(format!("cannot start the async runtime: {error}"));
-            Exit::StepFailed
+            Failure::of(
+                Exit::StepFailed,
+                Problem::new(error).context("cannot start the async runtime"),
+            )
         })
 }
 

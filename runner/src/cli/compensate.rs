@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{RunStateArgs, SecretArgs, refuse_admission, runtime, watch_signals};
-use super::print_error;
-use crate::engine::rollback::later::{
-    self, CompensateError, HookEnvironment, Mode, Request, Settled,
-};
+use super::common::{RunStateArgs, SecretArgs, runtime, watch_signals};
+use super::{Failure, Outcome};
+use crate::engine::rollback::later::{self, HookEnvironment, Mode, Request, Settled};
 use crate::exit::Exit;
 use crate::manifest;
 use crate::report::ColorChoice;
@@ -78,22 +76,21 @@ pub(super) struct CompensateArgs {
 }
 
 impl RollbackCommand {
-    pub fn execute(self) -> Exit {
+    pub fn execute(self) -> Outcome {
         if !self.imports.is_empty() {
-            return super::rollback_import::compensate_imported(&self.imports, &self.options)
-                .unwrap_or_else(|e| e);
+            return super::rollback_import::compensate_imported(&self.imports, &self.options);
         }
-        compensate(Mode::Rollback, self.run.as_deref(), &self.options).unwrap_or_else(|e| e)
+        compensate(Mode::Rollback, self.run.as_deref(), &self.options)
     }
 }
 
 impl ResumeCommand {
-    pub fn execute(self) -> Exit {
-        compensate(Mode::Resume, self.run.as_deref(), &self.options).unwrap_or_else(|e| e)
+    pub fn execute(self) -> Outcome {
+        compensate(Mode::Resume, self.run.as_deref(), &self.options)
     }
 }
 
-fn compensate(mode: Mode, run: Option<&str>, args: &CompensateArgs) -> Result<Exit, Exit> {
+fn compensate(mode: Mode, run: Option<&str>, args: &CompensateArgs) -> Outcome {
     let project = project_folder(args.manifest.as_deref())?;
     let secrets = args.secrets.load()?;
     let state_dir = args.state.folder_of(&project)?;
@@ -107,7 +104,7 @@ fn compensate(mode: Mode, run: Option<&str>, args: &CompensateArgs) -> Result<Ex
         project: &project,
         hooks: args.hook_environment(&secrets, &runtime),
     };
-    let settled = later::compensate(&request).map_err(refuse_compensation)?;
+    let settled = later::compensate(&request)?;
     // `resume` reports the run it finished: a run that needed resuming
     // failed, or was interrupted, even once its rollback succeeded.
     Ok(match (mode, settled) {
@@ -137,35 +134,18 @@ impl CompensateArgs {
     }
 }
 
-/// Prints why a compensation did not run (or stopped), with the exit
-/// status its class has: a refusal is 2, a journal that cannot be written
-/// 4, a sandbox that cannot start as admission says.
-pub(super) fn refuse_compensation(error: CompensateError) -> Exit {
-    let exit = match error {
-        CompensateError::Refused { .. } => Exit::Invalid,
-        CompensateError::Journal { .. } => Exit::RollbackFailed,
-        CompensateError::Admit(error) => return refuse_admission(error),
-    };
-    match error.hint() {
-        Some(hint) => print_error(format!("{error}\nhint: {hint}")),
-        None => print_error(error.to_string()),
-    }
-    exit
-}
-
 /// The canonical folder of the manifest `--manifest` names (or of
 /// `./gantry.yml`); the manifest itself is not read.
-fn project_folder(manifest: Option<&Path>) -> Result<PathBuf, Exit> {
+fn project_folder(manifest: Option<&Path>) -> Result<PathBuf, Failure> {
     let file = manifest::locate(manifest);
     let folder = match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
     folder.canonicalize().map_err(|error| {
-        print_error(format!(
-            "cannot find the project folder `{}`: {error}",
+        Failure::new(Exit::Invalid, error).with_context(format!(
+            "cannot find the project folder `{}`",
             folder.display()
-        ));
-        Exit::Invalid
+        ))
     })
 }

@@ -28,9 +28,13 @@ use std::io::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
+use crate::engine::launch::LaunchError;
+use crate::engine::rollback::imported::ImportError;
+use crate::engine::rollback::later::CompensateError;
 use crate::exit::Exit;
 use crate::hint::Hinted;
 use crate::load::LoadError;
+use crate::load::admit::AdmitError;
 
 /// One error as printed: the error with its cause chain, and its hint.
 #[derive(Debug)]
@@ -245,57 +249,65 @@ impl From<LoadError> for Failure {
     }
 }
 
+/// Plugins that could not be admitted: an engine that cannot start is 1,
+/// a plugin past its limits 2 (each refused plugin, then the closing line).
+impl From<AdmitError> for Failure {
+    fn from(error: AdmitError) -> Failure {
+        match error {
+            error @ AdmitError::Engine(_) => Failure::new(Exit::StepFailed, error),
+            AdmitError::PastLimits(refused) => Failure::several(
+                Exit::Invalid,
+                refused
+                    .into_iter()
+                    .map(|(alias, reason)| {
+                        Problem::msg(format!("plugin `{alias}` was refused: {reason}"))
+                    })
+                    .collect(),
+            )
+            .with_closing("nothing ran: every plugin must compile within its limits"),
+        }
+    }
+}
+
+/// A compensation that did not run, or stopped: a refusal is 2, a journal
+/// that cannot be written 4 (its hint says how to finish), a sandbox that
+/// cannot start as admission says.
+impl From<CompensateError> for Failure {
+    fn from(error: CompensateError) -> Failure {
+        match error {
+            CompensateError::Admit(error) => error.into(),
+            error @ CompensateError::Refused { .. } => Failure::hinted(Exit::Invalid, error),
+            error @ CompensateError::Journal { .. } => Failure::hinted(Exit::RollbackFailed, error),
+        }
+    }
+}
+
+/// The rollback of imported jobs that did not run: bundles that are not
+/// this pipeline's are 2; the rest as loading and compensating say.
+impl From<ImportError> for Failure {
+    fn from(error: ImportError) -> Failure {
+        match error {
+            ImportError::Load(error) => error.into(),
+            ImportError::Bundles(message) => Failure::msg(Exit::Invalid, message),
+            ImportError::Compensate(error) => error.into(),
+        }
+    }
+}
+
+/// A pipeline that could not start: a bundle that is not this pipeline's,
+/// or whose artifacts cannot be stored, is 2.
+impl From<LaunchError> for Failure {
+    fn from(error: LaunchError) -> Failure {
+        match error {
+            LaunchError::Admit(error) => error.into(),
+            LaunchError::Handoff(message) => Failure::msg(Exit::Invalid, message),
+        }
+    }
+}
+
 /// Each message as a problem of its own.
 fn all<T: Display + fmt::Debug + Send + Sync + 'static>(messages: Vec<T>) -> Vec<Problem> {
     messages.into_iter().map(Problem::msg).collect()
-}
-
-/// A command's helper that has already printed its error (`cli/common.rs`
-/// returns `Result<_, Exit>`) fails with its status and nothing more to
-/// print. Goes when those helpers return [`Failure`] too.
-impl From<Exit> for Failure {
-    fn from(exit: Exit) -> Failure {
-        Failure::several(exit, Vec::new())
-    }
-}
-
-/// `value` as a [`Problem`], for `print_error`'s callers that have not
-/// moved to [`Failure`] yet: the model-layer errors whose cause went to
-/// `#[source]` and whose hint left their message are found by type, so
-/// their chain and hint are still printed; anything else is its message.
-pub(crate) fn problem_of<T: Display + 'static>(value: T) -> Problem {
-    use crate::{plugin, run_lock, secrets, signature, state};
-    let mut slot = Some(value);
-    let any = &mut slot as &mut dyn std::any::Any;
-    macro_rules! hinted {
-        ($($ty:ty),*) => {$(
-            if let Some(error) = any.downcast_mut::<Option<$ty>>().and_then(Option::take) {
-                return Problem::hinted(error);
-            }
-        )*};
-    }
-    macro_rules! chained {
-        ($($ty:ty),*) => {$(
-            if let Some(error) = any.downcast_mut::<Option<$ty>>().and_then(Option::take) {
-                return Problem::new(error);
-            }
-        )*};
-    }
-    hinted!(
-        plugin::VerifyError,
-        plugin::cache::CacheError,
-        signature::SignatureError,
-        state::NoStateHome
-    );
-    chained!(
-        run_lock::LockError,
-        plugin::lockfile::LockFileError,
-        secrets::GivenError
-    );
-    match slot {
-        Some(value) => Problem::msg(value.to_string()),
-        None => unreachable!("a value is taken only when returned"),
-    }
 }
 
 /// What a command returns: the exit status it chose, or why it failed.
@@ -419,12 +431,12 @@ mod tests {
     }
 
     #[test]
-    fn print_error_keeps_the_chain_and_hint_of_known_errors() {
+    fn model_errors_print_their_hint_and_their_cause() {
         let unpinned = crate::plugin::VerifyError::Unpinned {
             alias: "a".into(),
             source_path: "a.wasm".into(),
         };
-        let text = Failure::of(Exit::Verification, problem_of(unpinned)).render(false);
+        let text = Failure::hinted(Exit::Verification, unpinned).render(false);
         assert_eq!(
             text,
             "error: plugin `a` (`a.wasm`) is not pinned\nhint: run `gantry lock` to pin it in gantry.lock, after checking the file is the one you mean to run\n"
@@ -433,20 +445,38 @@ mod tests {
             path: "/s/lock".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         };
-        let text = Failure::of(Exit::Invalid, problem_of(io)).render(false);
+        let text = Failure::new(Exit::Invalid, io).render(false);
         assert_eq!(
             text,
             "error: cannot lock `/s/lock`\n  Caused by: entity not found\n"
         );
-        let text = Failure::of(Exit::Invalid, problem_of(format!("plain {}", 1))).render(false);
-        assert_eq!(text, "error: plain 1\n");
+        assert_eq!(finish(Ok(Exit::StepFailed)), Exit::StepFailed);
     }
 
     #[test]
-    fn an_already_reported_exit_prints_nothing() {
-        let failure = Failure::from(Exit::Verification);
-        assert_eq!(failure.exit(), Exit::Verification);
-        assert_eq!(failure.render(false), "");
-        assert_eq!(finish(Ok(Exit::StepFailed)), Exit::StepFailed);
+    fn library_outcomes_keep_the_contracts_exit_statuses() {
+        let refused = Failure::from(AdmitError::PastLimits(vec![("a".into(), "too big".into())]));
+        assert_eq!(refused.exit(), Exit::Invalid);
+        assert_eq!(
+            refused.render(false),
+            "error: plugin `a` was refused: too big\nnothing ran: every plugin must compile within its limits\n"
+        );
+        let journal = Failure::from(CompensateError::Journal {
+            path: "/s/journal.jsonl".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            hint: Some("`gantry resume r` finishes it".into()),
+        });
+        assert_eq!(journal.exit(), Exit::RollbackFailed);
+        assert_eq!(
+            journal.render(false),
+            "error: cannot write the journal `/s/journal.jsonl`\n  Caused by: no storage space\nhint: `gantry resume r` finishes it\n"
+        );
+        let refused = Failure::from(CompensateError::Refused {
+            message: "run `r` is damaged".into(),
+            hint: None,
+        });
+        assert_eq!(refused.exit(), Exit::Invalid);
+        let pins = Failure::from(LoadError::Pins(Vec::new()));
+        assert_eq!(pins.exit(), Exit::Verification);
     }
 }

@@ -61,20 +61,10 @@ impl GivenArgs {
     /// [`GivenArgs::apply`] for a run, which also reads the host's facts
     /// and makes the run's `runner.temp`, removed when the guard is
     /// dropped.
-    ///
-    /// It prints its own failure: `cli/run.rs`, its one caller, still
-    /// returns a bare [`Exit`]; it becomes a [`Failure`] when that does.
-    pub fn for_run(&self, draft: &mut Draft) -> Result<tempfile::TempDir, Exit> {
-        let reported = |failure: Failure| {
-            failure.print();
-            failure.exit()
-        };
-        self.apply(draft, true).map_err(reported)?;
+    pub fn for_run(&self, draft: &mut Draft) -> Result<tempfile::TempDir, Failure> {
+        self.apply(draft, true)?;
         let temp = given::run_temp().map_err(|e| {
-            reported(
-                Failure::new(Exit::Invalid, e)
-                    .with_context("cannot make the run's temporary folder"),
-            )
+            Failure::new(Exit::Invalid, e).with_context("cannot make the run's temporary folder")
         })?;
         let (github, runner) = given::host_facts(&draft.plan().root, temp.path());
         let given = draft.given_mut();

@@ -75,15 +75,14 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.registry.configure();
-    // The four commands still returning a bare `Exit` print their own
-    // errors; every other one fails with a `Failure`, printed here.
+    // Every command fails with a `Failure`, printed here.
     let outcome: Outcome = match cli.command {
-        Command::Run(command) => Ok(command.execute()),
+        Command::Run(command) => command.execute(),
         Command::Plan(command) => command.execute(),
         Command::Runs(command) => command.execute(),
-        Command::Rollback(command) => Ok(command.execute()),
+        Command::Rollback(command) => command.execute(),
         Command::Export(command) => command.execute(),
-        Command::Resume(command) => Ok(command.execute()),
+        Command::Resume(command) => command.execute(),
         Command::Schema(command) => command.execute(),
         Command::Lock(command) => command.execute(),
         Command::Verify(command) => command.execute(),
@@ -101,14 +100,10 @@ pub fn main() -> ExitCode {
     exit.into()
 }
 
-/// Prints an error the way every gantry command does, through
-/// [`Failure::print`] (its exit status is the caller's business).
-///
-/// For the commands not yet returning a [`Failure`]: the model-layer
-/// errors keep their cause chain and hint ([`failure::problem_of`]); a
-/// message with `"\n  hint: …"` glued in is printed as it is.
-pub(crate) fn print_error(message: impl std::fmt::Display + 'static) {
-    Failure::of(exit::Exit::Invalid, failure::problem_of(message)).print();
+/// Prints an error that does not end the command (a report file that
+/// could not be written), the way a [`Failure`] is printed.
+pub(crate) fn print_error(problem: Problem) {
+    Failure::of(exit::Exit::StepFailed, problem).print();
 }
 
 #[cfg(test)]

@@ -4,16 +4,13 @@
 
 use std::path::PathBuf;
 
-use super::common::{read_draft, read_lock, refuse, runtime};
-use super::compensate::{CompensateArgs, refuse_compensation};
-use super::print_error;
-use crate::engine::rollback::imported::{self, ImportError, ImportRequest, ImportSettled};
+use super::Outcome;
+use super::common::{read_draft, read_lock, runtime};
+use super::compensate::CompensateArgs;
+use crate::engine::rollback::imported::{self, ImportRequest, ImportSettled};
 use crate::exit::Exit;
 
-pub(super) fn compensate_imported(
-    imports: &[PathBuf],
-    args: &CompensateArgs,
-) -> Result<Exit, Exit> {
+pub(super) fn compensate_imported(imports: &[PathBuf], args: &CompensateArgs) -> Outcome {
     let draft = read_draft(args.manifest.as_deref())?;
     let lock = read_lock(&draft.plan().root)?;
     let secrets = args.secrets.load()?;
@@ -29,14 +26,8 @@ pub(super) fn compensate_imported(
         protected,
         hooks: args.hook_environment(&secrets, &runtime),
     };
-    match imported::compensate_imported(request) {
-        Ok(ImportSettled::NothingImported | ImportSettled::RolledBack) => Ok(Exit::Success),
-        Ok(ImportSettled::HooksFailed) => Ok(Exit::RollbackFailed),
-        Err(ImportError::Load(error)) => Err(refuse(error)),
-        Err(ImportError::Bundles(message)) => {
-            print_error(message);
-            Err(Exit::Invalid)
-        }
-        Err(ImportError::Compensate(error)) => Err(refuse_compensation(error)),
-    }
+    Ok(match imported::compensate_imported(request)? {
+        ImportSettled::NothingImported | ImportSettled::RolledBack => Exit::Success,
+        ImportSettled::HooksFailed => Exit::RollbackFailed,
+    })
 }

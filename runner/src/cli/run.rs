@@ -9,13 +9,12 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{
-    RunStateArgs, SecretArgs, cores, memory_budget, read_draft, read_lock, refuse,
-    refuse_admission, runtime, watch_signals,
+    RunStateArgs, SecretArgs, cores, memory_budget, read_draft, read_lock, runtime, watch_signals,
 };
 use super::console::errln;
-use super::print_error;
+use super::{Failure, Outcome, Problem, print_error};
 use crate::engine::RunOptions;
-use crate::engine::launch::{HandOn, Launch, LaunchError, ReportSettings, launch};
+use crate::engine::launch::{HandOn, Launch, ReportSettings, launch};
 use crate::exit::Exit;
 use crate::handoff::{self, Handoff};
 use crate::load::admit::SandboxSetup;
@@ -92,32 +91,23 @@ pub struct RunCommand {
 }
 
 impl RunCommand {
-    pub fn execute(self) -> Exit {
-        match self.run() {
-            Ok(exit) | Err(exit) => exit,
-        }
-    }
-
-    fn run(self) -> Result<Exit, Exit> {
+    pub fn execute(self) -> Outcome {
         let mut draft = read_draft(self.manifest.as_deref())?;
         let lock = read_lock(&draft.plan().root)?;
         // Inputs are checked before anything else can start; the folder of
         // `runner.temp` lives as long as the run.
         let _runner_temp = self.given.for_run(&mut draft)?;
-        let invalid = |message: String| {
-            print_error(message);
-            Exit::Invalid
-        };
+        let invalid = |message: String| Failure::msg(Exit::Invalid, message);
         // One machine's share of an exported pipeline: this job alone, its
         // needs read from their bundles.
         let handoff_mode =
             !self.imports.is_empty() || self.export.is_some() || self.instance.is_some();
         let mut handoff = None;
         if let Some(job) = &self.job {
-            draft.narrow_to(std::slice::from_ref(job)).map_err(refuse)?;
+            draft.narrow_to(std::slice::from_ref(job))?;
             if handoff_mode {
                 let bundles =
-                    handoff::read_all(&self.imports).map_err(|e| invalid(e.to_string()))?;
+                    handoff::read_all(&self.imports).map_err(|e| Failure::new(Exit::Invalid, e))?;
                 let target = draft
                     .plan()
                     .jobs
@@ -144,20 +134,20 @@ impl RunCommand {
             }
         }
         if let Some(ca_file) = &self.ca_file {
-            draft.set_ca_file(ca_file).map_err(refuse)?;
+            draft.set_ca_file(ca_file)?;
         }
         let secrets = self.secrets.load()?;
         let attester = self.attest.prepare()?;
         // A secret no one provides would reach its step as an empty string.
         let provided: Vec<&str> = secrets.iter().map(|(name, _)| name).collect();
-        draft.check_secrets(&provided).map_err(refuse)?;
+        draft.check_secrets(&provided)?;
         let max_parallel = self.max_parallel.map_or_else(cores, |n| n as usize).max(1);
         let steps = draft.plan().step_count();
         let state_dir = self.state.folder_of(&draft.plan().root)?;
         let protected = self.state.protect(&draft, &state_dir)?;
         let memory_budget = memory_budget(&draft, self.memory_budget)?;
         // From here the plan is final.
-        let locked = draft.lock(&lock, Some(&state_dir)).map_err(refuse)?;
+        let locked = draft.lock(&lock, Some(&state_dir))?;
         let setup = SandboxSetup {
             steps,
             concurrent_steps: max_parallel,
@@ -201,14 +191,9 @@ impl RunCommand {
                 junit: self.junit.clone(),
             },
             runtime: &runtime,
-        });
-        let launched = match launched {
-            Ok(launched) => launched,
-            Err(LaunchError::Admit(error)) => return Err(refuse_admission(error)),
-            Err(LaunchError::Handoff(message)) => return Err(invalid(message)),
-        };
-        if let Some(error) = &launched.junit_error {
-            print_error(error.to_string());
+        })?;
+        if let Some(error) = launched.junit_error.clone() {
+            print_error(Problem::msg(error));
         }
         let mut exit: Exit = launched.outcome.verdict.into();
         if let Some(attester) = &attester {
@@ -226,7 +211,7 @@ impl RunCommand {
             // The jobs after this one and the rollback job depend on the
             // bundle: without it this machine failed.
             Some(Err(error)) => {
-                print_error(error);
+                print_error(Problem::new(error));
                 if exit == Exit::Success {
                     exit = Exit::StepFailed;
                 }

@@ -45,16 +45,11 @@ pub struct Admitted {
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
     /// wasmtime could not be set up on this machine.
-    #[error("{}", AdmitError::ENGINE)]
+    #[error("cannot start the WebAssembly engine")]
     Engine(#[source] wasmtime::Error),
     /// Plugins that define more than a step may have, by alias, and why.
     #[error("{}", past_limits(.0))]
     PastLimits(Vec<(String, String)>),
-}
-
-impl AdmitError {
-    /// What [`AdmitError::Engine`] says before its cause.
-    pub const ENGINE: &str = "cannot start the WebAssembly engine";
 }
 
 fn past_limits(refused: &[(String, String)]) -> String {

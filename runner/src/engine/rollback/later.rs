@@ -23,6 +23,7 @@ use crate::abi::Masks;
 use crate::console::{errln, outln};
 use crate::engine::run_id;
 use crate::engine::summary::RunSummary;
+use crate::hint::Hinted;
 use crate::journal::{self, Entry, Journal, Record, RunState};
 use crate::load::admit::{self, AdmitError, Admitted, SandboxSetup};
 use crate::plugin::VerifiedPlugin;
@@ -97,9 +98,10 @@ pub enum CompensateError {
     },
     /// The journal could not be written: the rollback stopped where it
     /// was, and `hint` says how to finish it.
-    #[error("cannot write the journal `{}`: {source}", path.display())]
+    #[error("cannot write the journal `{}`", path.display())]
     Journal {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
         hint: Option<String>,
     },
@@ -122,12 +124,13 @@ impl CompensateError {
             hint: Some(hint.into()),
         }
     }
+}
 
-    /// What the person can do about it, if anything.
-    pub fn hint(&self) -> Option<&str> {
+impl Hinted for CompensateError {
+    fn hint(&self) -> Option<String> {
         match self {
             CompensateError::Refused { hint, .. } | CompensateError::Journal { hint, .. } => {
-                hint.as_deref()
+                hint.clone()
             }
             CompensateError::Admit(_) => None,
         }
