@@ -446,7 +446,8 @@ impl Reporter for Json {
         let state = &mut *guard;
         match &event {
             Event::RunStarted { run_id, .. } => state.run_id = (*run_id).to_owned(),
-            Event::StepStarted { job, step, .. } => {
+            // A rollback hook's lines belong to the step it compensates.
+            Event::StepStarted { job, step, .. } | Event::RollbackStarted { job, step, .. } => {
                 state.current_step.insert((*job).to_owned(), step.key());
             }
             _ => {}
@@ -458,7 +459,7 @@ impl Reporter for Json {
             | Event::GroupEnded { job }
             | Event::StepNote { job, .. }
             | Event::NetworkDenied { job, .. } => state.current_step.get(*job).cloned(),
-            Event::StepFinished { job, .. } => {
+            Event::StepFinished { job, .. } | Event::RollbackFinished { job, .. } => {
                 state.current_step.remove(*job);
                 None
             }
