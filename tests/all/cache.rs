@@ -203,6 +203,16 @@ fn cache_dir_and_clear() {
         .gantry(&["run"])
         .expect_code(0)
         .stdout_has("hello from wat");
+    // What registries served is cached beside the modules, and cleared
+    // with them.
+    let blobs = cache_dir(&project).join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::write(blobs.join("0".repeat(64)), b"a pulled layer").unwrap();
+    project
+        .gantry(&["cache", "clear"])
+        .expect_code(0)
+        .stdout_has("removed 1 compiled module and 1 registry blob");
+    assert!(entries(&project).is_empty());
 }
 
 #[test]

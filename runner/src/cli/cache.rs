@@ -1,11 +1,14 @@
-//! `gantry cache`: where the compiled-module cache lives, and emptying it.
+//! `gantry cache`: where the cache (compiled modules, registry blobs)
+//! lives, and emptying it.
 
 use super::console::outln;
 use clap::{Args, Subcommand};
 
 use super::{Failure, Outcome};
+use crate::display::plural;
 use crate::exit::Exit;
 use crate::plugin::cache::ModuleCache;
+use crate::plugin::oci::blobs::BlobCache;
 
 /// Manage the compiled-module cache (`$XDG_CACHE_HOME/gantry`)
 #[derive(Debug, Args)]
@@ -18,7 +21,8 @@ pub struct CacheCommand {
 enum CacheAction {
     /// Print the cache folder
     Dir,
-    /// Remove every compiled module from the cache
+    /// Remove every compiled module, and every blob pulled from a
+    /// registry, from the cache
     Clear,
 }
 
@@ -41,8 +45,16 @@ impl CacheCommand {
                 let count = cache.clear().map_err(|e| {
                     Failure::new(Exit::Invalid, anyhow::Error::new(e).context(cannot_clear()))
                 })?;
+                let blobs = BlobCache::in_cache_dir(&dir).clear().map_err(|e| {
+                    Failure::new(Exit::Invalid, anyhow::Error::new(e).context(cannot_clear()))
+                })?;
+                let pulled = if blobs == 0 {
+                    String::new()
+                } else {
+                    format!(" and {}", plural(blobs, "registry blob"))
+                };
                 outln!(
-                    "removed {count} compiled module{} from `{}`",
+                    "removed {count} compiled module{}{pulled} from `{}`",
                     if count == 1 { "" } else { "s" },
                     dir.display()
                 );

@@ -102,6 +102,33 @@ impl BlobCache {
     pub fn write_bundle(&self, wasm_hex: &str, bundle: &[u8]) -> io::Result<()> {
         fsutil::write_atomic(&self.bundle_path(wasm_hex), bundle)
     }
+
+    /// Removes every blob and bundle (and what a crashed writer left), then
+    /// the store's folders once empty; returns how many files went. A
+    /// store that was never made is empty.
+    pub fn clear(&self) -> io::Result<usize> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(error),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            // Files only: nothing gantry writes here is a folder, and a
+            // link is removed, never followed.
+            if !entry.file_type()?.is_dir() {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        // `blobs/sha256`, then `blobs`: gone when nothing else is there.
+        let _ = fs::remove_dir(&self.dir);
+        if let Some(blobs) = self.dir.parent() {
+            let _ = fs::remove_dir(blobs);
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +155,17 @@ mod tests {
                 .path()
                 .join(format!("blobs/sha256/{hex}.sigstore.json"))
         );
+    }
+    #[test]
+    fn clearing_removes_every_blob_and_bundle_and_the_empty_folders() {
+        let folder = tempfile::tempdir().unwrap();
+        let cache = BlobCache::in_cache_dir(folder.path());
+        assert_eq!(cache.clear().unwrap(), 0, "a store never made is empty");
+        fs::create_dir_all(cache.dir()).unwrap();
+        let hex = sha256_hex(b"wasm");
+        cache.write(&hex, b"wasm").unwrap();
+        cache.write_bundle(&hex, b"{}").unwrap();
+        assert_eq!(cache.clear().unwrap(), 2);
+        assert!(!folder.path().join("blobs").exists());
     }
 }
