@@ -188,7 +188,7 @@ impl Export<'_> {
         let journal_path = run_dir.join(journal::FILE_NAME);
         // The bundle carries the journal only if it is the chain gantry
         // wrote: a damaged one is never handed on.
-        journal::read(&journal_path).map_err(|e| e.to_string())?;
+        journal::read(&journal_path).map_err(|e| crate::hint::one_line(&e))?;
         let journal_bytes =
             crate::fsutil::read_regular_file(&journal_path).map_err(|e| e.to_string())?;
         write_synced(&to.join(JOURNAL_FILE), &journal_bytes)?;

@@ -282,11 +282,12 @@ struct Tail {
 /// Why a journal cannot be acted on.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    // The cause stays in the message: `engine::roll_back` quotes this
-    // error inside a line of its own. It moves to `#[source]` when that
-    // caller quotes it with `hint::one_line`.
-    #[error("cannot read `{}`: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error("cannot read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// The file is not the chain gantry wrote: a line was edited, removed,
     /// reordered or added by something else.
     #[error("`{}` is damaged at line {line}: {why}", path.display())]
@@ -548,7 +549,7 @@ pub fn parse_chain(run_id: &str, contents: &[u8]) -> Result<Vec<Record>, String>
         .map(|(records, _, _)| records)
         .map_err(|error| match error {
             ReadError::Damaged { line, why, .. } => format!("line {line}: {why}"),
-            other => other.to_string(),
+            other => crate::hint::one_line(&other),
         })
 }
 

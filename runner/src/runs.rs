@@ -107,11 +107,12 @@ pub enum RunError {
         wanted: String,
         matches: Vec<String>,
     },
-    // The cause stays in the message: `engine::rollback` quotes this
-    // error inside a message of its own. It moves to `#[source]` when that
-    // caller quotes it with `hint::one_line`.
-    #[error("cannot list the runs in `{}`: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error("cannot list the runs in `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The run `wanted` names in `state_dir`: an exact id, the start of

@@ -201,7 +201,7 @@ impl Statement {
                 journal_path.display()
             )
         })?;
-        let records = journal::read(&journal_path).map_err(|e| e.to_string())?;
+        let records = journal::read(&journal_path).map_err(|e| crate::hint::one_line(&e))?;
         let index = ArtifactIndex::load(record.state_dir, record.run_id)
             .map_err(|e| format!("cannot read the run's artifact index: {e}"))?;
 

@@ -463,7 +463,8 @@ async fn roll_back(shared: &Shared) -> Verdict {
         Ok(records) => records,
         Err(error) => {
             note(&format!(
-                "cannot read the run journal back ({error}); nothing was rolled back"
+                "cannot read the run journal back ({}); nothing was rolled back",
+                crate::hint::one_line(&error)
             ));
             return Verdict::RollbackFailed;
         }

@@ -192,7 +192,7 @@ pub fn compensate_imported(request: ImportRequest<'_>) -> Result<ImportSettled, 
     // resume` would read it: the record and the work never differ.
     let records = journal::read(journal.path()).map_err(|error| CompensateError::Journal {
         path: journal.path().to_owned(),
-        source: std::io::Error::other(error.to_string()),
+        source: std::io::Error::other(crate::hint::one_line(&error)),
         hint: None,
     })?;
     let compensation = Compensation::from_journal(&records);

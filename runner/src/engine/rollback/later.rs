@@ -23,7 +23,7 @@ use crate::abi::Masks;
 use crate::console::{errln, outln};
 use crate::engine::run_id;
 use crate::engine::summary::RunSummary;
-use crate::hint::Hinted;
+use crate::hint::{Hinted, one_line};
 use crate::journal::{self, Entry, Journal, Record, RunState};
 use crate::load::admit::{self, AdmitError, Admitted, SandboxSetup};
 use crate::plugin::VerifiedPlugin;
@@ -148,7 +148,7 @@ pub fn compensate(request: &Request<'_>) -> Result<Settled, CompensateError> {
     } = *request;
     let run_id = match wanted {
         Some(_) => runs::resolve(state_dir, wanted)
-            .map_err(|error| CompensateError::refused(error.to_string()))?,
+            .map_err(|error| CompensateError::refused(one_line(&error)))?,
         // Running a hook again is asked of a run that may be settled: the
         // newest, as for `rollback`.
         None if rerun.is_some() => {
@@ -410,13 +410,10 @@ fn add_to_summary(journal: &Journal, summaries: &str) {
 /// and is passed over; a damaged run is chosen, to be refused with why.
 fn choose_run(state_dir: &Path, mode: Mode) -> Result<Option<String>, CompensateError> {
     let all = runs::list(state_dir).map_err(|source| {
-        CompensateError::refused(
-            runs::RunError::Io {
-                path: runs::runs_dir(state_dir),
-                source,
-            }
-            .to_string(),
-        )
+        CompensateError::refused(one_line(&runs::RunError::Io {
+            path: runs::runs_dir(state_dir),
+            source,
+        }))
     })?;
     if all.is_empty() {
         return Err(CompensateError::refused(
@@ -609,12 +606,16 @@ fn kept_hook_plugins(
 fn refuse_journal(run_id: &str, error: &journal::ReadError) -> CompensateError {
     if error.is_damaged() {
         CompensateError::refused_with(
-            format!("run `{run_id}` is damaged: {error}; nothing was run from it"),
+            format!(
+                "run `{run_id}` is damaged: {}; nothing was run from it",
+                one_line(error)
+            ),
             "the journal is not the one gantry wrote, so its hooks and grants cannot be trusted; compensate this run by hand",
         )
     } else {
         CompensateError::refused(format!(
-            "cannot read the journal of run `{run_id}`: {error}"
+            "cannot read the journal of run `{run_id}`: {}",
+            one_line(error)
         ))
     }
 }
