@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use super::common::read_draft;
 use super::console::outln;
 use super::{Failure, Outcome};
 use crate::exit::Exit;
 use crate::export::{self, ExportInput};
-use crate::load::Draft;
 
 /// Write a GitLab CI or GitHub Actions pipeline that runs each job (and
 /// each matrix combination) on a machine of its own, handing outputs,
@@ -43,7 +43,7 @@ enum Engine {
 
 impl ExportCommand {
     pub fn execute(self) -> Outcome {
-        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
         if !self.jobs.is_empty() {
             draft.narrow_to(&self.jobs).map_err(Failure::from)?;
         }

@@ -34,7 +34,7 @@ use crate::engine::rollback::later::CompensateError;
 use crate::exit::Exit;
 use crate::hint::Hinted;
 use crate::load::LoadError;
-use crate::load::admit::AdmitError;
+use crate::load::admit::{self, AdmitError};
 
 /// One error as printed: the error with its cause chain, and its hint.
 #[derive(Debug)]
@@ -229,17 +229,7 @@ impl From<LoadError> for Failure {
                 Exit::Verification,
                 errors.into_iter().map(Problem::hinted).collect(),
             ),
-            LoadError::KeepHooks {
-                alias,
-                state_dir,
-                source,
-            } => (
-                Exit::StepFailed,
-                vec![Problem::new(source).context(format!(
-                    "cannot keep a copy of plugin `{alias}` for its rollback hooks in `{}`",
-                    state_dir.display()
-                ))],
-            ),
+            error @ LoadError::KeepHooks { .. } => (Exit::StepFailed, vec![Problem::new(error)]),
         };
         let failure = Failure::several(exit, problems);
         match closing {
@@ -259,9 +249,7 @@ impl From<AdmitError> for Failure {
                 Exit::Invalid,
                 refused
                     .into_iter()
-                    .map(|(alias, reason)| {
-                        Problem::msg(format!("plugin `{alias}` was refused: {reason}"))
-                    })
+                    .map(|(alias, reason)| Problem::msg(admit::refusal(&alias, &reason)))
                     .collect(),
             )
             .with_closing("nothing ran: every plugin must compile within its limits"),

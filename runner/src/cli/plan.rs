@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::read_lock;
+use super::common::{read_draft, read_lock};
 use super::{Failure, Outcome};
 use crate::display::human_duration;
 use crate::exit::Exit;
 use crate::expr::{Contexts, Value};
-use crate::load::Draft;
 use crate::plan::{JobPlan, MatrixCombination, Plan, StepPlan};
 use crate::plugin;
 
@@ -30,7 +29,7 @@ pub struct PlanCommand {
 
 impl PlanCommand {
     pub fn execute(self) -> Outcome {
-        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
         let lock = read_lock(&draft.plan().root)?;
         if let Some(job) = &self.job {
             draft

@@ -7,10 +7,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::SecretArgs;
+use super::common::{SecretArgs, read_draft};
 use super::{Failure, Outcome};
 use crate::exit::Exit;
-use crate::load::Draft;
 use crate::plugin::{self, LockFile};
 
 /// Check a manifest for mistakes without running anything.
@@ -39,7 +38,7 @@ pub struct ValidateCommand {
 
 impl ValidateCommand {
     pub fn execute(self) -> Outcome {
-        let mut draft = Draft::read(self.manifest.as_deref()).map_err(Failure::from)?;
+        let mut draft = read_draft(self.manifest.as_deref())?;
         self.given.apply(&mut draft, false)?;
         // Metadata is only trusted from verified bytes; anything short of
         // that leaves the check to `gantry run`, which verifies first.

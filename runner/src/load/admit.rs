@@ -55,9 +55,14 @@ pub enum AdmitError {
 fn past_limits(refused: &[(String, String)]) -> String {
     let lines: Vec<String> = refused
         .iter()
-        .map(|(alias, reason)| format!("plugin `{alias}` was refused: {reason}"))
+        .map(|(alias, reason)| refusal(alias, reason))
         .collect();
     lines.join("\n")
+}
+
+/// What is said of plugin `alias` refused for `reason`.
+pub fn refusal(alias: &str, reason: &str) -> String {
+    format!("plugin `{alias}` was refused: {reason}")
 }
 
 /// Starts the sandbox for the project in `root` and admits `verified`:

@@ -38,50 +38,41 @@ use crate::state::Protected;
 
 /// Why a manifest did not become a plan. Each variant is one class of
 /// mistake, reported whole (every problem found, not the first).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The manifest cannot be read or does not resolve, or a step breaks a
     /// rule the command checks (a protected folder, the memory budget, a
     /// secret nobody provides): each error names its file, line and column.
+    #[error("{}", lines(.0))]
     Manifest(Vec<ManifestError>),
     /// What the command was given does not fit the manifest (an unknown
     /// job, a bad input value, a CA file that does not exist).
+    #[error("{}", lines(.0))]
     Usage(Vec<String>),
     /// A plugin does not match its pin, or its signature.
+    #[error("{}", lines(.0))]
     Pins(Vec<VerifyError>),
     /// A plugin's metadata is malformed, or a step does not fit it.
+    #[error("{}", lines(.0))]
     Metadata(Vec<CheckError>),
     /// A copy of a rollback hook's plugin could not be kept in the state
     /// folder, so a later rollback could not run it.
+    #[error("cannot keep a copy of plugin `{alias}` for its rollback hooks in `{}`", state_dir.display())]
     KeepHooks {
         alias: String,
         state_dir: PathBuf,
+        #[source]
         source: std::io::Error,
     },
 }
 
-impl LoadError {
-    /// Every problem, one message each, in the order found.
-    pub fn messages(&self) -> Vec<String> {
-        fn all<T: fmt::Display>(items: &[T]) -> Vec<String> {
-            items.iter().map(ToString::to_string).collect()
-        }
-        match self {
-            LoadError::Manifest(errors) => all(errors),
-            LoadError::Usage(messages) => messages.clone(),
-            LoadError::Pins(errors) => all(errors),
-            LoadError::Metadata(errors) => all(errors),
-            LoadError::KeepHooks {
-                alias,
-                state_dir,
-                source,
-            } => vec![format!(
-                "cannot keep a copy of plugin `{alias}` for its rollback hooks in `{}`: {source}",
-                state_dir.display()
-            )],
-        }
-    }
+/// Each problem on a line of its own.
+fn lines<T: fmt::Display>(items: &[T]) -> String {
+    let all: Vec<String> = items.iter().map(ToString::to_string).collect();
+    all.join("\n")
+}
 
+impl LoadError {
     /// The line that closes the report, saying that nothing ran and why,
     /// for the classes found once everything else was fine.
     pub fn nothing_ran(&self) -> Option<&'static str> {
@@ -99,14 +90,6 @@ impl LoadError {
         }
     }
 }
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.messages().join("\n"))
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 impl From<ManifestError> for LoadError {
     fn from(error: ManifestError) -> Self {
@@ -127,16 +110,6 @@ pub struct Locked {
     /// Each plugin's verified bytes, by alias: what was hashed is exactly
     /// what the sandbox compiles.
     pub plugins: IndexMap<String, VerifiedPlugin>,
-}
-
-impl Locked {
-    /// The verified sha256 of each alias.
-    pub fn hashes(&self) -> std::collections::BTreeMap<String, String> {
-        self.plugins
-            .values()
-            .map(|plugin| (plugin.alias.clone(), plugin.sha256.clone()))
-            .collect()
-    }
 }
 
 impl Draft {

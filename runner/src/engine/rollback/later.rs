@@ -469,13 +469,14 @@ fn failed_hooks(records: &[Record]) -> Vec<String> {
                 seq,
                 hook: Some(hook),
                 ..
-            } if failed.contains(seq) => {
-                Some(hook.step_id.clone().unwrap_or(hook.step_name.clone()))
             }
-            Entry::ImportedStep { seq, hook, .. } if failed.contains(seq) => {
-                Some(hook.step_id.clone().unwrap_or(hook.step_name.clone()))
-            }
+            | Entry::ImportedStep { seq, hook, .. } => failed.contains(seq).then_some(&**hook),
             _ => None,
+        })
+        .map(|hook| {
+            hook.step_id
+                .clone()
+                .unwrap_or_else(|| hook.step_name.clone())
         })
         .collect()
 }
@@ -636,7 +637,7 @@ pub(super) fn record(journal: &Journal, entry: Entry) -> Result<(), CompensateEr
 /// What a journal's run-started entry records of the run's inputs and
 /// vars, as one line (`inputs version=1.4.2; vars REGION=eu`), or `None`
 /// when it was given neither.
-pub fn recorded_given(records: &[Record]) -> Option<String> {
+fn recorded_given(records: &[Record]) -> Option<String> {
     let (inputs, vars) = records.iter().find_map(|record| match &record.entry {
         Entry::RunStarted { inputs, vars, .. } => Some((inputs, vars)),
         _ => None,
